@@ -1,0 +1,574 @@
+"""The agent: a dialog state machine running on its own queue, with a dispatcher for the model and
+the tools, a ledger, and sub-agents.
+
+``send()`` only queues an event and returns; the runner takes events off the queue in priority
+order, looks each up in the transition table, and carries out the effects. Nothing in the runner
+awaits the model or a tool: those run as tasks that post events back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+
+from .. import events as ev
+from ..clock import Clock, RealClock, set_current_clock
+from ..dispatch.backends import Backend, resolve
+from ..dispatch.dispatcher import Dispatcher, Generation
+from ..dispatch.output import OutputChannel, TextOutput
+from ..dispatch.tasks import BackgroundTask, Outcome
+from ..dispatch.tools import Tool, as_tool
+from ..errors import AgentError
+from ..fsm import Effect, State, Transition, step
+from ..ledger import Entry, Ledger
+from .builtins import builtin_tools
+from .updates import (
+    AgentStatusChanged,
+    EntryAdded,
+    EventHandled,
+    StateChanged,
+    TaskChanged,
+    TextDelivered,
+    Update,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTRUCTIONS = (
+    "You are ipyagent, a helpful assistant in a Jupyter notebook. Your tools run in the background: "
+    "after calling one, keep talking to the user; its result arrives later as a notification. "
+    "Use results when they arrive, and never call a tool again while it is still running."
+)
+
+AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
+Subscriber = Callable[[Update], None]
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+class Agent:
+    """An asynchronous agent.
+
+    Parameters:
+        model: ``"scripted:PATH"`` or a backend object.
+        tools: functions or :class:`~ipyagent.Tool` s the model may call (sync or async).
+        name: the agent's name; sub-agents get their own.
+        instructions: the system message, written when the ledger is new.
+        clock: where time comes from (default: the real clock).
+        ledger: a :class:`~ipyagent.ledger.Ledger`, or a path to a ledger file to open or resume.
+        output: how answers reach the user (default: text, delivered at once).
+        listen_timeout: seconds of silence after which a listening agent goes back to idle.
+        turn_based: a baseline for comparisons: user turns wait until every tool has finished.
+        builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
+
+    Use it as ``async with Agent(...) as agent:``, or just ``await agent.send(...)`` on an asyncio
+    loop (in a notebook), which starts it in the background.
+    """
+
+    def __init__(
+        self,
+        model: str | Backend = "local",
+        *,
+        tools: Iterable[Tool | Callable[..., Any]] = (),
+        name: str = "main",
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        clock: Clock | None = None,
+        ledger: Ledger | str | Path | None = None,
+        output: OutputChannel | None = None,
+        listen_timeout: float = 5.0,
+        turn_based: bool = False,
+        builtins: bool = True,
+        parent: Agent | None = None,
+    ) -> None:
+        if not _NAME.match(name):
+            raise AgentError(f"agent name {name!r} must be 1-40 letters, digits, '_', '.' or '-'")
+        self.name = name
+        self.parent = parent
+        self.path: str = name if parent is None else f"{parent.path}/{name}"
+        self.clock: Clock = clock or RealClock()
+        self.instructions = instructions
+        self.listen_timeout = listen_timeout
+        self.turn_based = turn_based
+        self.backend: Backend = resolve(model, self.clock)
+        self.output: OutputChannel = output or TextOutput()
+        if isinstance(ledger, Ledger):
+            self.ledger = ledger
+        elif ledger is not None:
+            self.ledger = Ledger.open(ledger, self.path)
+        else:
+            self.ledger = Ledger(self.path)
+        self.children: dict[str, Agent] = {}
+        self.status: AgentStatus = "new"
+        self.failure: str | None = None
+        self.task_id: str | None = None  # set on a sub-agent: its task in the parent
+        self.dispatcher = Dispatcher(
+            agent_name=name,
+            backend=self.backend,
+            clock=self.clock,
+            output=self.output,
+            post=self._post,
+            on_task_change=self._task_changed,
+            on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
+        )
+        self._user_tools: list[Tool] = []
+        for builtin in builtin_tools(self) if builtins else []:
+            self.dispatcher.add_tool(builtin)
+        for fn in tools:
+            self.add_tool(fn)
+        self._builtins = builtins
+        self._state = State.IDLE
+        self._queue = ev.EventQueue()
+        # Invariant: held events are re-queued, in order, on the next transition into IDLE.
+        self._deferred: list[ev.Event] = []
+        # Invariant: at most one GenerateNow is queued or deferred, exactly while this is True.
+        self._generation_requested = False
+        self._listen_token = 0
+        self._listen_scope: anyio.CancelScope | None = None
+        self._subscribers: list[tuple[Subscriber, bool]] = []
+        self._settle_waiter: anyio.Event | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._background: asyncio.Task[None] | None = None
+        self._child_ids = itertools.count(1)
+        self.ledger.subscribe(lambda entry: self._publish(EntryAdded(self, entry)))
+        if len(self.ledger) == 0:
+            self._record("system", instructions)
+
+    # --- public API ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The dialog state: idle, listening, generating or emitting."""
+        return self._state
+
+    @property
+    def tools(self) -> Mapping[str, Tool]:
+        return dict(self.dispatcher.tools)
+
+    @property
+    def tasks(self) -> list[BackgroundTask]:
+        """Every background task this agent started, running or ended."""
+        return list(self.dispatcher.tasks.values())
+
+    def add_tool(self, fn: Tool | Callable[..., Any]) -> Tool:
+        """Make a tool available from the next generation on (replaces one of the same name)."""
+        t = as_tool(fn)
+        self._user_tools = [u for u in self._user_tools if u.name != t.name] + [t]
+        self.dispatcher.add_tool(t)
+        return t
+
+    async def send(self, text: str, *, interrupt: bool = False, source: ev.UserSource = "api") -> None:
+        """Queue a user message and return at once.
+
+        While the agent is generating or speaking, the message waits its turn; with
+        ``interrupt=True`` it cuts the agent off first (as typing over it in the chat box does).
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise AgentError("send() needs a non-empty message string")
+        self._ensure_running()
+        if interrupt:
+            self._queue.put(ev.Interrupt("the user sent a new message", source="chat"))
+        self._queue.put(ev.UserMessage(text, source))
+        await anyio.lowlevel.checkpoint()
+
+    def interrupt(self, reason: str = "interrupted by the user", source: ev.InterruptSource = "api") -> None:
+        """Cut off whatever the agent is generating or saying, now. Tools keep running."""
+        self._queue.put(ev.Interrupt(reason, source))
+
+    def post(self, event: ev.Event) -> None:
+        """Queue any event (for the audio bridge, widgets and tests)."""
+        self._queue.put(event)
+
+    def fork(self, task: str, name: str | None = None) -> Agent:
+        """Start a sub-agent that shares this agent's ledger so far and works on ``task``.
+        Its final answer reaches this agent as a notification."""
+        return self.start_child("fork", task, name)[0]
+
+    def spawn(self, task: str, name: str | None = None) -> Agent:
+        """Start a sub-agent with a fresh ledger holding only ``task``."""
+        return self.start_child("spawn", task, name)[0]
+
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        """Stop this agent and everything under it: generation, tools, sub-agents.
+
+        What was in flight is recorded in the ledger. A cancelled sub-agent reports the
+        cancellation to its parent; a cancelled agent accepts no more messages.
+        """
+        if self.status != "running":
+            return
+        for child in self.children.values():
+            child.cancel("its parent was cancelled")
+        self._wind_down(reason)
+        self._set_status("cancelled", reason)
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel(reason=reason)
+
+    async def aclose(self) -> None:
+        """Stop the agent; what was still running is recorded as stopped."""
+        if self.status == "running":
+            for child in self.children.values():
+                child.cancel("the agent was closed")
+            self._wind_down("the agent was closed")
+            self._set_status("closed")
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel(reason="the agent was closed")
+        if self._background is not None:
+            task, self._background = self._background, None
+            task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(task, return_exceptions=True)
+
+    def subscribe(self, subscriber: Subscriber, *, children: bool = False) -> Callable[[], None]:
+        """Call ``subscriber(update)`` for every ledger entry, state change, handled event,
+        delivered text and task change; with ``children=True``, also for all sub-agents.
+        Returns a function that unsubscribes. A failing subscriber is logged, never fatal."""
+        item = (subscriber, children)
+        self._subscribers.append(item)
+
+        def unsubscribe() -> None:
+            if item in self._subscribers:
+                self._subscribers.remove(item)
+
+        return unsubscribe
+
+    def is_settled(self) -> bool:
+        """Idle with nothing queued, held, generating or running (tools and sub-agents)."""
+        return (
+            self._state is State.IDLE
+            and len(self._queue) == 0
+            and not self._deferred
+            and not self._generation_requested
+            and self.dispatcher.current is None
+            and not self.dispatcher.running_tasks()
+        )
+
+    async def settled(self) -> None:
+        """Wait until :meth:`is_settled` (or the agent stops)."""
+        while not self.is_settled() and self.status in ("new", "running"):
+            if self._settle_waiter is None:
+                self._settle_waiter = anyio.Event()
+            await self._settle_waiter.wait()
+
+    def final_answer(self) -> tuple[str | None, str | None]:
+        """``(answer, failure)``: the latest answer this agent gave in its own ledger, or why the
+        latest generation failed."""
+        for entry in reversed(self.ledger.own):
+            if entry.kind == "assistant" and entry.text.strip():
+                return entry.text, None
+            if entry.kind == "notification" and entry.source == "model_error":
+                return None, entry.text
+        return None, None
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Agent:
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._begin(tg)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        tg = self._tg
+        await self.aclose()
+        assert tg is not None
+        try:
+            return await tg.__aexit__(*exc_info)
+        finally:
+            self._tg = None
+
+    async def run(self) -> None:
+        """Run until cancelled or closed."""
+        async with anyio.create_task_group() as tg:
+            self._begin(tg)
+        self._tg = None
+
+    def _begin(self, tg: anyio.abc.TaskGroup) -> None:
+        if self.status == "running":
+            raise AgentError(f"agent {self.name!r} is already running")
+        if self.status not in ("new",):
+            raise AgentError(
+                f"agent {self.name!r} was {self.status}; start a new Agent (it can reuse the ledger)"
+            )
+        set_current_clock(self.clock)
+        self._tg = tg
+        self.dispatcher.attach(tg)
+        self._set_status("running")
+        tg.start_soon(self._loop, name=f"agent {self.path}")
+
+    def _ensure_running(self) -> None:
+        if self.status == "running" or self._background is not None:
+            return
+        if self.status != "new":
+            raise AgentError(f"agent {self.name!r} was {self.status}; create a new Agent to continue")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise AgentError("send() must be awaited inside a running event loop") from None
+        self._background = loop.create_task(self.run(), name=f"ipyagent {self.path}")
+
+    async def _loop(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                self._handle(event)
+            except Exception:  # a bug in an effect must not kill the agent; it is logged
+                log.exception("agent %s failed handling %r", self.path, event)
+            self._poke()
+
+    # --- the runner: one event at a time ------------------------------------------------------
+
+    def _is_stale(self, event: ev.Event) -> bool:
+        if isinstance(event, ev.ModelOutput | ev.ModelFailed):
+            gen = self.dispatcher.current
+            return gen is None or gen.id != event.generation
+        if isinstance(event, ev.ListenTimeout):
+            return event.token != self._listen_token
+        return False
+
+    def _handle(self, event: ev.Event) -> None:
+        state = self._state
+        if self._is_stale(event):
+            self._publish(EventHandled(self, event, state, None, self.clock.now()))
+            return
+        transition: Transition = step(state, event)
+        if self.turn_based and isinstance(event, ev.UserMessage) and self.dispatcher.running_tasks():
+            transition = Transition(state, (Effect.DEFER,), "turn-based: wait for running tools")
+        self._publish(EventHandled(self, event, state, transition, self.clock.now()))
+        for effect in transition.effects:
+            self._apply(effect, event)
+        if transition.next is not state:
+            self._state = transition.next
+            self._publish(StateChanged(self, state, transition.next, self.clock.now()))
+
+    def _apply(self, effect: Effect, event: ev.Event) -> None:
+        match effect:
+            case Effect.RECORD_USER:
+                assert isinstance(event, ev.UserMessage)
+                self._record("user", event.text, source=event.source)
+            case Effect.RECORD_NOTIFICATION:
+                assert isinstance(event, ev.Notification)
+                self._record(
+                    "notification", event.text, source=event.kind, task_id=event.task_id, name=event.name
+                )
+            case Effect.REQUEST_GENERATION:
+                if not self._generation_requested:
+                    self._generation_requested = True
+                    self._queue.put(ev.GenerateNow())
+            case Effect.START_GENERATION:
+                self._generation_requested = False
+                cache_point = self.ledger.fork_point - 1 if self.ledger.fork_point else None
+                self.dispatcher.start_generation(self.ledger, cache_point)
+            case Effect.EMIT:
+                assert isinstance(event, ev.TextDelta)
+                self.dispatcher.emit(event)
+            case Effect.FINISH_GENERATION:
+                assert isinstance(event, ev.GenerationFinished)
+                self.dispatcher.finish_generation(event)
+            case Effect.FINISH_EMISSION:
+                gen = self.dispatcher.end_generation()
+                if gen is not None:
+                    self._record_generation(gen, "complete")
+            case Effect.CUT_OUTPUT:
+                reason = event.reason if isinstance(event, ev.Interrupt) else "the user started speaking"
+                gen = self.dispatcher.cut(reason)
+                if gen is not None:
+                    self._record_generation(gen, "interrupted", reason)
+            case Effect.RECORD_MODEL_FAILURE:
+                assert isinstance(event, ev.ModelFailed)
+                gen = self.dispatcher.cut("the model failed")
+                if gen is not None and gen.delivered:
+                    self._record("assistant", gen.delivered, status="incomplete", generation=gen.id)
+                self._record("notification", event.text, source=event.kind, name=self.backend.name)
+            case Effect.START_LISTEN_TIMER:
+                self._start_listen_timer()
+            case Effect.DEFER:
+                self._deferred.append(event)
+            case Effect.RELEASE_DEFERRED:
+                held, self._deferred = self._deferred, []
+                for e in held:
+                    self._queue.put(e)
+            case Effect.DROP:
+                log.debug("agent %s dropped %r in %s", self.path, event, self._state)
+
+    def _record(self, kind: Any, text: str = "", **fields: Any) -> Entry:
+        return self.ledger.append(kind, text, time=self.clock.wall(), **fields)
+
+    def _record_generation(self, gen: Generation, status: str, reason: str | None = None) -> None:
+        """Write a generation to the ledger: the text the user received, then each tool call with
+        its immediate result, then (if cut off) the interruption marker."""
+        text = gen.text if status == "complete" else gen.delivered
+        usage = asdict(gen.usage) if gen.usage is not None else None
+        self._record("assistant", text, status=status, generation=gen.id, usage=usage)
+        for launch in gen.launches:
+            call = launch.call
+            raw = call.arguments if isinstance(call.arguments, str) else ""
+            arguments = None if isinstance(call.arguments, str) else dict(call.arguments)
+            self._record(
+                "tool_call", raw, name=call.name, call_id=call.call_id, arguments=arguments, generation=gen.id
+            )
+            self._record(
+                "tool_result",
+                launch.answer,
+                name=call.name,
+                call_id=call.call_id,
+                task_id=launch.task.task_id if launch.task else None,
+                status="started" if launch.task else "rejected",
+            )
+            if launch.error is not None:
+                self._queue.put(
+                    ev.ToolRejected(f"your call to {call.name} was rejected: {launch.error}", name=call.name)
+                )
+        if reason is not None:
+            self._record("interruption", reason, generation=gen.id)
+
+    def _start_listen_timer(self) -> None:
+        self._listen_token += 1
+        token = self._listen_token
+        if self._listen_scope is not None:
+            self._listen_scope.cancel(reason="listen timer restarted")
+        scope = self._listen_scope = anyio.CancelScope()
+
+        async def timer() -> None:
+            with scope:
+                await self.clock.sleep(self.listen_timeout)
+                self._queue.put(ev.ListenTimeout(token))
+
+        assert self._tg is not None
+        self._tg.start_soon(timer, name="listen timer")
+
+    def _wind_down(self, reason: str) -> None:
+        """Record what is being stopped: output in flight, and each running tool or timer."""
+        if self._listen_scope is not None:
+            self._listen_scope.cancel(reason=reason)
+        gen = self.dispatcher.cut(reason)
+        if gen is not None:
+            self._record_generation(gen, "interrupted", reason)
+        for task in self.dispatcher.running_tasks():
+            if task.kind != "subagent" and task.cancel(reason):
+                task.status, task.finished = "cancelled", self.clock.now()
+                self._record(
+                    "notification",
+                    f"cancelled ({reason})",
+                    source="tool_cancelled",
+                    task_id=task.task_id,
+                    name=task.name,
+                )
+
+    # --- sub-agents ---------------------------------------------------------------------------
+
+    def start_child(
+        self, how: str, task: str, name: str | None = None, *, call_id: str | None = None
+    ) -> tuple[Agent, BackgroundTask]:
+        """Create and start a sub-agent (``how`` is ``"fork"`` or ``"spawn"``) as a background task."""
+        if self.status != "running" or self._tg is None:
+            raise AgentError(f"agent {self.name!r} is not running; start it before forking")
+        if how not in ("fork", "spawn"):
+            raise AgentError(f"a sub-agent is started by 'fork' or 'spawn', not {how!r}")
+        if not isinstance(task, str) or not task.strip():
+            raise AgentError("a sub-agent needs a non-empty task")
+        name = name or f"{how}-{next(self._child_ids)}"
+        if name in self.children:
+            raise AgentError(f"a sub-agent named {name!r} already exists; pick another name")
+        path = f"{self.path}/{name}"
+        ledger = self.ledger.fork(path) if how == "fork" else self.ledger.spawn(path)
+        child = Agent(
+            self.backend,
+            tools=self._user_tools,
+            name=name,
+            instructions=self.instructions
+            + f" You are the sub-agent {name!r}; your final answer goes to your parent.",
+            clock=self.clock,
+            ledger=ledger,
+            listen_timeout=self.listen_timeout,
+            builtins=self._builtins,
+            parent=self,
+        )
+        self.children[name] = child
+
+        def notify(bg: BackgroundTask, outcome: Outcome, text: str) -> ev.Notification:
+            if outcome == "ok":
+                return ev.SubAgentReport(text, task_id=bg.task_id, name=name, ok=True)
+            why = child.failure or text
+            return ev.SubAgentReport(
+                f"sub-agent {name!r} did not finish: {why}", task_id=bg.task_id, name=name, ok=False
+            )
+
+        bg = self.dispatcher.start_task(
+            name,
+            "subagent",
+            functools.partial(child._work_on, task),
+            arguments={"how": how, "task": task},
+            call_id=call_id,
+            notify=notify,
+        )
+        child.task_id = bg.task_id
+        if call_id is None:
+            self._record("subagent", task, name=name, status=how, task_id=bg.task_id)
+        return child, bg
+
+    async def _work_on(self, task: str) -> str:
+        """A sub-agent's whole life: take the task, work until settled, return the answer."""
+        finished = False
+        try:
+            async with anyio.create_task_group() as tg:
+                self._begin(tg)
+                self._queue.put(ev.UserMessage(task, "task"))
+                await self.settled()
+                finished = True
+                tg.cancel_scope.cancel(reason="finished")
+        finally:
+            if self.status == "running" and not finished:  # cancelled through its task in the parent
+                self._wind_down("cancelled by its parent")
+                self._set_status("cancelled", "cancelled by its parent")
+            self._tg = None
+        if self.status == "cancelled":
+            raise AgentError(f"sub-agent {self.name!r} was cancelled: {self.failure}")
+        answer, failure = self.final_answer()
+        if failure is not None:
+            self._set_status("failed", failure)
+            raise AgentError(failure)
+        self._set_status("done")
+        return answer or "(finished without an answer)"
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _post(self, event: ev.Event) -> None:
+        self._queue.put(event)
+
+    def _task_changed(self, task: BackgroundTask) -> None:
+        self._publish(TaskChanged(self, task))
+        self._poke()
+
+    def _set_status(self, status: AgentStatus, failure: str | None = None) -> None:
+        self.status = status
+        if failure is not None:
+            self.failure = failure
+        self._publish(AgentStatusChanged(self))
+        self._poke()
+
+    def _poke(self) -> None:
+        waiter, self._settle_waiter = self._settle_waiter, None
+        if waiter is not None:
+            waiter.set()
+
+    def _publish(self, update: Update, *, from_child: bool = False) -> None:
+        for subscriber, with_children in list(self._subscribers):
+            if from_child and not with_children:
+                continue
+            try:
+                subscriber(update)
+            except Exception:
+                log.exception("subscriber %r of agent %s failed", subscriber, self.path)
+        if self.parent is not None:
+            self.parent._publish(update, from_child=True)
+
+    def __repr__(self) -> str:
+        return f"<Agent {self.path!r} {self.status} {self._state}: {len(self.ledger)} entries>"

@@ -1,0 +1,326 @@
+"""The dispatcher: runs generations and background tasks for one agent, and never waits on them.
+
+It renders the context, streams the model in a task of its own, hands text to the output channel,
+and starts each requested tool as a background task. Everything that happens later comes back to
+the agent as an event on its queue: text deltas, the end of a generation, the end of delivery,
+and one notification per task (result, error, timeout or cancellation).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .. import events as ev
+from ..clock import Clock, TimedOut, run_with_timeout
+from ..errors import ToolCallError
+from ..ledger.entry import Entry
+from ..ledger.render.context import Context, PendingTask, ToolSpec
+from .backends.base import Backend, TextChunk, ToolCallChunk, UsageChunk
+from .output import OutputChannel
+from .tasks import (
+    BackgroundTask,
+    NotificationFactory,
+    Outcome,
+    TaskKind,
+    TaskStatus,
+    error_text,
+    result_text,
+)
+from .tools import Tool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """What became of one tool call: a started task, or the reason it could not start."""
+
+    call: ev.ToolCallRequest
+    task: BackgroundTask | None = None
+    error: str | None = None
+
+    @property
+    def answer(self) -> str:
+        """The call's immediate result, as the model will read it."""
+        if self.task is None:
+            return f"rejected: {self.error}"
+        return (
+            f"started as task {self.task.task_id}; it runs in the background and its result "
+            "will arrive as a notification"
+        )
+
+
+@dataclass(eq=False)
+class Generation:
+    """One model generation and the delivery of its text.
+
+    Invariant: ``delivered`` is a prefix of ``text``; both only grow.
+    """
+
+    id: int
+    outbox: MemoryObjectSendStream[str]
+    inbox: MemoryObjectReceiveStream[str]
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    emit_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    text: str = ""
+    delivered: str = ""
+    usage: ev.Usage | None = None
+    launches: list[Launch] = field(default_factory=list)
+    finished: bool = False
+
+
+_STATUS_OF: dict[Outcome, TaskStatus] = {
+    "ok": "done",
+    "error": "failed",
+    "timeout": "timeout",
+    "cancelled": "cancelled",
+}
+
+
+def default_notification(task: BackgroundTask, outcome: Outcome, text: str) -> ev.Notification:
+    cls: type[ev.Notification] = {
+        "ok": ev.ToolResult,
+        "error": ev.ToolError,
+        "timeout": ev.ToolTimeout,
+        "cancelled": ev.ToolCancelled,
+    }[outcome]
+    return cls(text, task_id=task.task_id, name=task.name)
+
+
+class Dispatcher:
+    """Generations and background tasks of one agent. Runs entirely on the agent's event loop."""
+
+    def __init__(
+        self,
+        *,
+        agent_name: str,
+        backend: Backend,
+        clock: Clock,
+        output: OutputChannel,
+        post: Callable[[ev.Event], None],
+        on_task_change: Callable[[BackgroundTask], None],
+        on_delivered: Callable[[int, str], None],
+    ) -> None:
+        self.agent_name = agent_name
+        self.backend = backend
+        self.clock = clock
+        self.output = output
+        self._post = post
+        self._on_task_change = on_task_change
+        self._on_delivered = on_delivered
+        self.tools: dict[str, Tool] = {}
+        self.tasks: dict[str, BackgroundTask] = {}
+        self.current: Generation | None = None
+        self._generation_ids = itertools.count(1)
+        self._task_ids = itertools.count(1)
+        self._tg: anyio.abc.TaskGroup | None = None
+        # Internal tasks (generation, delivery) currently alive, by name; for "nothing orphaned".
+        self.internal: set[str] = set()
+
+    def attach(self, tg: anyio.abc.TaskGroup) -> None:
+        self._tg = tg
+
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup:
+        if self._tg is None:
+            raise RuntimeError("the dispatcher is not running")
+        return self._tg
+
+    # --- tools --------------------------------------------------------------------------------
+
+    def add_tool(self, tool: Tool) -> None:
+        self.tools[tool.name] = tool
+
+    def tool_specs(self) -> list[ToolSpec]:
+        return [t.spec for t in self.tools.values()]
+
+    def running_tasks(self) -> list[BackgroundTask]:
+        return [t for t in self.tasks.values() if t.running]
+
+    def pending(self) -> list[PendingTask]:
+        now = self.clock.now()
+        return [PendingTask(t.task_id, t.name, t.elapsed(now)) for t in self.running_tasks()]
+
+    # --- generations --------------------------------------------------------------------------
+
+    def start_generation(self, entries: Iterable[Entry], cache_point: int | None) -> Generation:
+        """Render the context now and start the model and the delivery in the background."""
+        send, receive = anyio.create_memory_object_stream[str](math.inf)
+        gen = Generation(next(self._generation_ids), send, receive)
+        context = Context(
+            entries=list(entries),
+            tools=self.tool_specs(),
+            now=self.clock.wall(),
+            pending=self.pending(),
+            cache_point=cache_point,
+        )
+        self.current = gen
+        self.task_group.start_soon(self._generate, gen, context, name=f"generation {gen.id}")
+        self.task_group.start_soon(self._deliver, gen, name=f"delivery {gen.id}")
+        return gen
+
+    async def _generate(self, gen: Generation, context: Context) -> None:
+        name = f"generation {gen.id}"
+        self.internal.add(name)
+        text: list[str] = []
+        calls: list[ev.ToolCallRequest] = []
+        usage = ev.Usage()
+        try:
+            with gen.scope:
+                try:
+                    async for chunk in self.backend.stream(context, agent=self.agent_name):
+                        if isinstance(chunk, TextChunk):
+                            if chunk.text:
+                                text.append(chunk.text)
+                                self._post(ev.TextDelta(gen.id, chunk.text))
+                        elif isinstance(chunk, ToolCallChunk):
+                            calls.append(chunk.call)
+                        elif isinstance(chunk, UsageChunk):
+                            usage = chunk.usage
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:  # any backend failure becomes a notification
+                    log.debug("generation %s failed", gen.id, exc_info=True)
+                    self._post(ev.ModelFailed(f"the model failed: {error_text(exc)}", generation=gen.id))
+                    return
+                self._post(ev.GenerationFinished(gen.id, "".join(text), tuple(calls), usage))
+        finally:
+            self.internal.discard(name)
+
+    async def _deliver(self, gen: Generation) -> None:
+        name = f"delivery {gen.id}"
+        self.internal.add(name)
+
+        def progress(part: str) -> None:
+            gen.delivered += part
+            self._on_delivered(gen.id, part)
+
+        try:
+            with gen.emit_scope:
+                async with gen.inbox:
+                    async for piece in gen.inbox:
+                        await self.output.deliver(piece, progress)
+                self._post(ev.EmissionFinished(gen.id))
+        finally:
+            self.internal.discard(name)
+
+    def emit(self, delta: ev.TextDelta) -> None:
+        gen = self.current
+        if gen is not None and gen.id == delta.generation:
+            gen.text += delta.text
+            gen.outbox.send_nowait(delta.text)
+
+    def finish_generation(self, done: ev.GenerationFinished) -> Generation | None:
+        """The model is done: start its tool calls and let delivery run out."""
+        gen = self.current
+        if gen is None or gen.id != done.generation:
+            return None
+        gen.finished = True
+        gen.usage = done.usage
+        seen: set[str] = set()
+        for n, call in enumerate(done.tool_calls, 1):
+            call_id = call.call_id if call.call_id and call.call_id not in seen else f"call_{gen.id}_{n}"
+            seen.add(call_id)
+            gen.launches.append(self.launch(ev.ToolCallRequest(call.name, call.arguments, call_id)))
+        gen.outbox.close()
+        return gen
+
+    def end_generation(self) -> Generation | None:
+        """Forget the current generation (it was delivered in full)."""
+        gen, self.current = self.current, None
+        return gen
+
+    def cut(self, reason: str) -> Generation | None:
+        """Stop the current generation and its delivery at once; returns it (with what was
+        delivered) or ``None`` if nothing was in flight."""
+        gen, self.current = self.current, None
+        if gen is None:
+            return None
+        gen.scope.cancel(reason=reason)
+        gen.emit_scope.cancel(reason=reason)
+        gen.outbox.close()
+        return gen
+
+    # --- background tasks ---------------------------------------------------------------------
+
+    def launch(self, call: ev.ToolCallRequest) -> Launch:
+        """Validate a tool call and start it in the background. Never raises for bad calls."""
+        tool = self.tools.get(call.name)
+        try:
+            if tool is None:
+                available = ", ".join(sorted(self.tools)) or "none"
+                raise ToolCallError(call.name, f"unknown tool {call.name!r}; available: {available}")
+            arguments = tool.validate(call.arguments)
+            task = tool.start(self, arguments, call.call_id)
+        except ToolCallError as exc:
+            return Launch(call, error=exc.reason)
+        return Launch(call, task=task)
+
+    def start_task(
+        self,
+        name: str,
+        kind: TaskKind,
+        work: Callable[[], Awaitable[Any]],
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        call_id: str | None = None,
+        timeout: float | None = None,
+        notify: NotificationFactory = default_notification,
+    ) -> BackgroundTask:
+        """Run ``work()`` as a background task that ends with exactly one notification."""
+        task = BackgroundTask(
+            task_id=f"t{next(self._task_ids)}",
+            name=name,
+            kind=kind,
+            arguments=dict(arguments or {}),
+            started=self.clock.now(),
+            call_id=call_id,
+            timeout=timeout,
+        )
+        self.tasks[task.task_id] = task
+        self.task_group.start_soon(self._run_task, task, work, notify, name=f"task {task.task_id} {name}")
+        self._on_task_change(task)
+        return task
+
+    async def _run_task(
+        self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
+    ) -> None:
+        outcome: Outcome
+        try:
+            with task.scope:
+                try:
+                    value = await run_with_timeout(self.clock, task.timeout, work)
+                    outcome, text = "ok", result_text(value)
+                except TimedOut as exc:
+                    outcome, text = "timeout", f"timed out after {exc.seconds:g} s and was stopped"
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:
+                    outcome, text = "error", error_text(exc)
+            if task.scope.cancelled_caught:
+                outcome, text = "cancelled", f"cancelled ({task.cancel_reason or 'no reason given'})"
+        except BaseException:
+            # The agent itself is going away; it records what it cancels.
+            task.status, task.finished = "cancelled", self.clock.now()
+            self._on_task_change(task)
+            raise
+        task.status = _STATUS_OF[outcome]
+        task.finished = self.clock.now()
+        task.result = text
+        # The notification is queued before the task is announced as ended, so the agent is
+        # never seen settled in between.
+        self._post(notify(task, outcome, text))
+        self._on_task_change(task)
+
+    def cancel_task(self, task_id: str, reason: str) -> bool:
+        task = self.tasks.get(task_id)
+        return task is not None and task.cancel(reason)

@@ -1,0 +1,81 @@
+"""Background tasks: tool runs, timers and sub-agents, each with an id the model can refer to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+
+from ..events import Notification
+
+TaskKind = Literal["tool", "timer", "subagent"]
+TaskStatus = Literal["running", "done", "failed", "timeout", "cancelled"]
+Outcome = Literal["ok", "error", "timeout", "cancelled"]
+
+# Builds the notification for an outcome from its text.
+NotificationFactory = Callable[["BackgroundTask", Outcome, str], Notification]
+
+MAX_RESULT_CHARS = 16_000
+
+
+@dataclass(eq=False)
+class BackgroundTask:
+    """A unit of work started by the agent that will end with exactly one notification.
+
+    ``started``/``finished`` are the agent clock's monotonic seconds.
+    """
+
+    task_id: str
+    name: str
+    kind: TaskKind
+    arguments: Mapping[str, Any]
+    started: float
+    call_id: str | None = None
+    timeout: float | None = None
+    status: TaskStatus = "running"
+    finished: float | None = None
+    result: str | None = None
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope, repr=False)
+    cancel_reason: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def elapsed(self, now: float) -> float:
+        return (self.finished if self.finished is not None else now) - self.started
+
+    def cancel(self, reason: str) -> bool:
+        """Ask the task to stop; it ends with a 'cancelled' notification. False if already over."""
+        if not self.running:
+            return False
+        self.cancel_reason = reason
+        self.scope.cancel(reason=reason)
+        return True
+
+
+def result_text(value: Any) -> str:
+    """How a tool's return value is shown to the model: text, JSON where it can be, bounded."""
+    import json
+
+    if value is None:
+        text = "done (no output)"
+    elif isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=repr)
+        except (TypeError, ValueError):
+            text = repr(value)
+    if len(text) > MAX_RESULT_CHARS:
+        dropped = len(text) - MAX_RESULT_CHARS
+        text = text[:MAX_RESULT_CHARS] + f"\n[... {dropped} more characters not shown]"
+    return text
+
+
+def error_text(exc: BaseException) -> str:
+    """One line: the exception's type and message."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

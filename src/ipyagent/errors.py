@@ -1,0 +1,59 @@
+"""The project's exceptions. Every one derives from :class:`IpyagentError`.
+
+Exceptions carry structured fields so callers can react without parsing text, and their
+``str()`` is a single line that says what went wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class IpyagentError(Exception):
+    """Raised for any failure that ipyagent itself detects and can explain."""
+
+
+class ScriptError(IpyagentError):
+    """Raised when a scripted-model file cannot be used: unreadable, not JSON, or a bad turn."""
+
+    def __init__(self, path: str, reason: str, turn: int | None = None) -> None:
+        self.path = path
+        self.turn = turn
+        self.reason = reason
+        where = f"{path}" if turn is None else f"{path}, turn {turn}"
+        super().__init__(f"bad model script {where}: {reason}")
+
+
+class ToolDefinitionError(IpyagentError):
+    """Raised when a Python callable cannot be turned into a tool (for example an untyped parameter)."""
+
+
+class ToolCallError(IpyagentError):
+    """Raised when a model's tool call cannot be started: unknown tool or arguments that fail the schema.
+
+    The dispatcher never lets it escape: it becomes the call's result and a notification.
+    """
+
+    def __init__(self, tool: str, reason: str) -> None:
+        self.tool = tool
+        self.reason = reason
+        super().__init__(f"tool call {tool!r} rejected: {reason}")
+
+
+class ModelError(IpyagentError):
+    """Raised by a model backend when a generation fails.
+
+    ``is_permanent`` tells whether retrying the same request can help (a bad key cannot,
+    a rate limit can).
+    """
+
+    def __init__(self, message: str, *, category: str = "model", is_permanent: bool = True) -> None:
+        self.category = category
+        self.is_permanent = is_permanent
+        super().__init__(message)
+
+
+class LedgerError(IpyagentError):
+    """Raised when a ledger file cannot be opened or does not hold the ledger asked for."""
+
+
+class AgentError(IpyagentError):
+    """Raised when an agent is used in a way it cannot honour (for example sending to a closed agent)."""

@@ -173,3 +173,17 @@ async def test_duplicate_child_name_is_a_clear_error() -> None:
                 agent.spawn("two", name="dup")
             with pytest.raises(AgentError, match="must be 1-40"):
                 agent.spawn("three", name="bad name!")
+
+
+async def test_failing_child_reports_the_failure() -> None:
+    async with VirtualClock() as clock:
+        backend = ScriptedBackend.from_list([{"agent": "main", "text": "The helper failed."}], clock)
+        async with Agent(backend, clock=clock) as agent:
+            child = agent.spawn("do something", name="helper")
+            await agent.settled()
+            assert child.status == "failed"
+            report = agent.ledger[-2]
+            assert report.source == "subagent_report"
+            assert report.text.startswith("sub-agent 'helper' did not finish: the model failed: ModelError:")
+            assert "no turn left for agent 'helper'" in report.text
+            assert agent.ledger[-1].text == "The helper failed."

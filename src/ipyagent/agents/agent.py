@@ -313,6 +313,11 @@ class Agent:
         except RuntimeError:
             raise AgentError("send() must be awaited inside a running event loop") from None
         self._background = loop.create_task(self.run(), name=f"ipyagent {self.path}")
+        self._background.add_done_callback(self._log_crash)
+
+    def _log_crash(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("agent %s stopped with an error", self.path, exc_info=task.exception())
 
     async def _loop(self) -> None:
         while True:

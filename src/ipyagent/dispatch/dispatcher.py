@@ -119,6 +119,9 @@ class Dispatcher:
         self._on_delivered = on_delivered
         self.tools: dict[str, Tool] = {}
         self.tasks: dict[str, BackgroundTask] = {}
+        # Invariant: every task whose _run_task has not returned is here (possibly already marked
+        # ended by a wind-down); checked after every event, so it must not grow with history.
+        self._live: dict[str, BackgroundTask] = {}
         self.current: Generation | None = None
         self._generation_ids = itertools.count(1)
         self._task_ids = itertools.count(1)
@@ -144,7 +147,7 @@ class Dispatcher:
         return [t.spec for t in self.tools.values()]
 
     def running_tasks(self) -> list[BackgroundTask]:
-        return [t for t in self.tasks.values() if t.running]
+        return [t for t in self._live.values() if t.running]
 
     def pending(self) -> list[PendingTask]:
         now = self.clock.now()
@@ -287,11 +290,20 @@ class Dispatcher:
             timeout=timeout,
         )
         self.tasks[task.task_id] = task
+        self._live[task.task_id] = task
         self.task_group.start_soon(self._run_task, task, work, notify, name=f"task {task.task_id} {name}")
         self._on_task_change(task)
         return task
 
     async def _run_task(
+        self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
+    ) -> None:
+        try:
+            await self._run_to_outcome(task, work, notify)
+        finally:
+            self._live.pop(task.task_id, None)
+
+    async def _run_to_outcome(
         self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
     ) -> None:
         outcome: Outcome

@@ -17,6 +17,7 @@ __all__ = [
     "AgentStatusChanged",
     "EntryAdded",
     "EventHandled",
+    "ModelStatus",
     "StateChanged",
     "TaskChanged",
     "TextDelivered",

@@ -36,6 +36,7 @@ from .updates import (
     AgentStatusChanged,
     EntryAdded,
     EventHandled,
+    ModelStatus,
     StateChanged,
     TaskChanged,
     TextDelivered,
@@ -118,6 +119,7 @@ class Agent:
             post=self._post,
             on_task_change=self._task_changed,
             on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
+            on_status=lambda text: self._publish(ModelStatus(self, text)),
         )
         self._user_tools: list[Tool] = []
         for builtin in builtin_tools(self) if builtins else []:

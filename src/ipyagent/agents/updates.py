@@ -67,4 +67,14 @@ class AgentStatusChanged:
     agent: Agent
 
 
-Update = EntryAdded | StateChanged | EventHandled | TextDelivered | TaskChanged | AgentStatusChanged
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    """Progress of slow model set-up (for example, loading the local model)."""
+
+    agent: Agent
+    text: str
+
+
+Update = (
+    EntryAdded | StateChanged | EventHandled | TextDelivered | TaskChanged | AgentStatusChanged | ModelStatus
+)

@@ -24,7 +24,7 @@ from ..clock import Clock, TimedOut, run_with_timeout
 from ..errors import ToolCallError
 from ..ledger.entry import Entry
 from ..ledger.render.context import Context, PendingTask, ToolSpec
-from .backends.base import Backend, TextChunk, ToolCallChunk, UsageChunk
+from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
 from .output import OutputChannel
 from .tasks import (
     BackgroundTask,
@@ -109,6 +109,7 @@ class Dispatcher:
         post: Callable[[ev.Event], None],
         on_task_change: Callable[[BackgroundTask], None],
         on_delivered: Callable[[int, str], None],
+        on_status: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.agent_name = agent_name
         self.backend = backend
@@ -117,11 +118,14 @@ class Dispatcher:
         self._post = post
         self._on_task_change = on_task_change
         self._on_delivered = on_delivered
+        self._on_status = on_status
         self.tools: dict[str, Tool] = {}
         self.tasks: dict[str, BackgroundTask] = {}
         # Invariant: every task whose _run_task has not returned is here (possibly already marked
         # ended by a wind-down); checked after every event, so it must not grow with history.
         self._live: dict[str, BackgroundTask] = {}
+        # Every call id used so far: providers require them unique within a conversation.
+        self._call_ids: set[str] = set()
         self.current: Generation | None = None
         self._generation_ids = itertools.count(1)
         self._task_ids = itertools.count(1)
@@ -189,6 +193,8 @@ class Dispatcher:
                             calls.append(chunk.call)
                         elif isinstance(chunk, UsageChunk):
                             usage = chunk.usage
+                        elif isinstance(chunk, StatusChunk):
+                            self._on_status(chunk.text)
                 except anyio.get_cancelled_exc_class():
                     raise
                 except Exception as exc:  # any backend failure becomes a notification
@@ -229,10 +235,11 @@ class Dispatcher:
             return None
         gen.finished = True
         gen.usage = done.usage
-        seen: set[str] = set()
         for n, call in enumerate(done.tool_calls, 1):
-            call_id = call.call_id if call.call_id and call.call_id not in seen else f"call_{gen.id}_{n}"
-            seen.add(call_id)
+            call_id = call.call_id
+            if not call_id or call_id in self._call_ids:
+                call_id = f"call_{gen.id}_{n}"
+            self._call_ids.add(call_id)
             gen.launches.append(self.launch(ev.ToolCallRequest(call.name, call.arguments, call_id)))
         gen.outbox.close()
         return gen

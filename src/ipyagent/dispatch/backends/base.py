@@ -31,7 +31,14 @@ class UsageChunk:
     usage: Usage
 
 
-Chunk = TextChunk | ToolCallChunk | UsageChunk
+@dataclass(frozen=True, slots=True)
+class StatusChunk:
+    """Progress of slow set-up (loading a model), for the user; not part of the answer."""
+
+    text: str
+
+
+Chunk = TextChunk | ToolCallChunk | UsageChunk | StatusChunk
 
 
 @runtime_checkable

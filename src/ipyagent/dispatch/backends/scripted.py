@@ -137,8 +137,8 @@ class ScriptedBackend:
             yield TextChunk(piece)
         if not pieces:
             await self._clock.sleep(turn.delay)
-        for n, call in enumerate(turn.tool_calls):
-            yield ToolCallChunk(ToolCallRequest(call.name, call.arguments, call.call_id or f"call_{n}"))
+        for call in turn.tool_calls:
+            yield ToolCallChunk(call)  # no id: the dispatcher gives each call a unique one
         yield UsageChunk(
             Usage(
                 input_tokens=len(context.entries),

@@ -1,0 +1,113 @@
+"""Extended ChatML, for local ChatML-native models (SmolLM2).
+
+Beyond ChatML's ``system``, ``user``, ``assistant`` and ``tool`` roles it has a ``notification``
+role for everything that arrives on its own, and the token ``<|interrupt|>`` at the end of an
+assistant message that was cut off. Tool calls are ``<tool_call>`` blocks holding JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .common import TOOLS_RUN_IN_BACKGROUND, Turn, clock_time, status_text, tool_lines, turns
+from .context import Context
+
+INTERRUPT_TOKEN = "<|interrupt|>"
+_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+
+
+def _block(role: str, body: str) -> str:
+    return f"<|im_start|>{role}\n{body}<|im_end|>\n"
+
+
+def _system(context: Context) -> str:
+    first = next((e for e in context.entries if e.kind == "system"), None)
+    parts = [first.text] if first is not None else []
+    if context.tools:
+        parts.append(
+            "You can call these tools:\n" + tool_lines(context) + "\n"
+            "To call a tool, write exactly:\n<tool_call>\n"
+            '{"name": "TOOL_NAME", "arguments": {...}}\n</tool_call>\n'
+            "one block per call. " + TOOLS_RUN_IN_BACKGROUND
+        )
+    return "\n\n".join(parts)
+
+
+def _assistant(turn: Turn) -> str:
+    body = turn.text
+    for call in turn.calls:
+        if call.arguments is not None:
+            payload = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+        else:  # what the model wrote, as it wrote it
+            payload = f'{{"name": {json.dumps(call.name)}, "arguments": {call.text}}}'
+        body += ("\n" if body else "") + f"<tool_call>\n{payload}\n</tool_call>"
+    if turn.interruption is not None:
+        body += INTERRUPT_TOKEN
+    out = _block("assistant", body)
+    for result in turn.results:
+        out += _block("tool", result.text)
+    return out
+
+
+def render_chatml(context: Context) -> str:
+    """The whole prompt, ending with the opening of the assistant's reply."""
+    out = [_block("system", _system(context))]
+    seen_system = False
+    for turn in turns(context.entries):
+        if turn.kind == "system":
+            if seen_system:  # later system messages are instructions too
+                out.append(_block("system", turn.text))
+            seen_system = True
+        elif turn.kind == "user":
+            out.append(_block("user", turn.text))
+        elif turn.kind == "assistant":
+            out.append(_assistant(turn))
+        else:
+            e = turn.first
+            if e.kind == "interruption":
+                out.append(_block("assistant", INTERRUPT_TOKEN))
+            elif e.kind == "subagent":
+                out.append(
+                    _block(
+                        "notification",
+                        f"[{clock_time(e.time)}] sub-agent {e.name!r} started ({e.status}): {e.text}",
+                    )
+                )
+            else:
+                who = " ".join(x for x in (e.task_id, e.name) if x)
+                out.append(
+                    _block(
+                        "notification",
+                        f"[{clock_time(e.time)}] {e.source}{' ' + who if who else ''}: {e.text}",
+                    )
+                )
+    out.append(_block("notification", status_text(context)))
+    out.append("<|im_start|>assistant\n")
+    return "".join(out)
+
+
+def parse_chatml_tool_calls(text: str) -> tuple[str, list[tuple[str, dict[str, Any] | str]]]:
+    """Split a completion into its plain text and its tool calls ``(name, arguments)``.
+
+    Arguments are a dict, or the raw string when the JSON is malformed (the dispatcher rejects
+    it with a clear reason). Never raises.
+    """
+    calls: list[tuple[str, dict[str, Any] | str]] = []
+    first = text.find("<tool_call>")
+    plain = (text if first < 0 else text[:first]).replace(INTERRUPT_TOKEN, "").strip()
+    for match in _CALL.finditer(text):
+        raw = match.group(1).strip()
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            name = re.search(r'"name"\s*:\s*"([^"]*)"', raw)
+            calls.append((name.group(1) if name else "", raw))
+            continue
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            calls.append(("", raw))
+            continue
+        arguments = body.get("arguments", {})
+        calls.append((body["name"], arguments if isinstance(arguments, dict) else json.dumps(arguments)))
+    return plain, calls

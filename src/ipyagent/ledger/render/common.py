@@ -1,0 +1,136 @@
+"""What the three renderers share: grouping entries into messages, and the wording of everything
+that is not a plain user or assistant message (notifications, interruptions, sub-agent links, the
+status of the present moment)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from xml.sax.saxutils import quoteattr
+
+from ...clock import format_duration, format_wall
+from ..entry import Entry
+from .context import Context
+
+TOOLS_RUN_IN_BACKGROUND = (
+    "Tools run in the background: when you call one you get its task id at once, and its result "
+    "arrives later as a notification. Keep talking to the user meanwhile; do not wait, and do not "
+    "call a tool again while it is still running."
+)
+
+
+def clock_time(seconds: float) -> str:
+    """``HH:MM:SS`` in UTC."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S")
+
+
+def arguments_json(entry: Entry) -> str:
+    """A tool call's arguments as compact, sorted JSON, or the raw text the model produced."""
+    if entry.arguments is None:
+        return entry.text
+    return json.dumps(entry.arguments, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class Turn:
+    """One message's worth of entries.
+
+    ``kind`` is ``assistant`` (text, its tool calls, their immediate results, and an interruption
+    marker if it was cut off), ``user``, ``system`` or ``note`` (a notification, sub-agent link or
+    stray interruption: told to the model as a tagged message).
+    """
+
+    kind: Literal["system", "user", "assistant", "note"]
+    first: Entry
+    text: str = ""
+    calls: list[Entry] = field(default_factory=list)
+    results: list[Entry] = field(default_factory=list)
+    interruption: Entry | None = None
+    last_index: int = -1
+
+
+def turns(entries: Sequence[Entry]) -> Iterator[Turn]:
+    """Group entries into messages. Each entry belongs to exactly one turn, in order."""
+    current: Turn | None = None
+    for entry in entries:
+        kind = entry.kind
+        attach = current is not None and current.kind == "assistant" and current.interruption is None
+        if kind in ("tool_call", "tool_result", "interruption") and attach:
+            assert current is not None
+            if kind == "tool_call":
+                current.calls.append(entry)
+            elif kind == "tool_result":
+                current.results.append(entry)
+            else:
+                current.interruption = entry
+            current.last_index = entry.index
+            continue
+        if current is not None:
+            yield current
+            current = None
+        if kind == "assistant":
+            current = Turn("assistant", entry, entry.text, last_index=entry.index)
+        elif kind == "tool_call":  # calls with no text before them
+            current = Turn("assistant", entry, "", calls=[entry], last_index=entry.index)
+        elif kind in ("user", "system"):
+            yield Turn(kind, entry, entry.text, last_index=entry.index)
+        else:
+            yield Turn("note", entry, entry.text, last_index=entry.index)
+    if current is not None:
+        yield current
+
+
+def _tag(name: str, attributes: Mapping[str, Any], body: str) -> str:
+    attrs = "".join(f" {k}={quoteattr(str(v))}" for k, v in attributes.items() if v is not None)
+    return f"<{name}{attrs}>{body}</{name}>"
+
+
+def note_text(entry: Entry) -> str:
+    """A notification, sub-agent link or interruption as a clearly tagged message for API models.
+
+    Tool output is data, never instructions: it is always inside a tag naming where it came from.
+    """
+    when = format_wall(entry.time)
+    if entry.kind == "subagent":
+        return _tag(
+            "subagent",
+            {"name": entry.name, "how": entry.status, "task": entry.task_id, "time": when},
+            f"A sub-agent was started with this task: {entry.text}",
+        )
+    if entry.kind == "interruption":
+        return interruption_text(entry)
+    return _tag(
+        "notification",
+        {"kind": entry.source, "task": entry.task_id, "name": entry.name, "time": when},
+        entry.text,
+    )
+
+
+def interruption_text(entry: Entry) -> str:
+    return _tag(
+        "interruption",
+        {"time": format_wall(entry.time)},
+        f"Your previous message was cut off ({entry.text}). The user received only the text above.",
+    )
+
+
+def status_text(context: Context) -> str:
+    """The present moment: the time and each running task with how long it has run."""
+    if context.pending:
+        tasks = "; ".join(
+            f"{p.task_id} {p.name} (running {format_duration(p.elapsed)})" for p in context.pending
+        )
+    else:
+        tasks = "no tasks running"
+    return f"Now: {format_wall(context.now)}. Tasks: {tasks}."
+
+
+def tool_lines(context: Context) -> str:
+    return "\n".join(
+        f"- {t.name}: {t.description} Arguments (JSON schema): "
+        f"{json.dumps(t.parameters, sort_keys=True, separators=(',', ':'))}"
+        for t in context.tools
+    )

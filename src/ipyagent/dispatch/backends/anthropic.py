@@ -1,0 +1,130 @@
+"""``anthropic:MODEL``: the official Anthropic SDK, streaming the Messages API.
+
+A forked sub-agent's shared prefix carries a ``cache_control`` breakpoint (placed by the
+renderer at the fork point), so its first generation reads the parent's prefix from the
+provider's cache; cache reads and writes are recorded in the usage figures. The key comes from
+``ANTHROPIC_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ...clock import Clock, RealClock
+from ...errors import ModelError
+from ...events import ToolCallRequest, Usage
+from ...ledger.render import render_anthropic
+from ...ledger.render.context import Context
+from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
+from .errors import one_line, redact, status_error
+from .openai import parse_arguments
+
+KEY_ENV = "ANTHROPIC_API_KEY"
+
+
+class AnthropicBackend:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        clock: Clock | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        max_tokens: int = 1024,
+    ) -> None:
+        if not model:
+            raise ModelError("an Anthropic model needs a name: 'anthropic:MODEL'")
+        self.model = model
+        self.base_url = base_url
+        self.name = f"anthropic:{model}" + (f"@{base_url}" if base_url else "")
+        self._api_key = api_key
+        self.clock = clock or RealClock()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_tokens = max_tokens
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            key = self._api_key or os.environ.get(KEY_ENV)
+            if not key:
+                raise ModelError(f"{KEY_ENV} is not set; set it to use {self.name}", category="auth")
+            from anthropic import AsyncAnthropic
+
+            self._client = AsyncAnthropic(
+                api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+            )
+        return self._client
+
+    def request(self, context: Context) -> dict[str, Any]:
+        system, messages, tools = render_anthropic(context)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "messages": messages,
+            "stream": True,
+        }
+        if system:
+            kwargs["system"] = system
+        if tools:
+            kwargs["tools"] = tools
+        return kwargs
+
+    async def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]:
+        import anthropic
+
+        started = self.clock.now()
+        first: float | None = None
+        blocks: dict[int, dict[str, str]] = {}
+        input_tokens = output_tokens = cached = 0
+        secrets = (self._api_key, os.environ.get(KEY_ENV))
+        try:
+            events = await self.client().messages.create(**self.request(context))
+            async for event in events:
+                kind = event.type
+                if kind == "message_start":
+                    u = event.message.usage
+                    input_tokens = (u.input_tokens or 0) + (getattr(u, "cache_creation_input_tokens", 0) or 0)
+                    cached = getattr(u, "cache_read_input_tokens", 0) or 0
+                    input_tokens += cached
+                elif kind == "content_block_start":
+                    block = event.content_block
+                    if block.type == "tool_use":
+                        blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                elif kind == "content_block_delta":
+                    if first is None:
+                        first = self.clock.now() - started
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        yield TextChunk(delta.text)
+                    elif delta.type == "input_json_delta" and event.index in blocks:
+                        blocks[event.index]["json"] += delta.partial_json
+                elif kind == "message_delta" and event.usage is not None:
+                    output_tokens = event.usage.output_tokens or output_tokens
+        except anthropic.APIStatusError as exc:
+            raise status_error(
+                "Anthropic", exc.status_code, str(exc.message), key_env=KEY_ENV, secrets=secrets
+            ) from None
+        except anthropic.APITimeoutError:
+            raise ModelError(
+                f"{self.name} did not answer within {self.timeout:g} s (after retries)",
+                category="timeout",
+                is_permanent=False,
+            ) from None
+        except anthropic.APIConnectionError as exc:
+            raise ModelError(
+                f"lost the connection to {self.base_url or 'Anthropic'}: "
+                f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
+                category="connection",
+                is_permanent=False,
+            ) from None
+        except anthropic.AnthropicError as exc:
+            raise ModelError(f"Anthropic: {one_line(redact(str(exc), secrets))}", category="model") from None
+        for index in sorted(blocks):
+            b = blocks[index]
+            yield ToolCallChunk(ToolCallRequest(b["name"], parse_arguments(b["json"]), b["id"]))
+        yield UsageChunk(Usage(input_tokens, output_tokens, cached, first, self.clock.now() - started))

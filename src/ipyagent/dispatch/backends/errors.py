@@ -1,0 +1,56 @@
+"""Turning provider SDK failures into one-line :class:`ModelError` s, with secrets removed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ...errors import ModelError
+
+# Provider key shapes (OpenAI "sk-...", Anthropic "sk-ant-..."), redacted even when not ours.
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with each secret (and anything shaped like an API key) replaced by ``[redacted]``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_SHAPES.sub("[redacted]", text)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def status_error(
+    provider: str, status: int, detail: str, *, key_env: str, secrets: Iterable[str | None]
+) -> ModelError:
+    """A ModelError for an HTTP error status, saying what to do about it."""
+    detail = one_line(redact(detail, secrets))
+    if status == 401:
+        return ModelError(
+            f"{provider} rejected the API key (401); check {key_env}: {detail}",
+            category="auth",
+            is_permanent=True,
+        )
+    if status == 403:
+        return ModelError(
+            f"{provider} refused the request (403): {detail}", category="auth", is_permanent=True
+        )
+    if status == 404:
+        return ModelError(f"{provider}: model or endpoint not found (404): {detail}", category="request")
+    if status == 429:
+        return ModelError(
+            f"{provider} is rate limiting (429) and retries did not help; wait and try again: {detail}",
+            category="rate_limit",
+            is_permanent=False,
+        )
+    if status >= 500:
+        return ModelError(
+            f"{provider} server error ({status}) after retries: {detail}",
+            category="server",
+            is_permanent=False,
+        )
+    return ModelError(f"{provider} rejected the request ({status}): {detail}", category="request")

@@ -1,0 +1,152 @@
+"""``openai:MODEL`` and ``openai:MODEL@BASE_URL``: the official OpenAI SDK, streaming.
+
+Works with any OpenAI-compatible server (vLLM, llama.cpp server, Ollama) through its base URL.
+The key comes from ``OPENAI_API_KEY``; a server given by URL may need none. Transient failures
+(429, 5xx, dropped connections) are retried by the SDK with backoff; what still fails becomes a
+one-line :class:`ModelError` with any key removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ...clock import Clock, RealClock
+from ...errors import ModelError
+from ...events import ToolCallRequest, Usage
+from ...ledger.render import render_openai
+from ...ledger.render.context import Context
+from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
+from .errors import one_line, redact, status_error
+
+KEY_ENV = "OPENAI_API_KEY"
+
+
+def parse_arguments(raw: str) -> dict[str, Any] | str:
+    """Tool-call arguments as a dict, or the raw text when it is not a JSON object."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError:
+        return raw
+    return value if isinstance(value, dict) else raw
+
+
+class OpenAIBackend:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        clock: Clock | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        temperature: float | None = None,
+    ) -> None:
+        if not model:
+            raise ModelError("an OpenAI model needs a name: 'openai:MODEL' or 'openai:MODEL@BASE_URL'")
+        self.model = model
+        self.base_url = base_url
+        self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
+        self._api_key = api_key
+        self.clock = clock or RealClock()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.temperature = temperature
+        self._client: Any = None
+
+    def _key(self) -> str:
+        key = self._api_key or os.environ.get(KEY_ENV)
+        if key:
+            return key
+        if self.base_url:
+            return "no-key"  # local OpenAI-compatible servers usually need none
+        raise ModelError(f"{KEY_ENV} is not set; set it to use {self.name}", category="auth")
+
+    def client(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=self._key(),
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._client
+
+    def request(self, context: Context) -> dict[str, Any]:
+        """The keyword arguments of one streaming chat-completions call."""
+        messages, tools = render_openai(context)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            kwargs["tools"] = tools
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        return kwargs
+
+    async def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]:
+        import openai
+
+        started = self.clock.now()
+        first: float | None = None
+        calls: dict[int, dict[str, str]] = {}
+        usage = Usage()
+        secrets = (self._api_key, os.environ.get(KEY_ENV))
+        try:
+            response = await self.client().chat.completions.create(**self.request(context))
+            async for chunk in response:
+                if chunk.usage is not None:
+                    details = getattr(chunk.usage, "prompt_tokens_details", None)
+                    usage = Usage(
+                        input_tokens=chunk.usage.prompt_tokens or 0,
+                        output_tokens=chunk.usage.completion_tokens or 0,
+                        cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+                    )
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                if first is None and (delta.content or delta.tool_calls):
+                    first = self.clock.now() - started
+                if delta.content:
+                    yield TextChunk(delta.content)
+                for call in delta.tool_calls or ():
+                    slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                    if call.id:
+                        slot["id"] = call.id
+                    if call.function is not None:
+                        # The name comes whole (some servers repeat it in every chunk).
+                        if call.function.name and not slot["name"]:
+                            slot["name"] = call.function.name
+                        slot["arguments"] += call.function.arguments or ""
+        except openai.APIStatusError as exc:
+            raise status_error(
+                "OpenAI", exc.status_code, str(exc.message), key_env=KEY_ENV, secrets=secrets
+            ) from None
+        except openai.APITimeoutError:
+            raise ModelError(
+                f"{self.name} did not answer within {self.timeout:g} s (after retries)",
+                category="timeout",
+                is_permanent=False,
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise ModelError(
+                f"lost the connection to {self.base_url or 'OpenAI'}: "
+                f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
+                category="connection",
+                is_permanent=False,
+            ) from None
+        except openai.OpenAIError as exc:
+            raise ModelError(f"OpenAI: {one_line(redact(str(exc), secrets))}", category="model") from None
+        for index in sorted(calls):
+            slot = calls[index]
+            yield ToolCallChunk(ToolCallRequest(slot["name"], parse_arguments(slot["arguments"]), slot["id"]))
+        total = self.clock.now() - started
+        yield UsageChunk(Usage(usage.input_tokens, usage.output_tokens, usage.cached_tokens, first, total))

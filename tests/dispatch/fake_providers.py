@@ -59,6 +59,7 @@ class FakeProvider:
     replies: list[Reply] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
+    writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     @property
     def openai_url(self) -> str:
@@ -69,6 +70,7 @@ class FakeProvider:
         return f"http://127.0.0.1:{self.port}"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode().split("\r\n")
@@ -82,6 +84,7 @@ class FakeProvider:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.writers.discard(writer)
             writer.close()
 
     async def answer(self, writer: asyncio.StreamWriter, reply: Reply, anthropic: bool) -> None:
@@ -293,4 +296,7 @@ async def fake_provider(*replies: Reply) -> AsyncIterator[FakeProvider]:
         yield provider
     finally:
         server.close()
+        # Connections the client still holds open (keep-alive, or one it never used) end here.
+        for writer in list(provider.writers):
+            writer.transport.abort()
         await server.wait_closed()

@@ -5,6 +5,7 @@ from .updates import (
     AgentStatusChanged,
     EntryAdded,
     EventHandled,
+    ModelStatus,
     StateChanged,
     TaskChanged,
     TextDelivered,

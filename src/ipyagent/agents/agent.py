@@ -24,6 +24,7 @@ import anyio.abc
 from .. import events as ev
 from ..clock import Clock, RealClock, set_current_clock
 from ..dispatch.backends import Backend, resolve
+from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
 from ..dispatch.output import OutputChannel, TextOutput
 from ..dispatch.tasks import BackgroundTask, Outcome
@@ -227,6 +228,9 @@ class Agent:
             task.cancel()
             with anyio.CancelScope(shield=True):
                 await asyncio.gather(task, return_exceptions=True)
+        if self.parent is None:  # sub-agents share their parent's backend
+            with anyio.CancelScope(shield=True):
+                await close_backend(self.backend)
 
     def subscribe(self, subscriber: Subscriber, *, children: bool = False) -> Callable[[], None]:
         """Call ``subscriber(update)`` for every ledger entry, state change, handled event,

@@ -60,6 +60,12 @@ class AnthropicBackend:
             )
         return self._client
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections; the next request opens new ones."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
     def request(self, context: Context) -> dict[str, Any]:
         system, messages, tools = render_anthropic(context)
         kwargs: dict[str, Any] = {
@@ -81,6 +87,7 @@ class AnthropicBackend:
         first: float | None = None
         blocks: dict[int, dict[str, str]] = {}
         input_tokens = output_tokens = cached = 0
+        finished = False  # a stream that ends without message_stop was cut off
         secrets = (self._api_key, os.environ.get(KEY_ENV))
         try:
             events = await self.client().messages.create(**self.request(context))
@@ -105,6 +112,8 @@ class AnthropicBackend:
                         blocks[event.index]["json"] += delta.partial_json
                 elif kind == "message_delta" and event.usage is not None:
                     output_tokens = event.usage.output_tokens or output_tokens
+                elif kind == "message_stop":
+                    finished = True
         except anthropic.APIStatusError as exc:
             raise status_error(
                 "Anthropic", exc.status_code, str(exc.message), key_env=KEY_ENV, secrets=secrets
@@ -124,6 +133,12 @@ class AnthropicBackend:
             ) from None
         except anthropic.AnthropicError as exc:
             raise ModelError(f"Anthropic: {one_line(redact(str(exc), secrets))}", category="model") from None
+        if not finished:
+            raise ModelError(
+                f"the stream from {self.base_url or 'Anthropic'} was cut off before the end of the answer",
+                category="connection",
+                is_permanent=False,
+            )
         for index in sorted(blocks):
             b = blocks[index]
             yield ToolCallChunk(ToolCallRequest(b["name"], parse_arguments(b["json"]), b["id"]))

@@ -53,3 +53,10 @@ class Backend(Protocol):
     name: str
 
     def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]: ...
+
+
+async def close_backend(backend: Backend) -> None:
+    """Release what a backend holds open (HTTP connections), if it has an ``aclose``."""
+    close = getattr(backend, "aclose", None)
+    if close is not None:
+        await close()

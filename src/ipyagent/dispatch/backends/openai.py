@@ -44,6 +44,7 @@ class OpenAIBackend:
         timeout: float = 60.0,
         max_retries: int = 3,
         temperature: float | None = None,
+        tool_choice: str | None = None,
     ) -> None:
         if not model:
             raise ModelError("an OpenAI model needs a name: 'openai:MODEL' or 'openai:MODEL@BASE_URL'")
@@ -55,6 +56,9 @@ class OpenAIBackend:
         self.timeout = timeout
         self.max_retries = max_retries
         self.temperature = temperature
+        # None or "auto": the model decides; "required": some tool; "none": no tool; or a tool's
+        # name, which forces that tool whenever it is offered.
+        self.tool_choice = tool_choice
         self._client: Any = None
 
     def _key(self) -> str:
@@ -77,6 +81,12 @@ class OpenAIBackend:
             )
         return self._client
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections; the next request opens new ones."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
     def request(self, context: Context) -> dict[str, Any]:
         """The keyword arguments of one streaming chat-completions call."""
         messages, tools = render_openai(context)
@@ -88,6 +98,11 @@ class OpenAIBackend:
         }
         if tools:
             kwargs["tools"] = tools
+            choice = self.tool_choice
+            if choice in ("auto", "required", "none"):
+                kwargs["tool_choice"] = choice
+            elif choice is not None and any(t["function"]["name"] == choice for t in tools):
+                kwargs["tool_choice"] = {"type": "function", "function": {"name": choice}}
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
         return kwargs
@@ -99,6 +114,7 @@ class OpenAIBackend:
         first: float | None = None
         calls: dict[int, dict[str, str]] = {}
         usage = Usage()
+        finished = False  # a stream that ends without a finish reason was cut off
         secrets = (self._api_key, os.environ.get(KEY_ENV))
         try:
             response = await self.client().chat.completions.create(**self.request(context))
@@ -113,6 +129,7 @@ class OpenAIBackend:
                 if not chunk.choices:
                     continue
                 delta = chunk.choices[0].delta
+                finished = finished or chunk.choices[0].finish_reason is not None
                 if first is None and (delta.content or delta.tool_calls):
                     first = self.clock.now() - started
                 if delta.content:
@@ -145,6 +162,12 @@ class OpenAIBackend:
             ) from None
         except openai.OpenAIError as exc:
             raise ModelError(f"OpenAI: {one_line(redact(str(exc), secrets))}", category="model") from None
+        if not finished:
+            raise ModelError(
+                f"the stream from {self.base_url or 'OpenAI'} was cut off before the end of the answer",
+                category="connection",
+                is_permanent=False,
+            )
         for index in sorted(calls):
             slot = calls[index]
             yield ToolCallChunk(ToolCallRequest(slot["name"], parse_arguments(slot["arguments"]), slot["id"]))

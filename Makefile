@@ -54,8 +54,9 @@ typecheck: setup
 test: lint typecheck system-packages
 	$(BIN)/python -m pytest
 
+# Every script under bench/ prints its figures (and writes them to bench/results/).
 bench: setup
-	$(BIN)/python bench/run.py
+	@for script in bench/*.py; do echo "==> $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

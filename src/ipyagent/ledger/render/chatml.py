@@ -51,8 +51,14 @@ def _assistant(turn: Turn) -> str:
     return out
 
 
-def render_chatml(context: Context) -> str:
-    """The whole prompt, ending with the opening of the assistant's reply."""
+def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
+    """The whole prompt, ending with the opening of the assistant's reply.
+
+    The status block (the time, the running tasks) goes at the very end, after everything that
+    never changes, so a growing ledger keeps a stable prefix. ``status_before_last`` puts it
+    before the last message instead, for small models that otherwise echo the status block
+    or copy numbers from it instead of answering the message itself.
+    """
     out = [_block("system", _system(context))]
     seen_system = False
     for turn in turns(context.entries):
@@ -83,7 +89,11 @@ def render_chatml(context: Context) -> str:
                         f"[{clock_time(e.time)}] {e.source}{' ' + who if who else ''}: {e.text}",
                     )
                 )
-    out.append(_block("notification", status_text(context)))
+    status = _block("notification", status_text(context))
+    if status_before_last and len(out) > 1:
+        out.insert(len(out) - 1, status)
+    else:
+        out.append(status)
     out.append("<|im_start|>assistant\n")
     return "".join(out)
 

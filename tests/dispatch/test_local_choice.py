@@ -1,0 +1,65 @@
+"""How the local backend decides whether to offer a tool (no model needed)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ipyagent import tool
+from ipyagent.dispatch.backends.local import tool_candidates
+from ipyagent.ledger import Ledger
+from ipyagent.ledger.render import render_chatml
+from ipyagent.ledger.render.context import Context
+
+
+@tool
+async def get_weather(city: str) -> str:
+    "Current weather for a city."
+    return ""
+
+
+@tool
+async def plan_itinerary(city: str, days: int) -> str:
+    "Plan a detailed day-by-day travel itinerary for a city."
+    return ""
+
+
+@tool
+async def book_table(restaurant: str, people: int, time_of_day: Literal["lunch", "dinner"]) -> str:
+    "Book a table at a restaurant."
+    return ""
+
+
+TOOLS = [get_weather.spec, plan_itinerary.spec, book_table.spec]
+
+
+def names(request: str) -> list[str]:
+    return [t.name for t in tool_candidates(request, TOOLS)]
+
+
+def test_a_request_that_names_what_a_tool_does_offers_that_tool() -> None:
+    assert names("What's the weather in Paris?") == ["get_weather"]
+    assert names("I need an itinerary for Lisbon") == ["plan_itinerary"]
+    assert names("Planning a trip to Rome") == ["plan_itinerary"]
+    assert names("Book a table for four") == ["book_table"]
+
+
+def test_small_talk_offers_no_tool() -> None:
+    assert names("Hello! How are you?") == []
+    assert names("Thanks, that was helpful.") == []
+    assert names("What is 7 times 8?") == []
+
+
+def test_the_best_matching_tool_comes_first() -> None:
+    assert names("weather for my itinerary in a city, over three days")[0] == "plan_itinerary"
+
+
+def test_status_block_can_move_before_the_last_message() -> None:
+    ledger = Ledger("main")
+    ledger.append("system", "Be brief.", time=0.0)
+    ledger.append("user", "hello", time=0.0)
+    context = Context(entries=list(ledger), now=0.0)
+    default = render_chatml(context)
+    moved = render_chatml(context, status_before_last=True)
+    assert default.index("<|im_start|>user") < default.index("Now:")
+    assert moved.index("Now:") < moved.index("<|im_start|>user")
+    assert sorted(default) == sorted(moved)  # the same blocks, in another order

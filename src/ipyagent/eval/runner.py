@@ -192,7 +192,7 @@ def _notified(entry: Entry, name: str) -> bool:
     if name == "subagent":
         return entry.source == "subagent_report"
     if name == "timer":
-        return entry.source == "timer"
+        return entry.source == "timer" or entry.name == "sleep"
     return entry.name == name
 
 
@@ -200,14 +200,6 @@ async def _trigger(step: Step, agent: Agent, rec: _Recorder, clock: Clock) -> No
     """Wait until the step's trigger holds (armed now)."""
     if step.at is not None:
         await clock.sleep(step.at - clock.now())
-    elif step.after_words is not None:
-        armed_generation, armed_words = rec.word_generation, rec.words
-
-        def said_enough() -> bool:
-            heard = rec.words - (armed_words if rec.word_generation == armed_generation else 0)
-            return heard >= (step.after_words or 0)
-
-        await wait_for(agent, said_enough)
     elif step.after == "reply":
         answers = rec.answers
         await wait_for(agent, lambda: rec.answers > answers and agent.state is State.IDLE)
@@ -227,6 +219,14 @@ async def _trigger(step: Step, agent: Agent, rec: _Recorder, clock: Clock) -> No
             await wait_for(agent, started)
         else:
             await wait_for(agent, lambda: any(_notified(e, name) for e in list(agent.ledger)[start:]))
+    if step.after_words is not None:
+        armed_generation, armed_words = rec.word_generation, rec.words
+
+        def said_enough() -> bool:
+            heard = rec.words - (armed_words if rec.word_generation == armed_generation else 0)
+            return heard >= (step.after_words or 0)
+
+        await wait_for(agent, said_enough)
     if step.delay:
         await clock.sleep(step.delay)
 

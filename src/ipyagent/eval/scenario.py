@@ -60,7 +60,7 @@ METRICS: tuple[str, ...] = get_args(Metric)
 
 # The agent's built-in tools: scenarios may name them in checks, triggers and references.
 BUILTIN_TOOLS = frozenset({"sleep", "set_timer", "cancel_task", "list_tasks", "fork", "spawn"})
-# Notification names beyond tool names: any timer, any sub-agent's report.
+# Notification names beyond tool names: any timer (set_timer or sleep), any sub-agent's report.
 NOTIFICATION_ALIASES = frozenset({"timer", "subagent"})
 
 _TYPE_NAMES = ("string", "integer", "number", "boolean", "array", "object")
@@ -135,7 +135,7 @@ class Step:
     previous one has happened).
 
     Triggers: ``at`` (virtual seconds since the start), ``after_words`` (the agent has said this
-    many words of one answer), or ``after``: ``"start"``, ``"reply"`` (the agent has finished an
+    many words of one answer, counted once ``after`` holds), or ``after``: ``"start"``, ``"reply"`` (the agent has finished an
     answer and is idle), ``"settled"`` (nothing running either), ``"call:NAME"`` (a task NAME has
     started), ``"notification:NAME"``. The default is ``"start"`` for the first step and
     ``"reply"`` after. ``delay`` waits that many more virtual seconds.
@@ -154,6 +154,8 @@ class Step:
             when = f"at {self.at:g} s"
         elif self.after_words is not None:
             when = f"after {self.after_words} words of an answer"
+            if self.after != "start":
+                when += f", once after {self.after}"
         else:
             when = f"after {self.after}"
         what = (
@@ -478,9 +480,8 @@ def _step(raw: Any, n: int, source: str, sid: str, known: frozenset[str] | set[s
     if not isinstance(raw, Mapping):
         raise ScenarioError(source, f"{what} must be a table like {{ user = '...' }}", sid)
     _unknown(raw, _STEP_KEYS, source, sid, what)
-    triggers = [k for k in ("at", "after", "after_words") if k in raw]
-    if len(triggers) > 1:
-        raise ScenarioError(source, f"{what}: give one trigger, not {triggers}", sid)
+    if "at" in raw and ("after" in raw or "after_words" in raw):
+        raise ScenarioError(source, f"{what}: 'at' cannot be combined with 'after' or 'after_words'", sid)
     user = raw.get("user")
     if user is not None and (not isinstance(user, str) or not user.strip()):
         raise ScenarioError(source, f"{what}: 'user' must be a non-empty string", sid)
@@ -493,7 +494,7 @@ def _step(raw: Any, n: int, source: str, sid: str, known: frozenset[str] | set[s
     after_words = raw.get("after_words")
     if after_words is not None and (not isinstance(after_words, int) or after_words < 1):
         raise ScenarioError(source, f"{what}: 'after_words' must be a whole number >= 1", sid)
-    after = raw.get("after", "start" if n == 1 else "reply")
+    after = raw.get("after", "start" if n == 1 or after_words is not None else "reply")
     if not isinstance(after, str):
         raise ScenarioError(source, f"{what}: 'after' must be a string", sid)
     head, _, name = after.partition(":")

@@ -218,6 +218,11 @@ def training_example(r: ScenarioResult, fmt: str) -> dict[str, Any]:
         return {"messages": messages[:-1], "tools": tools}
     if fmt == "anthropic":
         system, amessages, atools = render_anthropic(context)
+        last = amessages[-1]["content"] if amessages else []
+        if last and last[-1] == {"type": "text", "text": status_text(context)}:
+            last.pop()
+            if not last:
+                amessages.pop()
         return {"system": system, "messages": amessages, "tools": atools}
     if fmt == "chatml":
         text = render_chatml(context)

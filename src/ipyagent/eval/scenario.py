@@ -134,11 +134,12 @@ class Step:
     """Something the user does, once its trigger holds (steps run in order, each armed when the
     previous one has happened).
 
-    Triggers: ``at`` (virtual seconds since the start), ``after_words`` (the agent has said this
-    many words of one answer, counted once ``after`` holds), or ``after``: ``"start"``, ``"reply"`` (the agent has finished an
-    answer and is idle), ``"settled"`` (nothing running either), ``"call:NAME"`` (a task NAME has
-    started), ``"notification:NAME"``. The default is ``"start"`` for the first step and
-    ``"reply"`` after. ``delay`` waits that many more virtual seconds.
+    Triggers: ``at`` (virtual seconds since the start), or ``after``: ``"start"``, ``"reply"``
+    (the agent has finished an answer and is idle), ``"settled"`` (nothing running either),
+    ``"call:NAME"`` (a task NAME has started), ``"notification:NAME"``; then, if given,
+    ``after_words`` (the agent has said this many words of one answer). The default is
+    ``"start"`` for the first step and ``"reply"`` after. ``delay`` waits that many more virtual
+    seconds.
     """
 
     number: int  # 1-based

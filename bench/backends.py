@@ -84,33 +84,21 @@ async def bench_local(runs: int = 3) -> None:
     figures["local"] = rows
 
 
-async def sdk_openai(url: str) -> float:
-    from openai import AsyncOpenAI
-
-    async with AsyncOpenAI(api_key="sk-bench", base_url=url, max_retries=0) as client:
-        started = time.perf_counter()
-        stream = await client.chat.completions.create(
-            model="m",
-            messages=[{"role": "user", "content": "hi"}],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        async for _ in stream:
-            pass
-        return time.perf_counter() - started
+async def sdk_openai(client: Any, request: dict[str, Any]) -> float:
+    """The SDK on its own: the same request our backend sends, fetched and read to the end."""
+    started = time.perf_counter()
+    stream = await client.chat.completions.create(**request)
+    async for _ in stream:
+        pass
+    return time.perf_counter() - started
 
 
-async def sdk_anthropic(url: str) -> float:
-    from anthropic import AsyncAnthropic
-
-    async with AsyncAnthropic(api_key="sk-bench", base_url=url, max_retries=0) as client:
-        started = time.perf_counter()
-        stream = await client.messages.create(
-            model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-        async for _ in stream:
-            pass
-        return time.perf_counter() - started
+async def sdk_anthropic(client: Any, request: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    stream = await client.messages.create(**request)
+    async for _ in stream:
+        pass
+    return time.perf_counter() - started
 
 
 async def ours(backend: Any, ctx: Context) -> float:
@@ -124,27 +112,28 @@ async def bench_overhead(calls: int = 200) -> None:
     title("2. Backend layer overhead per call, against one local server answering at once")
     reply = "The capital of France is Paris, a city on the Seine with many museums."
     ctx = context("hi", history=20)
-    print(f"   {calls} calls each, interleaved; a 21-turn ledger rendered per call; medians")
+    print(f"   {calls} calls each, interleaved, one client each; a 21-turn ledger; medians")
     print(f"   {'provider':<10} {'SDK alone':>10} {'through ipyagent':>17} {'overhead':>9}   goal < 2 ms")
     for provider in ("openai", "anthropic"):
         async with fake_provider(*[Text(reply) for _ in range(3 * calls)]) as server:
+            # Two backends: one is only the SDK client (and the request it would send, built
+            # once), the other does everything per call. Same settings, same server.
+            options: dict[str, Any] = {"api_key": "sk-bench", "clock": RealClock(), "max_retries": 0}
             if provider == "openai":
-                backend: Any = OpenAIBackend(
-                    "m", base_url=server.openai_url, api_key="sk-bench", clock=RealClock(), max_retries=0
-                )
+                backend: Any = OpenAIBackend("m", base_url=server.openai_url, **options)
+                bare: Any = OpenAIBackend("m", base_url=server.openai_url, **options)
                 direct = sdk_openai
-                url = server.openai_url
             else:
-                backend = AnthropicBackend(
-                    "m", base_url=server.anthropic_url, api_key="sk-bench", clock=RealClock(), max_retries=0
-                )
+                backend = AnthropicBackend("m", base_url=server.anthropic_url, **options)
+                bare = AnthropicBackend("m", base_url=server.anthropic_url, **options)
                 direct = sdk_anthropic
-                url = server.anthropic_url
+            client, request = bare.client(), bare.request(ctx)
             sdk, wrapped = [], []
             for _ in range(calls):
-                sdk.append(await direct(url))
+                sdk.append(await direct(client, request))
                 wrapped.append(await ours(backend, ctx))
             await backend.aclose()
+            await bare.aclose()
         a, b = statistics.median(sdk) * 1000, statistics.median(wrapped) * 1000
         verdict = "PASS" if b - a < 2 else "MISS"
         print(f"   {provider:<10} {a:>8.2f} ms {b:>14.2f} ms {b - a:>6.2f} ms   {verdict}")

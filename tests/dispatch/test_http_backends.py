@@ -62,7 +62,7 @@ def assert_no_secret(agent: Agent) -> None:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_streams_text_and_records_usage(provider: str) -> None:
-    async with fake_provider(Text("Hello from the server.")) as server:
+    async with fake_provider(Text("Hello from the server.", cached_tokens=20)) as server:
         agent = await converse(backend_for(provider, server), "hi")
     answer = next(e for e in agent.ledger if e.kind == "assistant")
     assert answer.text == "Hello from the server."
@@ -70,6 +70,7 @@ async def test_streams_text_and_records_usage(provider: str) -> None:
     assert answer.usage is not None
     assert answer.usage["input_tokens"] == 50
     assert answer.usage["output_tokens"] == 7
+    assert answer.usage["cached_tokens"] == 20  # read from the provider's prompt cache
     assert answer.usage["first_token_seconds"] is not None
     assert answer.usage["first_token_seconds"] <= answer.usage["total_seconds"]
     # The key travelled in the request header, and nowhere into the ledger.

@@ -1,0 +1,54 @@
+"""``python -m ipyagent COMMAND``.
+
+Each command is a function taking its parsed arguments, added in :func:`build_parser` with its
+own sub-parser; add a command by adding a ``_cmd_NAME`` function and registering it there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    from .kernel.kernelspec import DISPLAY_NAME, install
+
+    if args.sys_prefix:
+        prefix: str | None = sys.prefix
+    else:
+        prefix = args.prefix
+    # With no flag, the user's own kernelspecs: it needs no special rights.
+    where = install(user=prefix is None, prefix=prefix, name=args.name)
+    print(f"installed the kernelspec {args.name!r} ({DISPLAY_NAME}) in {where}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ipyagent", description="ipyagent command line")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    install = commands.add_parser("install", help="register the Jupyter kernel 'ipyagent'")
+    where = install.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for the current user (the default)")
+    where.add_argument("--sys-prefix", action="store_true", help="in this Python environment (sys.prefix)")
+    where.add_argument("--prefix", metavar="PATH", help="under PATH/share/jupyter/kernels")
+    install.add_argument("--name", default="ipyagent", help="kernelspec name (default: ipyagent)")
+    install.set_defaults(run=_cmd_install)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    try:
+        return run(args)
+    except OSError as exc:
+        print(f"python -m ipyagent {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The agent magics, for the ipyagent kernel and for any IPython kernel (``%load_ext ipyagent``).
+
+Loading is cheap: the agent, its thread and its ledger file are created on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .magics import HELP, AgentMagics
+
+if TYPE_CHECKING:
+    from ..kernel.session import NotebookSession
+
+__all__ = ["HELP", "AgentMagics", "get_session", "load_ipython_extension", "unload_ipython_extension"]
+
+_ATTR = "_ipyagent_state"
+
+
+class _State:
+    """What the extension keeps on a shell: its publisher (from the start, so every cell's
+    header is known) and the session (created on first use)."""
+
+    def __init__(self, shell: Any) -> None:
+        from ..kernel.frontend import publisher_for
+
+        self.shell = shell
+        self.publisher = publisher_for(shell)
+        self.session: NotebookSession | None = None
+
+    def get(self) -> NotebookSession:
+        if self.session is None:
+            from ..kernel.session import NotebookSession
+
+            self.session = NotebookSession(self.shell, self.publisher)
+            self.session.sync_tools()
+        return self.session
+
+    def pre_run_cell(self, *_: Any) -> None:
+        self.publisher.cell_started()
+
+    def post_run_cell(self, *_: Any) -> None:
+        if self.session is not None:
+            self.session.sync_tools()
+
+
+def get_session(shell: Any) -> NotebookSession | None:
+    """The shell's agent session, if the extension is loaded (created on first use)."""
+    state: _State | None = getattr(shell, _ATTR, None)
+    return state.get() if state is not None else None
+
+
+def current_session(shell: Any) -> NotebookSession | None:
+    """The shell's agent session if one was created already (never creates one)."""
+    state: _State | None = getattr(shell, _ATTR, None)
+    return state.session if state is not None else None
+
+
+def load_ipython_extension(shell: Any) -> None:
+    if getattr(shell, _ATTR, None) is not None:
+        return
+    state = _State(shell)
+    setattr(shell, _ATTR, state)
+    shell.register_magics(AgentMagics(shell, state.get))
+    shell.events.register("pre_run_cell", state.pre_run_cell)
+    shell.events.register("post_run_cell", state.post_run_cell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    state: _State | None = getattr(shell, _ATTR, None)
+    if state is None:
+        return
+    shell.events.unregister("pre_run_cell", state.pre_run_cell)
+    shell.events.unregister("post_run_cell", state.post_run_cell)
+    if state.session is not None:
+        state.session.close()
+    delattr(shell, _ATTR)

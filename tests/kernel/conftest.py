@@ -107,13 +107,16 @@ class Kernel:
             m["content"].get("text", "") or m["content"].get("data", {}).get("text/plain", "") for m in outs
         )
 
-    def error(self, code: str) -> Msg:
-        """Run ``code`` that must fail; the error message."""
+    def error(self, code: str) -> tuple[str, str]:
+        """Run ``code`` that must fail; ``(ename, what the user sees)``."""
         reply, outs = self.run(code)
         assert reply["content"]["status"] == "error", reply["content"]
-        errors = [m for m in outs if m["msg_type"] == "error"]
-        assert len(errors) == 1
-        return errors[0]
+        shown = "".join(
+            m["content"].get("text", "") + "\n".join(m["content"].get("traceback", []))
+            for m in outs
+            if m["msg_type"] in ("stream", "error")
+        )
+        return str(reply["content"]["ename"]), shown
 
     # --- live views -------------------------------------------------------------------------
 
@@ -146,7 +149,10 @@ class Kernel:
                 and predicate(m["content"]["data"]["text/plain"])
             )
 
-        msg = self.wait_for(ok, timeout, f"view {display_id} matching")
+        try:
+            msg = self.wait_for(ok, timeout, f"view {display_id} matching")
+        except AssertionError:
+            raise AssertionError(f"the view never matched; it shows:\n{self.view_text(display_id)}") from None
         return str(msg["content"]["data"]["text/plain"])
 
     def updates(self, display_id: str) -> list[int]:

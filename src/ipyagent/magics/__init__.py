@@ -5,6 +5,7 @@ Loading is cheap: the agent, its thread and its ledger file are created on first
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from .magics import HELP, AgentMagics
@@ -44,6 +45,24 @@ class _State:
             self.session.sync_tools()
 
 
+_AGENT_LINE = re.compile(r"^(\s*)%agent(\s.*?)?\s*$")
+
+
+def questions_stay_messages(lines: list[str]) -> list[str]:
+    """IPython reads a line ending in ``?`` as a help request (``%agent Is it sunny?`` would look
+    up ``sunny``). Turn such ``%agent`` lines into the magic call before that happens."""
+    if not lines or lines[0].lstrip().startswith("%%"):
+        return lines
+    out = []
+    for line in lines:
+        match = _AGENT_LINE.match(line)
+        if match and line.rstrip().endswith("?"):
+            indent, args = match.group(1), (match.group(2) or "").strip()
+            line = f"{indent}get_ipython().run_line_magic('agent', {args!r})\n"
+        out.append(line)
+    return out
+
+
 def get_session(shell: Any) -> NotebookSession | None:
     """The shell's agent session, if the extension is loaded (created on first use)."""
     state: _State | None = getattr(shell, _ATTR, None)
@@ -62,6 +81,7 @@ def load_ipython_extension(shell: Any) -> None:
     state = _State(shell)
     setattr(shell, _ATTR, state)
     shell.register_magics(AgentMagics(shell, state.get))
+    shell.input_transformers_cleanup.append(questions_stay_messages)
     shell.events.register("pre_run_cell", state.pre_run_cell)
     shell.events.register("post_run_cell", state.post_run_cell)
 
@@ -72,6 +92,8 @@ def unload_ipython_extension(shell: Any) -> None:
         return
     shell.events.unregister("pre_run_cell", state.pre_run_cell)
     shell.events.unregister("post_run_cell", state.post_run_cell)
+    if questions_stay_messages in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(questions_stay_messages)
     if state.session is not None:
         state.session.close()
     delattr(shell, _ATTR)

@@ -145,6 +145,9 @@ class NotebookSession:
                 await asyncio.wait_for(agent.settled(), timeout)
             except TimeoutError:
                 return False
+            finally:
+                for view in self._views():
+                    view.flush_if_pending()
             return True
 
         return self.loop.run(settle, timeout=timeout + 10)
@@ -438,10 +441,16 @@ class NotebookSession:
             return self._current
         return self._child_views.get(agent.path)
 
+    def _views(self) -> list[ExchangeView | SubAgentView]:
+        """The views that may still change: the current exchange, sub-agents, views with tasks."""
+        found: dict[int, ExchangeView | SubAgentView] = {}
+        for view in [self._current, *self._child_views.values(), *self._task_views.values()]:
+            if view is not None:
+                found[id(view)] = view
+        return list(found.values())
+
     def _views_changed(self) -> None:
-        if self._current is not None:
-            self._current.changed()
-        for view in self._child_views.values():
+        for view in self._views():
             view.changed()
 
     def _on_update(self, update: Update) -> None:
@@ -466,9 +475,12 @@ class NotebookSession:
             if entry.kind == "tool_result" and entry.task_id:
                 self._task_views[(agent.path, entry.task_id)] = view
         elif isinstance(update, TaskChanged):
-            owner = self._task_views.get((agent.path, update.task.task_id))
+            key = (agent.path, update.task.task_id)
+            owner = self._task_views.get(key)
             if owner is not None and owner is not view:
                 owner.changed()
+            if owner is not None and not update.task.running:
+                del self._task_views[key]
         if view is not None:
             view.changed()
         if agent is not self.agent and self._current is not None:

@@ -86,6 +86,11 @@ class DisplayView:
             self._flush_pending = False
         self.publisher.update(self.display_id, self.render())
 
+    def flush_if_pending(self) -> None:
+        """Send a pending refresh now (before a waiting cell ends, so headless clients see it)."""
+        if self._flush_pending:
+            self.flush()
+
 
 # --- rendering entries ----------------------------------------------------------------------
 

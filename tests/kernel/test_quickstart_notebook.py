@@ -42,7 +42,14 @@ def test_the_quickstart_notebook_shows_a_real_answer(tmp_path: Path, monkeypatch
         kernel_name="ipyagent", kernel_spec_manager=ksm, connection_file=str(tmp_path / "runtime/k.json")
     )
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(tmp_path)}})
+    try:
+        client.execute()
+    finally:  # nbclient leaves a kernel it did not start running, with its channels open
+        if client.kc is not None:
+            client.kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
     code = [c for c in nb.cells if c.cell_type == "code"]
     answer = text_of(code[0])

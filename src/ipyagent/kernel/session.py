@@ -172,14 +172,17 @@ class NotebookSession:
     def sync_tools(self) -> list[str]:
         """Make every ``@tool`` in the notebook's namespace available to the agent; returns the
         names that were new or changed."""
-        module = sys.modules.get("ipyagent.dispatch.tools")
-        if module is None:  # nothing can be a Tool yet; keep kernel start and cells light
+        # Until the tools module is loaded (the warm-up thread may be loading it right now),
+        # nothing can be a Tool; do not import it here, so that cells stay light.
+        tool_class: type[Tool] | None = getattr(sys.modules.get("ipyagent.dispatch.tools"), "Tool", None)
+        if not isinstance(tool_class, type):
             return []
-        found = {
-            v.name: v
+        tools: list[Tool] = [
+            v
             for k, v in list(self.shell.user_ns.items())
-            if not k.startswith("_") and isinstance(v, module.Tool)
-        }
+            if not k.startswith("_") and isinstance(v, tool_class)
+        ]
+        found = {t.name: t for t in tools}
         changed = [n for n, t in found.items() if self._tools.get(n) is not t]
         if not changed:
             return []
@@ -454,7 +457,7 @@ class NotebookSession:
             view.changed()
 
     def _on_update(self, update: Update) -> None:
-        from ..agents.updates import EntryAdded, TaskChanged, TextDelivered
+        from ..agents.updates import EntryAdded, ModelStatus, TaskChanged, TextDelivered
 
         agent = update.agent
         if isinstance(update, EntryAdded) and agent is self.agent:
@@ -468,6 +471,9 @@ class NotebookSession:
         view = self._view_of(agent)
         if isinstance(update, TextDelivered) and view is not None:
             view.live[update.generation] = view.live.get(update.generation, "") + update.text
+            view.model_status = ""
+        elif isinstance(update, ModelStatus) and view is not None:
+            view.model_status = update.text
         elif isinstance(update, EntryAdded) and view is not None:
             entry = update.entry
             if entry.kind == "assistant" and entry.generation is not None:

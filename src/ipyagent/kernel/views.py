@@ -241,6 +241,7 @@ class ExchangeView(DisplayView):
         self.live: dict[int, str] = {}  # generation -> delivered text not yet in the ledger
         self.approvals: list[Approval] = []
         self.error: str | None = None
+        self.model_status = ""  # the model's latest progress note (loading...), until it answers
 
     def render(self) -> MimeBundle:
         agent = self._agent()
@@ -257,7 +258,8 @@ class ExchangeView(DisplayView):
         if self.end is not None:
             footer = "(continued in a later cell)"
         else:
-            footer = f"{agent.name}: {agent.state}{_running_tasks(agent)}"
+            note = f" ({self.model_status})" if self.model_status and agent.state == "generating" else ""
+            footer = f"{agent.name}: {agent.state}{note}{_running_tasks(agent)}"
         return bundle(lines, footer)
 
 
@@ -272,6 +274,7 @@ class SubAgentView(DisplayView):
         self.agent: Agent | None = None
         self.live: dict[int, str] = {}
         self.approvals: list[Approval] = []
+        self.model_status = ""
 
     def render(self) -> MimeBundle:
         child = self.agent
@@ -283,7 +286,8 @@ class SubAgentView(DisplayView):
         lines += [Line("assistant", text) for text in self.live.values() if text]
         lines += approval_lines(self.approvals)
         if child.status == "running":
-            footer = f"{child.path}: running, {child.state}{_running_tasks(child)}"
+            note = f" ({self.model_status})" if self.model_status and child.state == "generating" else ""
+            footer = f"{child.path}: running, {child.state}{note}{_running_tasks(child)}"
         elif child.status == "failed":
             footer = f"{child.path}: failed: {child.failure}"
         elif child.status == "cancelled":

@@ -5,6 +5,7 @@ Loading is cheap: the agent, its thread and its ledger file are created on first
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["HELP", "AgentMagics", "get_session", "load_ipython_extension", "unload_ipython_extension"]
 
 _ATTR = "_ipyagent_state"
+log = logging.getLogger(__name__)
 
 
 class _State:
@@ -28,6 +30,7 @@ class _State:
         self.shell = shell
         self.publisher = publisher_for(shell)
         self.session: NotebookSession | None = None
+        self._warming = False
 
     def get(self) -> NotebookSession:
         if self.session is None:
@@ -42,7 +45,28 @@ class _State:
 
     def post_run_cell(self, *_: Any) -> None:
         if self.session is not None:
-            self.session.sync_tools()
+            try:
+                self.session.sync_tools()
+            except Exception:  # a hook must never put a traceback under the user's cell
+                log.exception("ipyagent: could not update the notebook's tools")
+        elif not self._warming:
+            self._warming = True
+            warm_up()
+
+
+def warm_up() -> None:
+    """Import the agent's modules in the background once the first cell has run, so the first
+    %agent does not wait for them (they take seconds on a busy machine); the kernel's own start
+    stays as fast as the IPython kernel's."""
+    import threading
+
+    def load() -> None:
+        import importlib
+
+        for name in ("ipyagent.agents", "ipyagent.kernel.session"):
+            importlib.import_module(name)
+
+    threading.Thread(target=load, name="ipyagent warm-up", daemon=True).start()
 
 
 _AGENT_LINE = re.compile(r"^(\s*)%agent(\s.*?)?\s*$")

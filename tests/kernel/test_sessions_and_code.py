@@ -63,7 +63,7 @@ def test_tools_defined_in_the_notebook_are_available_at_once(start_kernel, scrip
     view = kernel.view_of(kernel.execute("%agent What is 21 doubled?"))
     final = kernel.wait_view(view, lambda text: "It is 42." in text)
     assert "⚙ double(n=21) · t1 done" in final
-    assert "🔔 t1 double: 42" in final
+    assert "✉ t1 double: 42" in final
 
 
 def _run_python(code: str, text: str) -> dict[str, object]:

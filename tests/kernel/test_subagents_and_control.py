@@ -33,7 +33,7 @@ def test_a_spawn_cell_starts_fresh(start_kernel, script) -> None:
     cell = kernel.execute("%%spawn helper\nSay something")
     view = kernel.view_of(cell)
     final = kernel.wait_view(view, lambda text: "main/helper: done" in text)
-    assert "⑂ spawn 'helper': Say something" in final and "Fresh answer." in final
+    assert "↳ spawn 'helper': Say something" in final and "Fresh answer." in final
 
 
 def test_the_interrupt_button_interrupts_the_agent_not_the_kernel(start_kernel, script) -> None:
@@ -44,7 +44,7 @@ def test_the_interrupt_button_interrupts_the_agent_not_the_kernel(start_kernel, 
     kernel.wait_view(view, lambda text: "w3" in text)
     # What JupyterLab's stop button sends for a kernel with interrupt_mode "message".
     kernel.km.interrupt_kernel()
-    final = kernel.wait_view(view, lambda text: "⏹ interrupted" in text, timeout=20)
+    final = kernel.wait_view(view, lambda text: "■ interrupted" in text, timeout=20)
     assert "stopped with the Jupyter interrupt button" in final
     assert "w399" not in final
     # The kernel is alive, no cell got a KeyboardInterrupt, and the agent listens again.
@@ -72,7 +72,7 @@ def test_percent_interrupt_and_cancel(start_kernel, script) -> None:
     view = kernel.view_of(kernel.execute("%agent Talk"))
     kernel.wait_view(view, lambda text: "w2" in text)
     kernel.text("%interrupt")
-    assert "interrupted by %interrupt" in kernel.wait_view(view, lambda text: "⏹ interrupted" in text)
+    assert "interrupted by %interrupt" in kernel.wait_view(view, lambda text: "■ interrupted" in text)
 
     child = kernel.view_of(kernel.execute("%%fork slow\nTalk slowly"))
     kernel.wait_view(child, lambda text: "w2" in text)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "local"
 CODE_TOOL = "run_python"
+TICK_SECONDS = 1.0  # how often the views of running tasks refresh their times
 
 
 class SessionError(IpyagentError):
@@ -64,6 +65,7 @@ class NotebookSession:
         self._tools: dict[str, Tool] = {}
         self._unsubscribe: Any = None
         self._run_task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
         try:
             self._main_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -385,6 +387,8 @@ class NotebookSession:
             self._unsubscribe()
         self._unsubscribe = agent.subscribe(self._on_update, children=True)
         self.agent = agent
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ipyagent ticker")
         from ..agents.updates import AgentStatusChanged
 
         started = asyncio.Event()
@@ -404,6 +408,13 @@ class NotebookSession:
         if task.done():
             task.result()
         return agent
+
+    async def _tick(self) -> None:
+        """While tasks run, refresh the views once a second so their running times move."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if any(t.running for a in self._all_agents() for t in a.dispatcher.tasks.values()):
+                self._views_changed()
 
     async def _close_agent(self) -> None:
         if self.agent is not None:

@@ -143,8 +143,8 @@ def entry_lines(agent: Agent, entries: Iterable[Entry]) -> list[Line]:
             case "assistant":
                 if entry.text:
                     lines.append(Line("assistant", entry.text))
-                if entry.status not in (None, "complete"):
-                    lines.append(Line("interruption", f"[{entry.status}]"))
+                if entry.status == "incomplete":  # "interrupted" is followed by its marker
+                    lines.append(Line("interruption", "[incomplete]"))
             case "tool_call":
                 calls[entry.call_id] = len(lines)
                 lines.append(Line("tool", f"⚙ {entry.name}({_args(entry)})"))
@@ -164,11 +164,11 @@ def entry_lines(agent: Agent, entries: Iterable[Entry]) -> list[Line]:
                     if entry.source in ("model_error", "tool_error", "tool_timeout")
                     else "notification"
                 )
-                lines.append(Line(role, f"🔔 {who + ': ' if who else ''}{entry.text}"))
+                lines.append(Line(role, f"✉ {who + ': ' if who else ''}{entry.text}"))
             case "interruption":
-                lines.append(Line("interruption", f"⏹ interrupted: {entry.text}"))
+                lines.append(Line("interruption", f"■ interrupted: {entry.text}"))
             case "subagent":
-                lines.append(Line("tool", f"⑂ {entry.status} {entry.name!r} ({entry.task_id}): {entry.text}"))
+                lines.append(Line("tool", f"↳ {entry.status} {entry.name!r} ({entry.task_id}): {entry.text}"))
     return lines
 
 
@@ -250,7 +250,8 @@ class ExchangeView(DisplayView):
         if self.error is not None:
             return bundle([Line("warning", self.error)], "")
         if agent is None or self.start is None:
-            return bundle([], "queued: the agent answers once it has finished its current turn")
+            busy = agent is not None and agent.state != "idle"
+            return bundle([], "queued: the agent answers this after its current turn" if busy else "sent")
         entries = agent.ledger[self.start + 1 : self.end if self.end is not None else len(agent.ledger)]
         lines = entry_lines(agent, entries)
         lines += [Line("assistant", text) for text in self.live.values() if text]
@@ -278,7 +279,7 @@ class SubAgentView(DisplayView):
 
     def render(self) -> MimeBundle:
         child = self.agent
-        head = Line("muted", f"⑂ {self.how} {self.name!r}: {self.task}")
+        head = Line("muted", f"↳ {self.how} {self.name!r}: {self.task}")
         if child is None:
             return bundle([head], "starting")
         own = [e for e in child.ledger.own if not (e.kind == "user" and e.source == "task")]

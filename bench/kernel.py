@@ -95,9 +95,22 @@ def main() -> None:
         baseline = [cell("1 + 1") for _ in range(args.cells)]
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+        # A user's first %agent usually follows other cells: after the first cell the agent's
+        # modules load in the background.
+        km, _ = start("ipyagent", ours, tmp, env)
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        cell("x = 1")
+        time.sleep(8)
+        warm_first = cell("%agent hello")
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
         latencies.sort()
         print(f"%agent cell, execute_request to execute_reply ({args.cells} cells):")
         print(f"  first cell (starts the agent thread and the session file)  {first * 1000:7.1f} ms")
+        print(f"  first cell, 8 s after an earlier cell (modules warmed up)     {warm_first * 1000:7.1f} ms")
         print(f"  median  {statistics.median(latencies) * 1000:6.1f} ms   (goal < 20 ms)")
         print(f"  p90     {latencies[int(len(latencies) * 0.9) - 1] * 1000:6.1f} ms")
         print(f"  a '1 + 1' cell, for comparison: median {statistics.median(baseline) * 1000:.1f} ms")

@@ -111,11 +111,27 @@ def test_code_runs_in_the_notebook_only_with_approval(start_kernel, script) -> N
 
 
 def test_the_magics_load_into_a_plain_ipython_kernel(start_kernel, script) -> None:
-    kernel = start_kernel(script([{"delay": 0.2, "text": "Hello from a plain kernel."}]), name="python3")
+    long_answer = " ".join(f"w{i}" for i in range(400))
+    kernel = start_kernel(
+        script([{"delay": 0.2, "text": "Hello from a plain kernel."}, {"delay": 60, "text": long_answer}]),
+        name="python3",
+    )
     assert kernel.kc.kernel_info(reply=True)["content"]["implementation"] == "ipython"
     kernel.text("%load_ext ipyagent")
     view = kernel.view_of(kernel.execute("%agent hi"))
     assert "Hello from a plain kernel." in kernel.wait_view(view, lambda text: "main: idle" in text)
+    # Its stop button sends SIGINT: an idle kernel hands it to the agent.
+    view = kernel.view_of(kernel.execute("%agent Talk for a minute"))
+    kernel.wait_view(view, lambda text: "w3" in text)
+    kernel.km.interrupt_kernel()
+    final = kernel.wait_view(view, lambda text: "■ interrupted" in text, timeout=20)
+    assert "stopped with the Jupyter interrupt button" in final
+    # A running cell is still stopped as usual, and the kernel lives on.
+    cell = kernel.execute("import time\ntime.sleep(30)")
+    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == cell and m["msg_type"] == "status")
+    kernel.km.interrupt_kernel()
+    assert kernel.reply(cell, timeout=20)["content"]["ename"] == "KeyboardInterrupt"
+    assert kernel.text("1 + 1") == "2"
 
 
 def test_install_cli_registers_the_kernelspec(tmp_path: Path) -> None:

@@ -79,7 +79,9 @@ class NotebookSession:
 
         if not text.strip():
             raise SessionError("the message is empty; write it after %agent or in the %%agent cell")
-        self.loop.run(self._ensure_agent)
+        agent = self.agent
+        if agent is None or agent.status != "running":  # the common case skips a round trip
+            self.loop.run(self._ensure_agent)
         view = ExchangeView(self.publisher, self.loop.loop, text, lambda: self.agent)
 
         def post() -> None:

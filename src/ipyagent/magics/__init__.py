@@ -108,6 +108,33 @@ def load_ipython_extension(shell: Any) -> None:
     shell.input_transformers_cleanup.append(questions_stay_messages)
     shell.events.register("pre_run_cell", state.pre_run_cell)
     shell.events.register("post_run_cell", state.post_run_cell)
+    _hear_the_stop_button(shell, state)
+
+
+def _hear_the_stop_button(shell: Any, state: _State) -> None:
+    """In a plain IPython kernel the stop button sends SIGINT, which an idle kernel ignores; make
+    it interrupt the agent instead. (A running cell still gets its KeyboardInterrupt: the kernel
+    swaps in Python's default handler while it runs a cell. The ipyagent kernel does both.)"""
+    import signal
+    import threading
+
+    kernel = getattr(shell, "kernel", None)
+    if (
+        kernel is None
+        or type(kernel).__name__ == "IpyagentKernel"
+        or not hasattr(kernel, "saved_sigint_handler")
+    ):
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if state.session is not None:
+            state.session.interrupt("button")
+
+    # The kernel restores ``saved_sigint_handler`` after each cell, this one included.
+    kernel.saved_sigint_handler = on_sigint
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 def unload_ipython_extension(shell: Any) -> None:

@@ -98,3 +98,33 @@ def test_the_loop_reports_errors_and_timeouts_to_the_caller() -> None:
     finally:
         loop.stop()
     assert not loop.running
+
+
+def test_a_widget_can_take_the_place_of_the_text_view(session) -> None:
+    from ipyagent.kernel.views import ExchangeView
+
+    s, recorder, tmp = session
+    shown: list[str] = []
+    done = threading.Event()
+
+    class WidgetLike(ExchangeView):
+        def open(self) -> None:
+            self._opened = True
+            self.loop.call_soon_threadsafe(self.changed)
+
+        def flush(self) -> None:
+            self._flush_pending = False
+            agent = self._agent()
+            text = "".join(self.live.values())
+            if agent is not None and self.start is not None:
+                text = " | ".join(e.text for e in agent.ledger[self.start :] if e.kind == "assistant")
+            shown.append(text)
+            if "Widget answer." in text:
+                done.set()
+
+    s.exchange_view = WidgetLike
+    (tmp / "s.json").write_text(json.dumps([{"delay": 0.05, "text": "Widget answer."}]))
+    s.set_model(f"scripted:{tmp / 's.json'}")
+    s.send("hello")
+    assert done.wait(10), shown
+    assert recorder.sent == []  # nothing went through the text view's display path

@@ -61,6 +61,10 @@ class NotebookSession:
         self._child_views: dict[str, SubAgentView] = {}
         self._task_views: dict[tuple[str, str], ExchangeView | SubAgentView] = {}
         self.approvals: dict[str, Approval] = {}
+        # Where cell views come from. A widget takes over by setting these to subclasses that
+        # show themselves differently (override ``open`` and ``flush``); the session feeds them.
+        self.exchange_view: type[ExchangeView] = ExchangeView
+        self.subagent_view: type[SubAgentView] = SubAgentView
         self._approval_ids = itertools.count(1)
         self._tools: dict[str, Tool] = {}
         self._unsubscribe: Any = None
@@ -82,7 +86,7 @@ class NotebookSession:
         agent = self.agent
         if agent is None or agent.status != "running":  # the common case skips a round trip
             self.loop.run(self._ensure_agent)
-        view = ExchangeView(self.publisher, self.loop.loop, text, lambda: self.agent)
+        view = self.exchange_view(self.publisher, self.loop.loop, text, lambda: self.agent)
 
         def post() -> None:
             agent = self.agent
@@ -100,7 +104,7 @@ class NotebookSession:
         """Start a sub-agent whose live view is the running cell."""
         if not task.strip():
             raise SessionError(f"%%{how} {name}: the cell body is the sub-agent's task; it is empty")
-        view = SubAgentView(self.publisher, self.loop.loop, how, name, task)
+        view = self.subagent_view(self.publisher, self.loop.loop, how, name, task)
 
         async def start() -> None:
             agent = await self._ensure_agent()

@@ -3,7 +3,12 @@
 A view is shown once, in its cell (``open``, main thread), then re-rendered and re-sent under the
 same display id whenever the agent tells it something changed (``changed``, agent thread).
 Updates are coalesced: at most one every ``interval`` seconds, so a stream of tokens does not
-flood IOPub. A widget can take a view's place by implementing :class:`LiveView`.
+flood IOPub.
+
+The session keeps each view's data (``start``/``end``/``live``/``approvals``/``model_status``) up
+to date and calls ``changed``; how a view shows itself is ``open``/``flush``. A widget takes over
+by subclassing :class:`ExchangeView` / :class:`SubAgentView` and setting the session's
+``exchange_view`` / ``subagent_view`` to its classes.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     script.write_text(
         json.dumps(
             [
-                {"delay": 2.5, "text": words},
+                {"delay": 2.0, "text": words},
                 {"delay": 60, "text": long},
                 {"delay": 0.2, "text": "Let me add those up.", "tool_calls": [code]},
                 {"delay": 0.2, "text": "The total is 45."},
@@ -119,7 +119,7 @@ def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(la
     nb = new_notebook(
         cells=[
             new_code_cell("%agent Count to forty"),
-            new_code_cell("import time\ntime.sleep(6)\n'slept'"),
+            new_code_cell("import time\ntime.sleep(10)\n'slept'"),
             new_code_cell("%agent Now talk for a minute"),
             new_code_cell("%agent Add the numbers below ten"),
             new_code_cell("%approve"),
@@ -142,8 +142,8 @@ def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(la
                 "--no-first-run",
             ],
         )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.goto(f"{url}/lab/tree/live.ipynb?reset&token={TOKEN}")
             cells = page.locator(".jp-Notebook .jp-CodeCell")
             expect(cells).to_have_count(5, timeout=60_000)
@@ -153,7 +153,7 @@ def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(la
             first, sleeper, third, fourth, fifth = (cells.nth(i) for i in range(5))
             first.locator(".jp-InputArea-editor").click()
             page.keyboard.press("Shift+Enter")  # runs the agent cell, selects the sleeping one
-            page.keyboard.press("Shift+Enter")  # the sleeping cell: blocks the kernel for 6 s
+            page.keyboard.press("Shift+Enter")  # the sleeping cell: blocks the kernel for 10 s
             expect(sleeper.locator(".jp-InputPrompt")).to_contain_text("[*]", timeout=20_000)
             # While the kernel's main thread sleeps, the agent's answer streams into cell 1.
             expect(first.locator(".jp-OutputArea")).to_contain_text("word39", timeout=20_000)
@@ -186,5 +186,8 @@ def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(la
             expect(fourth.locator(".jp-OutputArea")).to_contain_text("The total is 45.", timeout=20_000)
             expect(fourth.locator(".jp-OutputArea")).to_contain_text("run_python: 45")
             page.screenshot(path=str(ARTIFACTS / "kernel-approval-done.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "kernel-browser-failure.png"))
+            raise
         finally:
             browser.close()

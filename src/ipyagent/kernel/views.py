@@ -134,11 +134,15 @@ def task_status(agent: Agent, task_id: str | None) -> str:
     return f"{task.task_id} {task.status} after {format_duration(task.elapsed(now))}"
 
 
-def entry_lines(agent: Agent, entries: Iterable[Entry]) -> list[Line]:
-    """How entries read in a cell: answers as text, a tool call with its task's live status,
-    notifications, interruptions."""
+def entry_lines(
+    agent: Agent, entries: Iterable[Entry], approvals: list[Approval] | None = None
+) -> list[Line]:
+    """How entries read in a cell: answers as text, a tool call with its task's live status (and
+    the approval it asked for, taken out of ``approvals``), notifications, interruptions."""
     lines: list[Line] = []
     calls: dict[str | None, int] = {}
+    call_entries: dict[str | None, Entry] = {}
+    asking = approvals if approvals is not None else []
     for entry in entries:
         match entry.kind:
             case "system":
@@ -152,6 +156,7 @@ def entry_lines(agent: Agent, entries: Iterable[Entry]) -> list[Line]:
                     lines.append(Line("interruption", "[incomplete]"))
             case "tool_call":
                 calls[entry.call_id] = len(lines)
+                call_entries[entry.call_id] = entry
                 lines.append(Line("tool", f"⚙ {entry.name}({_args(entry)})"))
             case "tool_result":
                 rejected = entry.status == "rejected"
@@ -162,6 +167,13 @@ def entry_lines(agent: Agent, entries: Iterable[Entry]) -> list[Line]:
                     lines.append(Line(role, f"⚙ {entry.name} · {status}"))
                 else:  # one line per call: what was asked, then how it is going
                     lines[at] = Line(role, f"{lines[at].text} · {status}")
+                call = call_entries.get(entry.call_id)
+                code = (call.arguments or {}).get("code") if call is not None else None
+                for approval in asking:
+                    if approval.tool == entry.name and approval.code == code:
+                        asking.remove(approval)  # shown here, under the call that asked
+                        lines += approval_lines([approval])
+                        break
             case "notification":
                 who = " ".join(x for x in (entry.task_id, entry.name) if x)
                 role = (
@@ -258,9 +270,10 @@ class ExchangeView(DisplayView):
             busy = agent is not None and agent.state != "idle"
             return bundle([], "queued: the agent answers this after its current turn" if busy else "sent")
         entries = agent.ledger[self.start + 1 : self.end if self.end is not None else len(agent.ledger)]
-        lines = entry_lines(agent, entries)
+        unplaced = list(self.approvals)
+        lines = entry_lines(agent, entries, unplaced)
         lines += [Line("assistant", text) for text in self.live.values() if text]
-        lines += approval_lines(self.approvals)
+        lines += approval_lines(unplaced)
         if self.end is not None:
             footer = "(continued in a later cell)"
         else:
@@ -288,9 +301,10 @@ class SubAgentView(DisplayView):
         if child is None:
             return bundle([head], "starting")
         own = [e for e in child.ledger.own if not (e.kind == "user" and e.source == "task")]
-        lines = [head, *entry_lines(child, own)]
+        unplaced = list(self.approvals)
+        lines = [head, *entry_lines(child, own, unplaced)]
         lines += [Line("assistant", text) for text in self.live.values() if text]
-        lines += approval_lines(self.approvals)
+        lines += approval_lines(unplaced)
         if child.status == "running":
             note = f" ({self.model_status})" if self.model_status and child.state == "generating" else ""
             footer = f"{child.path}: running, {child.state}{note}{_running_tasks(child)}"

@@ -8,14 +8,24 @@ from pathlib import Path
 
 def test_resume_after_a_kernel_restart_brings_back_every_entry(start_kernel, script, kernel_dirs) -> None:
     kernel = start_kernel(
-        script([{"delay": 0.1, "text": "First answer."}, {"delay": 0.1, "text": "Second answer."}])
+        script(
+            [
+                {"agent": "main", "delay": 0.1, "text": "First answer."},
+                {"agent": "main", "delay": 0.1, "text": "Second answer."},
+                {"agent": "helper", "delay": 0.1, "text": "Helper says hi."},
+                {"agent": "main", "delay": 0.1, "text": "Noted."},
+            ]
+        )
     )
     kernel.text("%agent Hello there")
     kernel.text("%agent --wait --timeout 20")
     kernel.text("%agent And a second question")
     kernel.text("%agent --wait --timeout 20")
+    kernel.text("%%spawn helper\nSay hi")
+    kernel.text("%agent --wait --timeout 20")
     before = kernel.text("%ledger")
-    assert "First answer." in before and "Second answer." in before
+    assert "First answer." in before and "Second answer." in before and "Helper says hi." in before
+    helper_before = kernel.text("%ledger helper")
     files = list(kernel_dirs["sessions"].glob("*/*.sqlite"))
     assert len(files) == 1
 
@@ -27,6 +37,7 @@ def test_resume_after_a_kernel_restart_brings_back_every_entry(start_kernel, scr
     for line in before.splitlines()[1:]:
         assert line.split(None, 1)[1] in resumed  # every entry, its time offset aside
     assert kernel.text("%ledger").splitlines()[1:] == before.splitlines()[1:]
+    assert kernel.text("%ledger helper").splitlines()[1:] == helper_before.splitlines()[1:]
     # The conversation goes on in the same file.
     kernel.text("%agent Third?")
     kernel.text("%agent --wait --timeout 20")

@@ -285,12 +285,31 @@ class NotebookSession:
         from ..ledger.text import format_entries
 
         def go() -> str:
-            agent = self._find(name or "main")
-            text = format_entries(agent.ledger, system=system)
+            try:
+                agent = self._find(name or "main")
+                ledger, path = agent.ledger, agent.path
+            except SessionError:
+                # A sub-agent of a resumed session is not running, but its ledger is in the file.
+                found = self._stored_ledger(name or "main")
+                if found is None:
+                    raise
+                ledger, path = found, found.name
+            text = format_entries(ledger, system=system)
             where = f" ({self.ledger_path})" if self.ledger_path else ""
-            return f"ledger of {agent.path}: {len(agent.ledger)} entries{where}\n{text}"
+            return f"ledger of {path}: {len(ledger)} entries{where}\n{text}"
 
         return self.loop.call(go)
+
+    def _stored_ledger(self, name: str) -> Ledger | None:
+        store = self.ledger.store if self.ledger is not None else None
+        if store is None:
+            return None
+        from ..ledger import Ledger
+
+        for stored in store.names():
+            if name in (stored, stored.rsplit("/", 1)[-1]):
+                return Ledger.load(store, stored)
+        return None
 
     def resume(self, path: str | None = None) -> str:
         """Bring back an earlier session of this notebook (the newest, or the file ``path``)."""

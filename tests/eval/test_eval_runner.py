@@ -152,4 +152,6 @@ def test_python_dash_m_ipyagent_dispatches_eval(capsys: pytest.CaptureFixture[st
     assert entry(["eval", "--list", "--scenario", "oven-reminder"]) == 0
     assert "control/oven-reminder" in capsys.readouterr().out
     assert entry(["frobnicate"]) == 2
-    assert "usage: python -m ipyagent eval" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "usage: python -m ipyagent" in err
+    assert "invalid choice: 'frobnicate'" in err

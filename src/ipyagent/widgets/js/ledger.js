@@ -42,7 +42,9 @@ function render({ model, el }) {
   let stick = true;
   let syncing = false;
   let pending = null; // performance.now() when unrendered changes arrived
-  const stats = (root.ipaStats = { draws: 0, times: [] });
+  let handling = 0; // ms spent handling messages since the last draw
+  // Timings for bench/widgets.py: handler and draw costs, and the time to show a whole ledger.
+  const stats = (root.ipaStats = { draws: 0, times: [], work: [], start: performance.now(), total: -1, loaded: null });
 
   const now = () => Date.now() / 1000 - offset;
   const passes = (r) => !hidden.has(r.kind);
@@ -216,12 +218,18 @@ function render({ model, el }) {
     if (frame) return;
     frame = requestAnimationFrame(() => {
       frame = 0;
+      const t0 = performance.now();
       drawFilters();
       draw();
       if (stick) viewport.scrollTop = offsets[visible.length];
-      stats.times.push(performance.now() - pending);
+      const t1 = performance.now();
+      stats.times.push(t1 - pending);
+      stats.work.push(handling + (t1 - t0));
       if (stats.times.length > 1000) stats.times.splice(0, 500);
+      if (stats.work.length > 1000) stats.work.splice(0, 500);
+      if (stats.loaded === null && stats.total >= 0 && rows.length >= stats.total) stats.loaded = t1 - stats.start;
       pending = null;
+      handling = 0;
     });
   }
 
@@ -274,6 +282,7 @@ function render({ model, el }) {
         for (const k of Object.keys(counts)) delete counts[k];
         syncing = false;
         stick = true;
+        stats.total = msg.total;
         setAgents(msg.agents, msg.path);
         root.dataset.path = msg.path;
         showLive(null);
@@ -295,6 +304,7 @@ function render({ model, el }) {
         return;
     }
     if (pending === null) pending = t0;
+    handling += performance.now() - t0;
     schedule();
   }
 

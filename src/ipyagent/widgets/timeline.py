@@ -1,7 +1,8 @@
 """The timeline: each agent's dialog states and each background task as spans over time (a Gantt
 picture), with ticks for user turns, notifications and interruptions — the asynchrony, visible.
 
-It records from the moment it is created (tasks that already exist are included).
+It records states from the moment it is created; tasks that already exist are included, and time
+0 is the earliest of them (or the moment it was created).
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ class Timeline(AgentWidget):
     with_children = True
 
     def __init__(self, agent: Agent, **kwargs: Any) -> None:
-        self._t0 = agent.clock.now()
-        self._t0_wall = agent.clock.wall()
+        now = agent.clock.now()
+        # Time 0 is the earliest task already known, so earlier spans are not cut off.
+        self._t0 = min([now, *(task.started for a in walk(agent) for task in a.tasks)])
+        self._t0_wall = agent.clock.wall() - (now - self._t0)
         # lane key -> lane; a state lane per agent, a task lane per task
         self._lanes: dict[str, dict[str, Any]] = {}
         self._marks: list[dict[str, Any]] = []
         for a in walk(agent):
-            self._state_lane(a)["spans"].append({"s": 0.0, "e": None, "v": str(a.state)})
+            self._state_lane(a)["spans"].append({"s": now - self._t0, "e": None, "v": str(a.state)})
             for task in a.tasks:
                 self._task(a, task)
         super().__init__(agent, data=self._data(agent), **kwargs)
@@ -103,7 +106,7 @@ class Timeline(AgentWidget):
 
     def text(self) -> str:
         data = self._data(self.agent)
-        lines = [f"timeline of {self.agent.path}, in seconds since it was opened (now {data['now']:.2f}):"]
+        lines = [f"timeline of {self.agent.path}, in seconds (now {data['now']:.2f}):"]
         for lane in data["lanes"]:
             spans = lane["spans"] if lane["kind"] == "task" else lane["spans"][-12:]
             parts = []

@@ -97,7 +97,7 @@ def test_typing_in_the_chat_box_during_generation_interrupts(lab: Lab, page: Any
         "chat.ipynb",
         [
             SETUP + f"agent = Agent(scripted({script!r}), clock=clock)",
-            "chat_box(agent)",
+            "chat = chat_box(agent)\nchat",
             "ledger_view(agent)",
             'await agent.send("Tell me a long story")',
         ],
@@ -124,6 +124,15 @@ def test_typing_in_the_chat_box_during_generation_interrupts(lab: Lab, page: Any
     chat.locator(".ipa-msg[data-role='assistant']", has_text="Short version").wait_for(timeout=10_000)
     assert no_cell_running(page)
     shot(page, "chat-interrupted")
+
+    # Clearing the outputs removes the views; the kernel hears them go and stops sending.
+    page.locator(".lm-MenuBar-itemLabel", has_text="Edit").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Clear Outputs of All Cells").first.click()
+    assert page.locator(".ipa-chat").count() == 0
+    page.locator(".jp-CodeCell .jp-InputArea-editor").last.click()
+    page.keyboard.type('print("views:", chat._views, chat.watched)')
+    page.keyboard.press("Shift+Enter")
+    page.locator(".jp-OutputArea-output", has_text="views: 0 False").wait_for(timeout=10_000)
 
 
 def test_tree_shows_a_forked_child_follow_it_and_cancel_it(lab: Lab, page: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from ipyagent import Agent, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock, wait_for, wait_for_state
-from ipyagent.widgets import ledger_view
+from ipyagent.widgets import chat_box, ledger_view
 from ipyagent.widgets.throttle import ClockTimer
 
 
@@ -151,7 +151,7 @@ async def test_bad_messages_from_the_browser_get_a_one_line_error(wire: Any) -> 
         errors = [m["text"] for m in sent.custom("error")]
         assert errors == [
             "a 'follow' message needs a str 'path'",
-            "this widget does not accept 'explode' messages (it takes ['follow', 'sync'])",
+            "this widget does not accept 'explode' messages (it takes ['bye', 'follow', 'hello', 'sync'])",
             "expected an object with a 'type', got \"['not', 'a', 'dict']\"",
             "no agent 'x' under 'main'",
         ]
@@ -168,3 +168,32 @@ def test_long_texts_are_clipped_and_counted() -> None:
     assert r["i"] == 3
     assert r["source"] == "chat"
     assert "name" not in r
+
+
+async def test_once_every_view_is_gone_nothing_is_sent_until_one_comes_back(wire: Any) -> None:
+    words = " ".join(f"w{i}" for i in range(100))
+    async with VirtualClock() as clock:
+        backend = ScriptedBackend.from_list(
+            [{"delay": 2.0, "text": words}, {"delay": 0.5, "text": "Again."}], clock
+        )
+        async with Agent(backend, clock=clock) as agent:
+            view = ledger_view(agent, timer=ClockTimer(clock))
+            chat = chat_box(agent, timer=ClockTimer(clock))
+            sent, chat_sent = wire(view), wire(chat)
+            for w in (view, chat):  # a view appeared, then its output was cleared
+                w._receive(w, {"type": "hello"}, [])
+                w._receive(w, {"type": "bye"}, [])
+            await agent.send("talk")
+            await agent.settled()
+            await clock.sleep(0.1)
+            assert sent.messages == [] and chat_sent.messages == []
+            # A view comes back: the chat box gets the current state at once, the ledger on sync.
+            chat._receive(chat, {"type": "hello"}, [])
+            assert chat.lines[-1]["text"] == words
+            view._receive(view, {"type": "hello"}, [])
+            view._receive(view, {"type": "sync"}, [])
+            await agent.send("again")
+            await agent.settled()
+            await clock.sleep(0.1)
+            screen = Screen().apply(sent.custom())
+            assert [screen.rows[i]["text"] for i in sorted(screen.rows)] == [e.text for e in agent.ledger]

@@ -74,6 +74,9 @@ class AgentWidget(anywidget.AnyWidget):
         self._throttle = Throttle(self._flush_locked, interval, timer)
         self.messages_sent = 0
         self._tasks: set[Any] = set()
+        # Views that said hello and not yet goodbye; None until the first hello (a view may be
+        # on its way while a cell runs, so until then we assume someone is watching).
+        self._views: int | None = None
         self.on_msg(self._receive)
         self._unsubscribe: Callable[[], None] | None = agent.subscribe(
             self._on_update, children=self.with_children
@@ -101,12 +104,19 @@ class AgentWidget(anywidget.AnyWidget):
             self._seen_loop = asyncio.get_running_loop()
         with self._lock:
             dirty = self.collect(update)
-        if dirty:
+        if dirty and self.watched:
             self._throttle.poke()
 
     def _flush_locked(self) -> None:
         with self._lock:
-            self.flush()
+            if self.watched:
+                self.flush()
+
+    @property
+    def watched(self) -> bool:
+        """False once every view that appeared has gone (its output was cleared or re-run): then
+        nothing is sent, so forgotten widgets cannot flood the browser's IOPub channel."""
+        return self._views is None or self._views > 0
 
     def send_msg(self, msg: Any) -> None:
         """Send a custom message to every view (dropped once the widget is closed)."""
@@ -117,8 +127,14 @@ class AgentWidget(anywidget.AnyWidget):
 
     def _receive(self, _widget: Any, content: Any, _buffers: Any) -> None:
         try:
-            msg = parse_client(content, self.accepts)
-            self.handle(msg)
+            msg = parse_client(content, self.accepts | {"hello", "bye"})
+            if msg["type"] == "hello":
+                self._views = (self._views or 0) + 1
+                self._throttle.flush_now()  # what changed while nobody was watching
+            elif msg["type"] == "bye":
+                self._views = max(0, (self._views or 0) - 1)
+            else:
+                self.handle(msg)
         except (WireError, IpyagentError) as exc:
             self.send_msg({"type": "error", "text": str(exc)})
         except Exception as exc:  # a widget bug must never take the kernel down

@@ -70,6 +70,9 @@ class LedgerView(AgentWidget):
                 self._live_dirty = True
             case _:
                 return False
+        if not self.watched:  # a view that appears asks for everything anyway
+            self._rows.clear()
+            self._calls.clear()
         return True
 
     def flush(self) -> None:

@@ -85,6 +85,18 @@ class ErrorMsg(TypedDict):
 # --- what the browser sends -----------------------------------------------------------------------
 
 
+class HelloMsg(TypedDict):
+    """A view appeared (every widget's views send it)."""
+
+    type: Literal["hello"]
+
+
+class ByeMsg(TypedDict):
+    """A view went away (its output was cleared or the cell re-run)."""
+
+    type: Literal["bye"]
+
+
 class SyncMsg(TypedDict):
     type: Literal["sync"]
 
@@ -108,9 +120,11 @@ class CancelMsg(TypedDict):
     path: str
 
 
-ClientMsg = SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg
+ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg
 
 _FIELDS: dict[str, dict[str, type]] = {
+    "hello": {},
+    "bye": {},
     "sync": {},
     "follow": {"path": str},
     "send": {"text": str},

@@ -62,7 +62,9 @@ function render({ model, el }) {
   const offs = ["change:lines", "change:live", "change:state", "change:name"].map((n) => listen(model, n, draw));
   const offErr = errorLine(model, err);
   draw();
+  const bye = presence(model);
   return () => {
+    bye();
     offs.forEach((off) => off());
     offErr();
   };

@@ -64,3 +64,16 @@ function stateBadge(state) {
   b.dataset.state = state;
   return b;
 }
+
+/** Tell the kernel this view exists (it stops sending once every view has gone); returns the
+ *  goodbye to call from the view's cleanup. */
+function presence(model) {
+  model.send({ type: "hello" });
+  return () => {
+    try {
+      model.send({ type: "bye" });
+    } catch (_) {
+      // the widget is already closed
+    }
+  };
+}

@@ -159,6 +159,7 @@ function render({ model, el }) {
       }
       const meta = [`#${r.i}`, r.source && `source ${r.source}`, r.gen !== undefined && `generation ${r.gen}`];
       more.append(h("div", "ipa-meta", meta.filter(Boolean).join(" · ")));
+      more.onclick = (e) => e.stopPropagation(); // select and copy without collapsing
       d.append(more);
     }
     d.onclick = () => {
@@ -323,8 +324,10 @@ function render({ model, el }) {
   const tick = setInterval(() => {
     for (const c of calls.values()) if (c.status === "running") return draw();
   }, 500);
+  const bye = presence(model);
   model.send({ type: "sync" });
   return () => {
+    bye();
     offMsg();
     offErr();
     clearInterval(tick);

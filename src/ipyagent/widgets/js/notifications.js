@@ -41,7 +41,9 @@ function render({ model, el }) {
   const off = listen(model, "change:items", draw);
   const offErr = errorLine(model, err);
   draw();
+  const bye = presence(model);
   return () => {
+    bye();
     off();
     offErr();
   };

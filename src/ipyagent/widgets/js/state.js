@@ -19,7 +19,11 @@ function render({ model, el }) {
 
   const offs = ["change:state", "change:status", "change:running"].map((n) => listen(model, n, draw));
   draw();
-  return () => offs.forEach((off) => off());
+  const bye = presence(model);
+  return () => {
+    offs.forEach((off) => off());
+    bye();
+  };
 }
 
 export default { render };

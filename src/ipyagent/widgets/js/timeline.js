@@ -102,7 +102,9 @@ function render({ model, el }) {
     if (d && d.real && d.lanes.some((l) => l.spans.some((x) => x.e === null))) draw();
   }, 250);
   draw();
+  const bye = presence(model);
   return () => {
+    bye();
     off();
     clearInterval(tick);
   };

@@ -45,7 +45,9 @@ function render({ model, el }) {
   const off = listen(model, "change:tree", draw);
   const offErr = errorLine(model, err);
   draw();
+  const bye = presence(model);
   return () => {
+    bye();
     off();
     offErr();
   };

@@ -32,13 +32,15 @@ export interface BatchMsg {
 export interface ErrorMsg { type: "error"; text: string }
 export type ServerMsg = ResetMsg | RowsMsg | BatchMsg | ErrorMsg;
 
-// browser -> kernel
+// browser -> kernel (every view says hello when it appears and bye when it goes)
+export interface HelloMsg { type: "hello" }
+export interface ByeMsg { type: "bye" }
 export interface SyncMsg { type: "sync" }
 export interface FollowMsg { type: "follow"; path: string }
 export interface SendMsg { type: "send"; text: string }
 export interface InterruptMsg { type: "interrupt" }
 export interface CancelMsg { type: "cancel"; path: string }
-export type ClientMsg = SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg;
+export type ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg;
 
 // synced traits
 export interface Notice {

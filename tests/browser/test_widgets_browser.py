@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -186,3 +187,54 @@ def test_tree_shows_a_forked_child_follow_it_and_cancel_it(lab: Lab, page: Any) 
     assert tree.locator(".ipa-node[data-path='main/researcher'] .ipa-cancel").count() == 0
     assert no_cell_running(page)
     shot(page, "tree-child-cancelled")
+
+
+def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(lab: Lab, page: Any) -> None:
+    # A ledger as a resumed session has it: tool calls whose tasks are gone, their end recorded.
+    build = SETUP + (
+        "agent = Agent(scripted([{'text': 'unused'}]), clock=clock)\n"
+        "for i in range(9999):\n"
+        "    kind = ['user', 'assistant', 'tool_call', 'tool_result', 'notification'][i % 5]\n"
+        "    c, t = f'c{i - i % 5}', f't{i - i % 5}'\n"
+        "    extra = {\n"
+        "        'tool_call': {'name': 'lookup', 'arguments': {'n': i}, 'call_id': c},\n"
+        "        'tool_result': {'name': 'lookup', 'call_id': c, 'task_id': t, 'status': 'started'},\n"
+        "        'notification': {'name': 'lookup', 'task_id': t, 'source': 'tool_result'},\n"
+        "    }.get(kind, {})\n"
+        "    agent.ledger.append(kind, f'entry {i}', time=clock.wall(), **extra)"
+    )
+    url = lab.write_notebook("big.ipynb", [build, "ledger_view(agent)"])
+    open_and_run(page, url, 2)
+    wait_cells_done(page, 2)
+    ledger = page.locator(".ipa-ledger")
+    ledger.locator(".ipa-count", has_text="9999 of 10000 entries").wait_for(timeout=20_000)
+    # Only what is in sight is in the page, and the view starts at the newest entry.
+    assert ledger.locator(".ipa-row").count() < 60
+    ledger.locator(".ipa-row[data-i='9999']", has_text="lookup started as t9995").wait_for(timeout=5_000)
+    # Scrolling to the middle shows the middle (rows are 24 px; the system entry is hidden).
+    ledger.locator(".ipa-viewport").evaluate("v => { v.scrollTop = 24 * 5000; }")
+    ledger.locator(".ipa-row[data-i='5001']", has_text="entry 5000").wait_for(timeout=5_000)
+    # Expanding a row makes room for it; the rows below move down, none overlap.
+    ledger.locator(".ipa-row[data-i='5003']").click()
+    detail = ledger.locator(".ipa-row.ipa-open .ipa-detail")
+    assert '"n": 5002' in detail.inner_text()
+    boxes = ledger.locator(".ipa-row").evaluate_all(
+        "rows => rows.map(r => { const b = r.getBoundingClientRect(); return [b.top, b.bottom]; })"
+    )
+    assert all(a[1] <= b[0] + 0.5 for a, b in itertools.pairwise(boxes))
+    # Filtering to tool calls: 2,000 rows, still only a screenful in the page, and the view stays
+    # where the user was reading.
+    for kind in ("user", "assistant", "tool_result", "notification"):
+        ledger.locator(f".ipa-chip[data-kind='{kind}']").click()
+    ledger.locator(".ipa-count", has_text="2000 of 10000 entries").wait_for(timeout=5_000)
+    rows = ledger.locator(".ipa-row").evaluate_all("rows => rows.map(r => [r.dataset.kind, +r.dataset.i])")
+    assert {kind for kind, _ in rows} == {"tool_call"}
+    statuses = ledger.locator(".ipa-row").evaluate_all("rows => rows.map(r => r.dataset.status)")
+    assert set(statuses) == {"done"}
+    assert len(rows) < 60
+    top = ledger.locator(".ipa-viewport").evaluate(
+        "v => [...v.querySelectorAll('.ipa-row')].find(r => r.getBoundingClientRect().bottom"
+        " > v.getBoundingClientRect().top + 1).dataset.i"
+    )
+    assert 5000 <= int(top) <= 5010
+    shot(page, "ledger-10000-entries")

@@ -32,6 +32,10 @@ function render({ model, el }) {
   /** @type {Map<string, CallState>} */
   const calls = new Map();
   const rejected = new Set(); // call ids the dispatcher rejected
+  // For calls whose task is gone (a resumed ledger), the status follows from the ledger itself.
+  const taskOfCall = new Map(); // call id -> task id, from "started" tool results
+  const endOfTask = new Map(); // task id -> how it ended, from notifications
+  const ENDS = { tool_result: "done", tool_error: "failed", tool_timeout: "timeout", tool_cancelled: "cancelled" };
   const counts = {};
   const hidden = new Set(["system"]);
   const expanded = new Set();
@@ -72,6 +76,8 @@ function render({ model, el }) {
     rows.push(r);
     counts[r.kind] = (counts[r.kind] || 0) + 1;
     if (r.kind === "tool_result" && r.status === "rejected" && r.call_id) rejected.add(r.call_id);
+    if (r.kind === "tool_result" && r.task_id && r.call_id) taskOfCall.set(r.call_id, r.task_id);
+    if (r.kind === "notification" && r.task_id && ENDS[r.source]) endOfTask.set(r.task_id, ENDS[r.source]);
     if (passes(r)) {
       visible.push(r.i);
       offsets.push(offsets[offsets.length - 1] + ROW_H);
@@ -81,7 +87,10 @@ function render({ model, el }) {
   function callStatus(r) {
     if (r.call_id && rejected.has(r.call_id)) return "rejected";
     const c = r.call_id ? calls.get(r.call_id) : undefined;
-    return c ? c.status : "pending";
+    if (c) return c.status;
+    const task = r.call_id ? taskOfCall.get(r.call_id) : undefined;
+    if (task === undefined) return "pending";
+    return endOfTask.get(task) || "started";
   }
 
   function summary(r) {
@@ -98,18 +107,21 @@ function render({ model, el }) {
             args = r.args;
           }
         }
-        return `${r.name}(${args})`;
+        return `${r.name || "?"}(${args})`;
       }
-      case "tool_result":
-        return r.task_id ? `${r.name} ${r.status} as ${r.task_id}` : `${r.name} ${r.status}: ${r.text}`;
+      case "tool_result": {
+        const what = [r.name, r.status].filter(Boolean).join(" ");
+        if (r.task_id) return `${what} as ${r.task_id}`;
+        return what ? `${what}: ${r.text}` : r.text;
+      }
       case "notification": {
-        const who = [r.task_id, r.name].filter(Boolean).join(" ");
-        return `[${r.source}${who ? " " + who : ""}] ${r.text}`;
+        const tag = [r.source, r.task_id, r.name].filter(Boolean).join(" ");
+        return tag ? `[${tag}] ${r.text}` : r.text;
       }
       case "interruption":
         return `✂ ${r.text}`;
       case "subagent":
-        return `${r.status} '${r.name}' (${r.task_id}): ${r.text}`;
+        return `${r.status || "sub-agent"} '${r.name}'${r.task_id ? ` (${r.task_id})` : ""}: ${r.text}`;
       case "assistant":
         return r.status && r.status !== "complete" ? `${r.text} [${r.status}]` : r.text;
       default:
@@ -213,6 +225,12 @@ function render({ model, el }) {
     stats.draws++;
   }
 
+  let ownScroll = -1; // the scrollTop we set ourselves, until the user scrolls
+  function toBottom() {
+    viewport.scrollTop = offsets[visible.length];
+    ownScroll = viewport.scrollTop;
+  }
+
   let frame = 0;
   function schedule() {
     if (pending === null) pending = performance.now();
@@ -222,7 +240,7 @@ function render({ model, el }) {
       const t0 = performance.now();
       drawFilters();
       draw();
-      if (stick) viewport.scrollTop = offsets[visible.length];
+      if (stick) toBottom();
       const t1 = performance.now();
       stats.times.push(t1 - pending);
       stats.work.push(handling + (t1 - t0));
@@ -242,9 +260,23 @@ function render({ model, el }) {
         b.dataset.kind = k;
         b.title = hidden.has(k) ? "show" : "hide";
         b.onclick = () => {
+          // Keep the entry at the top of the view in place (or the next one still shown).
+          const anchor = visible[firstAt(viewport.scrollTop)];
           if (hidden.has(k)) hidden.delete(k);
           else hidden.add(k);
           rebuild();
+          if (!stick && anchor !== undefined) {
+            let lo = 0;
+            let hi = visible.length;
+            while (lo < hi) {
+              const mid = (lo + hi) >> 1;
+              if (visible[mid] < anchor) lo = mid + 1;
+              else hi = mid;
+            }
+            spacer.style.height = `${offsets[visible.length]}px`;
+            viewport.scrollTop = offsets[lo];
+            ownScroll = viewport.scrollTop;
+          }
           drawFilters();
           draw();
         };
@@ -278,6 +310,8 @@ function render({ model, el }) {
         rows = [];
         calls.clear();
         rejected.clear();
+        taskOfCall.clear();
+        endOfTask.clear();
         expanded.clear();
         heights.clear();
         for (const k of Object.keys(counts)) delete counts[k];
@@ -313,7 +347,12 @@ function render({ model, el }) {
   const offErr = errorLine(model, err);
   follow.onchange = () => model.send({ type: "follow", path: follow.value });
   viewport.onscroll = () => {
-    stick = viewport.scrollTop + viewport.clientHeight >= offsets[visible.length] - 4;
+    // Only the user's own scrolling decides whether the view sticks to the newest entry: our
+    // scroll to the bottom may be reported after more rows arrived.
+    if (viewport.scrollTop !== ownScroll) {
+      stick = viewport.scrollTop + viewport.clientHeight >= offsets[visible.length] - 4;
+      ownScroll = -1;
+    }
     draw();
   };
   latest.onclick = () => {

@@ -225,3 +225,19 @@ async def test_timeline_records_states_and_tool_spans(wire: Any) -> None:
             assert [m["kind"] for m in line.data["marks"]] == ["user", "tool_result"]
             text = line._repr_mimebundle_()[0]["text/plain"]
             assert "t1 slow_lookup" in text and "done 1.00–11.00" in text
+
+
+async def test_chat_to_a_closed_agent_says_so_in_one_line(wire: Any) -> None:
+    async with VirtualClock() as clock:
+        backend = ScriptedBackend.from_list([{"delay": 0.1, "text": "Hi."}], clock)
+        async with Agent(backend, clock=clock) as agent:
+            chat = chat_box(agent, timer=ClockTimer(clock))
+            sent = wire(chat)
+            await agent.send("hello")
+            await agent.settled()
+        chat._receive(chat, {"type": "send", "text": "are you there?"}, [])
+        await clock.sleep(0.01)
+        assert [m["text"] for m in sent.custom("error")] == [
+            "agent 'main' was closed; create a new Agent to continue"
+        ]
+        assert kinds(agent) == ["user", "assistant"]

@@ -241,3 +241,40 @@ async def test_chat_to_a_closed_agent_says_so_in_one_line(wire: Any) -> None:
             "agent 'main' was closed; create a new Agent to continue"
         ]
         assert kinds(agent) == ["user", "assistant"]
+
+
+async def test_timeline_keeps_running_tasks_and_the_latest_finished_ones() -> None:
+    from ipyagent.widgets.timeline import MAX_TASKS
+
+    @tool
+    async def quick(n: int) -> str:
+        "A quick job."
+        await current_clock().sleep(1 + n * 0.001)
+        return "ok"
+
+    calls = [{"name": "quick", "arguments": {"n": i}} for i in range(MAX_TASKS + 20)]
+    async with VirtualClock() as clock:
+        backend = ScriptedBackend.from_list(
+            [
+                {"delay": 0.1, "text": "Go.", "tool_calls": calls},
+                {
+                    "delay": 0.1,
+                    "text": "Long one.",
+                    "tool_calls": [{"name": "slow_lookup", "arguments": {"query": "q"}}],
+                },
+            ]
+            + [{"delay": 0.1, "text": "Noted."}] * (MAX_TASKS + 25),
+            clock,
+        )
+        async with Agent(backend, tools=[quick, slow_lookup], clock=clock) as agent:
+            line = timeline(agent, timer=ClockTimer(clock))
+            await agent.send("run them all")
+            await wait_for(agent, lambda: sum(t.status == "done" for t in agent.tasks) == MAX_TASKS + 20)
+            await agent.send("and a slow one")
+            await wait_for(agent, lambda: any(t.name == "slow_lookup" and t.running for t in agent.tasks))
+            await clock.sleep(0.1)
+            tasks = [lane for lane in line.data["lanes"] if lane["kind"] == "task"]
+            assert len(tasks) == MAX_TASKS
+            assert tasks[-1]["label"].endswith("slow_lookup") and tasks[-1]["spans"][0]["e"] is None
+            assert "t1 quick" not in {lane["label"] for lane in tasks}  # the oldest went first
+            agent.cancel()

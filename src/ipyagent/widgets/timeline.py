@@ -18,6 +18,7 @@ from ..dispatch.tasks import BackgroundTask
 from .base import CSS, AgentWidget, esm, walk
 
 MAX_SPANS = 2000  # per lane; older spans are dropped
+MAX_TASKS = 100  # task lanes; beyond that the oldest finished tasks are dropped
 _MARKED = {"user", "notification", "interruption"}
 
 
@@ -62,6 +63,14 @@ class Timeline(AgentWidget):
             "label": label,
             "spans": [{"s": self._rel(agent, task.started), "e": end, "v": task.status}],
         }
+        finished = [
+            k
+            for k, lane in self._lanes.items()
+            if lane["kind"] == "task" and lane["spans"][0]["e"] is not None
+        ]
+        excess = sum(1 for lane in self._lanes.values() if lane["kind"] == "task") - MAX_TASKS
+        for k in sorted(finished, key=lambda k: self._lanes[k]["spans"][0]["s"])[: max(0, excess)]:
+            del self._lanes[k]
 
     def collect(self, update: Update) -> bool:
         agent = update.agent

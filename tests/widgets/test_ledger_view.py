@@ -197,3 +197,24 @@ async def test_once_every_view_is_gone_nothing_is_sent_until_one_comes_back(wire
             await clock.sleep(0.1)
             screen = Screen().apply(sent.custom())
             assert [screen.rows[i]["text"] for i in sorted(screen.rows)] == [e.text for e in agent.ledger]
+
+
+async def test_a_view_of_a_sub_agent_follows_only_within_its_own_subtree(wire: Any) -> None:
+    async with VirtualClock() as clock:
+        backend = ScriptedBackend.from_list(
+            [{"delay": 0.1, "text": "Hello."}, {"agent": "kid", "delay": 0.5, "text": "Kid's answer."}], clock
+        )
+        async with Agent(backend, clock=clock) as agent:
+            await agent.send("hi")
+            await agent.settled()
+            kid = agent.fork("help out", name="kid")
+            view = ledger_view(kid, timer=ClockTimer(clock))
+            sent = wire(view)
+            view._receive(view, {"type": "follow", "path": "main"}, [])
+            assert [m["text"] for m in sent.custom("error")] == ["no agent 'main' under 'main/kid'"]
+            view._receive(view, {"type": "sync"}, [])
+            assert sent.custom("reset")[-1]["agents"] == ["main/kid"]
+            await wait_for(agent, lambda: kid.status == "done")
+            await clock.sleep(0.1)
+            screen = Screen().apply(sent.custom())
+            assert screen.rows[len(kid.ledger) - 1]["text"] == "Kid's answer."

@@ -24,7 +24,9 @@ function                    what it shows                                       
 Every function also accepts ``interval=`` (seconds between browser updates, default 1/30) and
 ``timer=`` (a :class:`~ipyagent.widgets.throttle.Timer`; tests pass a virtual one).
 Calls from the widgets into the agent (chat, cancel, interrupt) run on the agent's own event loop,
-whichever thread the browser's message arrives on.
+whichever thread the browser's message arrives on. Once every view of a widget has gone (its
+output cleared, its cell re-run) it stops sending until a view appears again; ``w.close()``
+unsubscribes it for good. The messages both ways are typed in ``wire.py`` and ``js/wire.d.ts``.
 """
 
 from __future__ import annotations

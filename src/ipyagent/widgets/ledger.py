@@ -15,7 +15,7 @@ from ..agents import Agent
 from ..agents.updates import AgentStatusChanged, EntryAdded, StateChanged, TaskChanged, TextDelivered, Update
 from ..fsm import State
 from ..ledger.text import format_entries
-from .base import CSS, AgentWidget, esm, find, root_of, walk
+from .base import CSS, AgentWidget, esm, find, walk
 from .wire import BatchMsg, CallState, ClientMsg, Live, ResetMsg, Row, RowsMsg, call_state, row
 
 CHUNK = 1000  # rows per message when a view asks for everything
@@ -100,8 +100,8 @@ class LedgerView(AgentWidget):
             self.resync()
 
     def follow(self, path: str) -> None:
-        """Show the ledger of the agent at ``path`` (the root or one of its sub-agents)."""
-        target = find(root_of(self.agent), path)
+        """Show the ledger of the agent at ``path`` (this widget's agent or one of its sub-agents)."""
+        target = find(self.agent, path)
         with self._lock:
             self.shown = target
             self.path = target.path
@@ -135,7 +135,7 @@ class LedgerView(AgentWidget):
         self._throttle.flush_now()
 
     def _agent_paths(self) -> list[str]:
-        return [a.path for a in walk(root_of(self.agent))]
+        return [a.path for a in walk(self.agent)]
 
     def text(self) -> str:
         entries = list(self.shown.ledger)

@@ -25,7 +25,7 @@ def test_the_agent_keeps_working_while_a_cell_blocks_the_main_thread(start_kerne
     kernel = start_kernel(script([{"delay": 1.5, "text": words}]))
     agent_cell = kernel.execute("%agent Tell me thirty words")
     view = kernel.view_of(agent_cell)
-    blocking = kernel.execute("import time\ntime.sleep(4)\n'slept'")
+    blocking = kernel.execute("import time\ntime.sleep(6)\n'slept'")
     busy = kernel.wait_for(
         lambda m: (
             m["parent_header"].get("msg_id") == blocking
@@ -45,7 +45,7 @@ def test_the_agent_keeps_working_while_a_cell_blocks_the_main_thread(start_kerne
 
 
 def test_a_second_cell_runs_while_the_agent_is_still_working(start_kernel, script) -> None:
-    kernel = start_kernel(script([{"delay": 3.0, "text": "a slow answer in many small words " * 3}]))
+    kernel = start_kernel(script([{"delay": 6.0, "text": "a slow answer in many small words " * 3}]))
     first = kernel.execute("%agent Take your time")
     view = kernel.view_of(first)
     assert kernel.text("6 * 7") == "42"

@@ -138,8 +138,8 @@ def test_the_magics_load_into_a_plain_ipython_kernel(start_kernel, script) -> No
     final = kernel.wait_view(view, lambda text: "■ interrupted" in text, timeout=20)
     assert "stopped with the Jupyter interrupt button" in final
     # A running cell is still stopped as usual, and the kernel lives on.
-    cell = kernel.execute("import time\ntime.sleep(30)")
-    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == cell and m["msg_type"] == "status")
+    cell = kernel.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(30)")
+    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == cell and m["msg_type"] == "stream")
     kernel.km.interrupt_kernel()
     assert kernel.reply(cell, timeout=20)["content"]["ename"] == "KeyboardInterrupt"
     assert kernel.text("1 + 1") == "2"

@@ -56,8 +56,8 @@ def test_the_interrupt_button_interrupts_the_agent_not_the_kernel(start_kernel, 
 
 def test_the_interrupt_button_still_stops_a_running_cell(start_kernel, script) -> None:
     kernel = start_kernel(script([{"delay": 0.1, "text": "unused"}]))
-    cell = kernel.execute("import time\ntime.sleep(30)")
-    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == cell and m["msg_type"] == "status")
+    cell = kernel.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(30)")
+    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == cell and m["msg_type"] == "stream")
     kernel.km.interrupt_kernel()
     reply = kernel.reply(cell, timeout=20)
     assert reply["content"]["ename"] == "KeyboardInterrupt"
@@ -67,7 +67,14 @@ def test_the_interrupt_button_still_stops_a_running_cell(start_kernel, script) -
 def test_percent_interrupt_and_cancel(start_kernel, script) -> None:
     long_answer = " ".join(f"w{i}" for i in range(400))
     kernel = start_kernel(
-        script([{"delay": 60.0, "text": long_answer}, {"agent": "slow", "delay": 60.0, "text": long_answer}])
+        script(
+            [
+                {"agent": "main", "delay": 60.0, "text": long_answer},
+                {"agent": "slow", "delay": 60.0, "text": long_answer},
+                {"agent": "main", "delay": 0.1, "text": "The slow one was cancelled."},
+                {"agent": "main", "delay": 0.1, "text": "Back again."},
+            ]
+        )
     )
     view = kernel.view_of(kernel.execute("%agent Talk"))
     kernel.wait_view(view, lambda text: "w2" in text)
@@ -78,6 +85,16 @@ def test_percent_interrupt_and_cancel(start_kernel, script) -> None:
     kernel.wait_view(child, lambda text: "w2" in text)
     assert kernel.text("%cancel slow").strip() == "cancelled main/slow"
     assert "main/slow: cancelled" in kernel.wait_view(child, lambda text: "cancelled" in text)
+
+    # Cancelling the main agent stops it; the next message starts a new one on the same ledger.
+    assert kernel.text("%cancel main").strip() == "cancelled main"
+    assert "cancelled" in kernel.text("%agents")
+    view = kernel.view_of(kernel.execute("%agent Are you back?"))
+    # It answers from the same script (where the cancelled agent left it).
+    answer = kernel.wait_view(view, lambda text: "main: idle" in text)
+    assert answer.splitlines()[-2] in ("The slow one was cancelled.", "Back again.")
+    ledger = kernel.text("%ledger")
+    assert "Talk" in ledger and "Are you back?" in ledger
 
 
 def test_mistakes_are_one_clear_line(start_kernel, script) -> None:

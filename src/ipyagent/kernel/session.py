@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,7 @@ class NotebookSession:
         self._unsubscribe: Any = None
         self._run_task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references to background work
         try:
             self._main_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -88,16 +90,21 @@ class NotebookSession:
             self.loop.run(self._ensure_agent)
         view = self.exchange_view(self.publisher, self.loop.loop, text, lambda: self.agent)
 
-        def post() -> None:
-            agent = self.agent
-            assert agent is not None
+        async def post() -> None:
+            # The agent may have been cancelled since the check above: this starts a new one.
+            try:
+                agent = await self._ensure_agent()
+            except Exception as exc:  # shown where the user looks, not as a traceback
+                view.error = f"the message was not sent: {exc}"
+                view.changed()
+                return
             self._pending.append(view)
             if interrupt:
                 agent.interrupt("the user sent a new message", source="magic")
             agent.post(ev.UserMessage(text, "cell"))
 
         view.open()
-        self.loop.submit(post)
+        self.loop.submit(lambda: self._background(post()))
         return view
 
     def start_child(self, how: str, name: str, task: str) -> SubAgentView:
@@ -351,6 +358,13 @@ class NotebookSession:
 
     # --- the agent thread ---------------------------------------------------------------------
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task on the agent loop; a failure is logged."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_crash)
+
     def _builtin_tools(self) -> list[Tool]:
         from ..dispatch.tools import Tool
 
@@ -407,7 +421,9 @@ class NotebookSession:
         if self.ledger is None:
             self._open_ledger(paths.new_session_file(self.shell.user_ns))
         tools = [*self._builtin_tools(), *self._tools.values()]
-        agent = Agent(self.model, tools=tools, ledger=self.ledger, name="main")
+        # A new agent after a cancelled one keeps its model (and a script's place in it).
+        model = self.agent.backend if self.agent is not None else self.model
+        agent = Agent(model, tools=tools, ledger=self.ledger, name="main")
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._unsubscribe = agent.subscribe(self._on_update, children=True)
@@ -593,4 +609,4 @@ def run_code(code: str, namespace: dict[str, Any]) -> str:
 
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("ipyagent: the agent stopped with an error", exc_info=task.exception())
+        log.error("ipyagent: agent work failed", exc_info=task.exception())

@@ -187,3 +187,25 @@ async def test_failing_child_reports_the_failure() -> None:
             assert report.text.startswith("sub-agent 'helper' did not finish: the model failed: ModelError:")
             assert "no turn left for agent 'helper'" in report.text
             assert agent.ledger[-1].text == "The helper failed."
+
+
+async def test_sub_agents_cannot_nest_without_end() -> None:
+    async with VirtualClock() as clock:
+        fork = {"name": "fork", "arguments": {"name": "deeper", "task": "go deeper"}}
+        # Every agent, at every level, tries to fork again.
+        script = [{"agent": "main", "text": "Forking.", "tool_calls": [fork]}]
+        script += [{"agent": "deeper", "text": "Forking.", "tool_calls": [fork]} for _ in range(4)]
+        script += [{"agent": "deeper", "text": "Done here."} for _ in range(4)]
+        script += [{"agent": "main", "text": "All done."}]
+        backend = ScriptedBackend.from_list(script, clock)
+        async with Agent(backend, clock=clock) as agent:
+            await agent.send("start")
+            await agent.settled()
+            depth, node = 0, agent
+            while node.children:
+                node = node.children["deeper"]
+                depth += 1
+            assert depth == 4
+            rejected = [e for e in node.ledger.own if e.kind == "tool_result" and e.status == "rejected"]
+            assert rejected and "nest at most 4 deep" in rejected[0].text
+            assert agent.state is State.IDLE

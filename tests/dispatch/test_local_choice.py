@@ -63,3 +63,14 @@ def test_status_block_can_move_before_the_last_message() -> None:
     assert default.index("<|im_start|>user") < default.index("Now:")
     assert moved.index("Now:") < moved.index("<|im_start|>user")
     assert sorted(default) == sorted(moved)  # the same blocks, in another order
+
+
+def test_a_common_word_in_a_description_is_not_enough() -> None:
+    @tool
+    async def fork(name: str, task: str) -> str:
+        "Start a sub-agent that works on a task; its answer arrives as a notification."
+        return ""
+
+    specs = [fork.spec, get_weather.spec]
+    assert tool_candidates("What is the capital of France? Answer in one sentence.", specs) == []
+    assert [t.name for t in tool_candidates("Fork a helper for this", specs)] == ["fork"]

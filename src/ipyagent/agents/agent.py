@@ -54,6 +54,8 @@ DEFAULT_INSTRUCTIONS = (
 
 AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
+# A model that forks from every sub-agent would otherwise build an endless chain.
+MAX_SUBAGENT_DEPTH = 4
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
@@ -485,6 +487,11 @@ class Agent:
             raise AgentError(f"a sub-agent is started by 'fork' or 'spawn', not {how!r}")
         if not isinstance(task, str) or not task.strip():
             raise AgentError("a sub-agent needs a non-empty task")
+        if self.path.count("/") + 1 > MAX_SUBAGENT_DEPTH:
+            raise AgentError(
+                f"sub-agents nest at most {MAX_SUBAGENT_DEPTH} deep; {self.path!r} cannot start another, "
+                "do the task yourself"
+            )
         name = name or f"{how}-{next(self._child_ids)}"
         if name in self.children:
             raise AgentError(f"a sub-agent named {name!r} already exists; pick another name")

@@ -200,17 +200,16 @@ def _stems(text: str) -> set[str]:
 
 
 def tool_candidates(request: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
-    """The tools whose name, description or parameter names share a content word with the
-    request, best first. A tiny model picks far better from these than from every tool."""
+    """The tools the request is about, best first: those sharing a word with the tool's name,
+    or two words with its description and parameter names (one common word such as "answer"
+    or "task" is not enough). A tiny model picks far better from these than from every tool."""
     words = _stems(request)
     scored = []
     for n, tool in enumerate(tools):
-        about = " ".join(
-            [tool.name.replace("_", " "), tool.description, *tool.parameters.get("properties", {})]
-        )
-        shared = len(words & _stems(about))
-        if shared:
-            scored.append((-shared, n, tool))
+        named = words & _stems(tool.name.replace("_", " "))
+        described = words & _stems(" ".join([tool.description, *tool.parameters.get("properties", {})]))
+        if named or len(described) >= 2:
+            scored.append((-(2 * len(named) + len(described)), n, tool))
     return [tool for _, _, tool in sorted(scored, key=lambda item: item[:2])]
 
 

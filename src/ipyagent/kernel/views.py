@@ -1,0 +1,304 @@
+"""Live cell views: the output area of an agent cell, kept up to date from the agent thread.
+
+A view is shown once, in its cell (``open``, main thread), then re-rendered and re-sent under the
+same display id whenever the agent tells it something changed (``changed``, agent thread).
+Updates are coalesced: at most one every ``interval`` seconds, so a stream of tokens does not
+flood IOPub.
+
+The session keeps each view's data (``start``/``end``/``live``/``approvals``/``model_status``) up
+to date and calls ``changed``; how a view shows itself is ``open``/``flush``. A widget takes over
+by subclassing :class:`ExchangeView` / :class:`SubAgentView` and setting the session's
+``exchange_view`` / ``subagent_view`` to its classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ..clock import format_duration
+from ..ledger.entry import Entry
+
+if TYPE_CHECKING:
+    from ..agents import Agent
+    from .frontend import MimeBundle, Publisher
+
+ApprovalStatus = Literal["pending", "approved", "denied", "cancelled"]
+
+
+class LiveView(Protocol):
+    """What the session needs from a view of one exchange or one sub-agent."""
+
+    display_id: str
+
+    def open(self) -> None:
+        """Show the view in the cell that is running now (main thread)."""
+        ...
+
+    def changed(self) -> None:
+        """Something the view shows may have changed (agent thread); refresh soon."""
+        ...
+
+
+@dataclass(eq=False)
+class Approval:
+    """A request to run code in the notebook, waiting for the user's answer."""
+
+    id: str
+    tool: str
+    code: str
+    status: ApprovalStatus = "pending"
+    answer: asyncio.Future[bool] | None = field(default=None, repr=False)
+
+
+class DisplayView:
+    """A view rendered to a MIME bundle and sent through a :class:`Publisher`."""
+
+    interval = 0.1
+
+    def __init__(self, publisher: Publisher, loop: asyncio.AbstractEventLoop) -> None:
+        self.display_id = f"ipyagent-{uuid.uuid4().hex[:12]}"
+        self.publisher = publisher
+        self.loop = loop
+        self._opened = False
+        self._flush_pending = False
+        self._lock = threading.Lock()
+
+    def render(self) -> MimeBundle:
+        raise NotImplementedError
+
+    def open(self) -> None:
+        self.publisher.display(self.display_id, self.render())
+        self._opened = True
+        # Whatever changed between rendering and now is picked up by one more refresh.
+        self.loop.call_soon_threadsafe(self.changed)
+
+    def changed(self) -> None:
+        with self._lock:
+            if not self._opened or self._flush_pending:
+                return
+            self._flush_pending = True
+        self.loop.call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_pending = False
+        self.publisher.update(self.display_id, self.render())
+
+    def flush_if_pending(self) -> None:
+        """Send a pending refresh now (before a waiting cell ends, so headless clients see it)."""
+        if self._flush_pending:
+            self.flush()
+
+
+# --- rendering entries ----------------------------------------------------------------------
+
+_COLOURS = {
+    "assistant": "inherit",
+    "user": "#1565c0",
+    "tool": "#6a1b9a",
+    "notification": "#2e7d32",
+    "warning": "#c62828",
+    "interruption": "#ef6c00",
+    "muted": "#757575",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a view: its role (for colour) and its text."""
+
+    role: str
+    text: str
+
+
+def _args(entry: Entry) -> str:
+    if entry.arguments is None:
+        return entry.text
+    return ", ".join(f"{k}={v!r}" for k, v in entry.arguments.items())
+
+
+def task_status(agent: Agent, task_id: str | None) -> str:
+    task = agent.dispatcher.tasks.get(task_id) if task_id else None
+    if task is None:
+        return ""
+    now = agent.clock.now()
+    if task.running:
+        return f"{task.task_id} running {format_duration(task.elapsed(now))}"
+    return f"{task.task_id} {task.status} after {format_duration(task.elapsed(now))}"
+
+
+def entry_lines(agent: Agent, entries: Iterable[Entry]) -> list[Line]:
+    """How entries read in a cell: answers as text, a tool call with its task's live status,
+    notifications, interruptions."""
+    lines: list[Line] = []
+    calls: dict[str | None, int] = {}
+    for entry in entries:
+        match entry.kind:
+            case "system":
+                continue
+            case "user":
+                lines.append(Line("user", f"you ({entry.source}): {entry.text}"))
+            case "assistant":
+                if entry.text:
+                    lines.append(Line("assistant", entry.text))
+                if entry.status == "incomplete":  # "interrupted" is followed by its marker
+                    lines.append(Line("interruption", "[incomplete]"))
+            case "tool_call":
+                calls[entry.call_id] = len(lines)
+                lines.append(Line("tool", f"⚙ {entry.name}({_args(entry)})"))
+            case "tool_result":
+                rejected = entry.status == "rejected"
+                status = entry.text if rejected else task_status(agent, entry.task_id)
+                role = "warning" if rejected else "tool"
+                at = calls.get(entry.call_id)
+                if at is None:
+                    lines.append(Line(role, f"⚙ {entry.name} · {status}"))
+                else:  # one line per call: what was asked, then how it is going
+                    lines[at] = Line(role, f"{lines[at].text} · {status}")
+            case "notification":
+                who = " ".join(x for x in (entry.task_id, entry.name) if x)
+                role = (
+                    "warning"
+                    if entry.source in ("model_error", "tool_error", "tool_timeout")
+                    else "notification"
+                )
+                lines.append(Line(role, f"✉ {who + ': ' if who else ''}{entry.text}"))
+            case "interruption":
+                lines.append(Line("interruption", f"■ interrupted: {entry.text}"))
+            case "subagent":
+                lines.append(Line("tool", f"↳ {entry.status} {entry.name!r} ({entry.task_id}): {entry.text}"))
+    return lines
+
+
+def bundle(lines: list[Line], footer: str) -> MimeBundle:
+    plain = "\n".join([line.text for line in lines] + ([footer] if footer else []))
+    rows = "".join(
+        f'<div style="color:{_COLOURS.get(line.role, "inherit")};white-space:pre-wrap">'
+        f"{html.escape(line.text)}</div>"
+        for line in lines
+    )
+    foot = (
+        f'<div style="color:{_COLOURS["muted"]};font-size:85%;margin-top:2px">{html.escape(footer)}</div>'
+        if footer
+        else ""
+    )
+    return {
+        "text/plain": plain,
+        "text/html": f'<div class="ipyagent-view" style="font-family:var(--jp-code-font-family,monospace);'
+        f'font-size:var(--jp-code-font-size,13px)">{rows}{foot}</div>',
+    }
+
+
+def approval_lines(approvals: Iterable[Approval]) -> list[Line]:
+    lines = []
+    for a in approvals:
+        if a.status == "pending":
+            lines.append(Line("warning", f"⚠ the agent asks to run this in your notebook (request {a.id}):"))
+            lines.append(Line("tool", a.code))
+            lines.append(
+                Line(
+                    "warning",
+                    f"  run %approve {a.id} to run it, %deny {a.id} to refuse, "
+                    "or %agent --allow-code to allow code from now on",
+                )
+            )
+        else:
+            lines.append(Line("muted", f"request {a.id} ({a.tool}): {a.status}"))
+    return lines
+
+
+def _running_tasks(agent: Agent) -> str:
+    running = [t for t in agent.dispatcher.tasks.values() if t.running]
+    if not running:
+        return ""
+    now = agent.clock.now()
+    return "; " + ", ".join(f"{t.task_id} {t.name} {format_duration(t.elapsed(now))}" for t in running)
+
+
+# --- the two views --------------------------------------------------------------------------
+
+_exchange_numbers = itertools.count(1)
+
+
+class ExchangeView(DisplayView):
+    """One user message sent from a cell and everything that followed it, until the next
+    cell message takes over."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        loop: asyncio.AbstractEventLoop,
+        message: str,
+        agent: Callable[[], Agent | None],
+    ) -> None:
+        super().__init__(publisher, loop)
+        self.message = message
+        self._agent = agent
+        self.start: int | None = None  # ledger index of this exchange's user entry
+        self.end: int | None = None  # first index that belongs to the next exchange
+        self.live: dict[int, str] = {}  # generation -> delivered text not yet in the ledger
+        self.approvals: list[Approval] = []
+        self.error: str | None = None
+        self.model_status = ""  # the model's latest progress note (loading...), until it answers
+
+    def render(self) -> MimeBundle:
+        agent = self._agent()
+        lines: list[Line] = []
+        footer = ""
+        if self.error is not None:
+            return bundle([Line("warning", self.error)], "")
+        if agent is None or self.start is None:
+            busy = agent is not None and agent.state != "idle"
+            return bundle([], "queued: the agent answers this after its current turn" if busy else "sent")
+        entries = agent.ledger[self.start + 1 : self.end if self.end is not None else len(agent.ledger)]
+        lines = entry_lines(agent, entries)
+        lines += [Line("assistant", text) for text in self.live.values() if text]
+        lines += approval_lines(self.approvals)
+        if self.end is not None:
+            footer = "(continued in a later cell)"
+        else:
+            note = f" ({self.model_status})" if self.model_status and agent.state == "generating" else ""
+            footer = f"{agent.name}: {agent.state}{note}{_running_tasks(agent)}"
+        return bundle(lines, footer)
+
+
+class SubAgentView(DisplayView):
+    """A sub-agent's whole life, in the cell that started it."""
+
+    def __init__(
+        self, publisher: Publisher, loop: asyncio.AbstractEventLoop, how: str, name: str, task: str
+    ) -> None:
+        super().__init__(publisher, loop)
+        self.how, self.name, self.task = how, name, task
+        self.agent: Agent | None = None
+        self.live: dict[int, str] = {}
+        self.approvals: list[Approval] = []
+        self.model_status = ""
+
+    def render(self) -> MimeBundle:
+        child = self.agent
+        head = Line("muted", f"↳ {self.how} {self.name!r}: {self.task}")
+        if child is None:
+            return bundle([head], "starting")
+        own = [e for e in child.ledger.own if not (e.kind == "user" and e.source == "task")]
+        lines = [head, *entry_lines(child, own)]
+        lines += [Line("assistant", text) for text in self.live.values() if text]
+        lines += approval_lines(self.approvals)
+        if child.status == "running":
+            note = f" ({self.model_status})" if self.model_status and child.state == "generating" else ""
+            footer = f"{child.path}: running, {child.state}{note}{_running_tasks(child)}"
+        elif child.status == "failed":
+            footer = f"{child.path}: failed: {child.failure}"
+        elif child.status == "cancelled":
+            footer = f"{child.path}: cancelled ({child.failure})"
+        else:
+            parent = child.parent.name if child.parent else "-"
+            footer = f"{child.path}: {child.status}; its answer went to {parent}"
+        return bundle(lines, footer)

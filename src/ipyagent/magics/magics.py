@@ -1,0 +1,250 @@
+"""The agent magics. Each one is a thin layer over :class:`~ipyagent.kernel.session.NotebookSession`;
+a mistake is reported as one line (an IPython ``UsageError``), never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
+
+if TYPE_CHECKING:
+    from ..kernel.session import NotebookSession
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+HELP = """\
+ipyagent magics — talk to the notebook's agent; it answers in the cell's output area and keeps
+working in the background (the cell returns at once).
+
+  %agent MESSAGE            send a message; this cell shows the exchange live
+  %%agent                   the same, with the message in the cell body
+  %agent --interrupt MSG    cut the agent off, then send
+  %agent --wait             block this cell until the agent is idle with nothing running
+         [--timeout S]      (default 600 s); useful for "Run all" and headless runs
+  %agent --resume [PATH]    after a kernel restart: bring back this notebook's last session
+  %agent --allow-code       let the agent run Python in this notebook without asking
+  %agent --ask-code         ask again before each run (the default)
+  %agent --help             this text
+
+  %%fork NAME               a sub-agent that knows the conversation so far; its task is the cell
+  %%spawn NAME              a fresh sub-agent that knows only its task; this cell is its live view
+  %agents                   the agent tree with each agent's status, state and running tasks
+  %ledger [NAME] [--system] an agent's ledger as text (NAME: main, a sub-agent name or path)
+  %interrupt                stop what the agents are saying now (tools keep running); the Jupyter
+                            interrupt button does the same in the ipyagent kernel
+  %cancel NAME              stop an agent and everything under it
+  %model [SPEC]             show or switch the model: local, openai:MODEL, anthropic:MODEL,
+                            openai:MODEL@BASE_URL, scripted:PATH
+  %tools                    the tools the agent can call; define more with @tool in any cell
+  %approve [ID] / %deny [ID]  answer the agent's request to run code in this notebook
+
+Conversations are stored per notebook session in SQLite under $IPYAGENT_SESSION_DIR
+(default: <jupyter data dir>/ipyagent/sessions/<notebook>-<hash>/).
+"""
+
+_OPTIONS = {
+    "--help",
+    "--resume",
+    "--allow-code",
+    "--ask-code",
+    "--wait",
+    "--timeout",
+    "--interrupt",
+}
+
+
+def one_line_errors(fn: F) -> F:
+    """Turn any failure of a magic into a one-line UsageError (the details go to the log)."""
+    from ..errors import IpyagentError
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UsageError:
+            raise
+        except IpyagentError as exc:
+            raise UsageError(str(exc)) from None
+        except Exception as exc:
+            log.exception("ipyagent magic %s failed", fn.__name__)
+            raise UsageError(f"ipyagent: {type(exc).__name__}: {exc}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_agent_line(line: str) -> tuple[dict[str, Any], str]:
+    """Split ``%agent`` options (only at the start) from the message."""
+    opts: dict[str, Any] = {}
+    rest = line.strip()
+    while rest.startswith("--"):
+        token, _, after = rest.partition(" ")
+        after = after.lstrip()
+        if token not in _OPTIONS:
+            raise UsageError(f"%agent: unknown option {token}; see %agent --help")
+        if token == "--timeout":
+            value, _, after = after.partition(" ")
+            try:
+                opts["timeout"] = float(value)
+            except ValueError:
+                raise UsageError(f"%agent --timeout needs a number of seconds, got {value!r}") from None
+            if opts["timeout"] <= 0:
+                raise UsageError("%agent --timeout must be positive")
+        elif token == "--resume":
+            opts["resume"] = True
+            if after and not after.startswith("--"):
+                opts["resume_path"], _, after = after.partition(" ")
+        else:
+            opts[token[2:].replace("-", "_")] = True
+        rest = after.lstrip()
+    return opts, rest
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+@magics_class
+class AgentMagics(Magics):
+    """``%agent``, ``%%fork``, ``%%spawn``, ``%agents``, ``%ledger``, ``%interrupt``,
+    ``%cancel``, ``%model``, ``%tools``, ``%approve``, ``%deny``."""
+
+    def __init__(self, shell: Any, session: Callable[[], NotebookSession]) -> None:
+        super().__init__(shell)
+        self._session = session
+
+    @property
+    def session(self) -> NotebookSession:
+        return self._session()
+
+    @line_cell_magic
+    @one_line_errors
+    def agent(self, line: str, cell: str | None = None) -> None:
+        """Talk to the notebook's agent. See ``%agent --help``."""
+        opts, message = parse_agent_line(line)
+        if cell is not None:
+            message = (message + "\n" + cell).strip() if message else cell.strip()
+        if opts.get("help"):
+            print(HELP)
+            return
+        if not (message or opts):
+            raise UsageError("%agent needs a message: %agent MESSAGE, or a %%agent cell; see %agent --help")
+        session = self.session
+        if opts.get("allow_code"):
+            session.set_allow_code(True)
+            print("the agent may now run Python in this notebook without asking (%agent --ask-code to undo)")
+        if opts.get("ask_code"):
+            session.set_allow_code(False)
+            print("the agent asks before each run of Python in this notebook")
+        if opts.get("resume"):
+            print(session.resume(opts.get("resume_path")))
+        if message:
+            session.send(message, interrupt=bool(opts.get("interrupt")))
+        elif opts.get("interrupt"):
+            session.interrupt("magic")
+        if opts.get("wait"):
+            timeout = float(opts.get("timeout", 600.0))
+            try:
+                done = session.wait(timeout)
+            except KeyboardInterrupt:
+                session.interrupt("button")
+                print("stopped waiting; the agent was interrupted")
+                return
+            if not done:
+                raise UsageError(f"%agent --wait: the agent was still busy after {timeout:g} s")
+        elif "timeout" in opts:
+            raise UsageError("%agent --timeout goes with --wait")
+
+    def _child(self, how: str, line: str, cell: str) -> None:
+        name = line.strip()
+        if not _NAME.match(name):
+            raise UsageError(
+                f"%%{how} NAME: give the sub-agent a name of 1-40 letters, digits, '_', '.' or '-'"
+                + (f", not {name!r}" if name else "")
+            )
+        self.session.start_child(how, name, cell)
+
+    @cell_magic
+    @one_line_errors
+    def fork(self, line: str, cell: str) -> None:
+        """``%%fork NAME``: a sub-agent that shares the conversation so far; the cell is its task."""
+        self._child("fork", line, cell)
+
+    @cell_magic
+    @one_line_errors
+    def spawn(self, line: str, cell: str) -> None:
+        """``%%spawn NAME``: a fresh sub-agent that knows only its task (the cell body)."""
+        self._child("spawn", line, cell)
+
+    @line_magic
+    @one_line_errors
+    def agents(self, line: str) -> None:
+        """The agent tree, with each agent's status, dialog state and running tasks."""
+        if line.strip():
+            raise UsageError("%agents takes no arguments")
+        print(self.session.tree())
+
+    @line_magic
+    @one_line_errors
+    def ledger(self, line: str) -> None:
+        """``%ledger [NAME] [--system]``: an agent's ledger, one line per entry."""
+        words = line.split()
+        system = "--system" in words
+        names = [w for w in words if w != "--system"]
+        if len(names) > 1 or any(n.startswith("--") for n in names):
+            raise UsageError("usage: %ledger [NAME] [--system]")
+        print(self.session.ledger_text(names[0] if names else None, system=system))
+
+    @line_magic
+    @one_line_errors
+    def interrupt(self, line: str) -> None:
+        """Stop what the agents are generating or saying now; their tools keep running."""
+        if line.strip():
+            raise UsageError("%interrupt takes no arguments")
+        self.session.interrupt("magic")
+
+    @line_magic
+    @one_line_errors
+    def cancel(self, line: str) -> None:
+        """``%cancel NAME``: stop an agent and everything under it."""
+        name = line.strip()
+        if not name or " " in name:
+            raise UsageError("usage: %cancel NAME (see %agents for the names)")
+        print(self.session.cancel(name))
+
+    @line_magic
+    @one_line_errors
+    def model(self, line: str) -> None:
+        """``%model [SPEC]``: show or switch the model backend."""
+        spec = line.strip()
+        session = self.session
+        if not spec:
+            print(f"model: {session.model}")
+            return
+        print(f"model: {session.set_model(spec)}")
+
+    @line_magic
+    @one_line_errors
+    def tools(self, line: str) -> None:
+        """The tools the agent can call."""
+        if line.strip():
+            raise UsageError("%tools takes no arguments")
+        rows = self.session.tool_list()
+        width = max(len(r[0]) for r in rows)
+        print("\n".join(f"{name:<{width}}  {where:<8}  {text}" for name, where, text in rows))
+
+    @line_magic
+    @one_line_errors
+    def approve(self, line: str) -> None:
+        """``%approve [ID]``: let the agent run the code it asked to run."""
+        print(self.session.answer(line.strip() or None, True))
+
+    @line_magic
+    @one_line_errors
+    def deny(self, line: str) -> None:
+        """``%deny [ID]``: refuse the agent's request to run code."""
+        print(self.session.answer(line.strip() or None, False))

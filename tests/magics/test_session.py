@@ -1,0 +1,130 @@
+"""The notebook session in-process: an IPython shell, the agent thread, a recording publisher."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from ipyagent.kernel.loop import AgentLoop, LoopTimeout
+from ipyagent.kernel.session import NotebookSession
+
+
+class Recorder:
+    """A publisher that keeps what it was asked to show."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.changed = threading.Condition()
+
+    def cell_started(self) -> None:
+        pass
+
+    def display(self, display_id: str, bundle: dict[str, Any]) -> None:
+        self._add("display", display_id, bundle)
+
+    def update(self, display_id: str, bundle: dict[str, Any]) -> None:
+        self._add("update", display_id, bundle)
+
+    def _add(self, kind: str, display_id: str, bundle: dict[str, Any]) -> None:
+        with self.changed:
+            self.sent.append((kind, display_id, bundle))
+            self.changed.notify_all()
+
+    def wait_text(self, display_id: str, needle: str, timeout: float = 20) -> str:
+        def shown() -> str:
+            texts = [b["text/plain"] for _, i, b in self.sent if i == display_id]
+            return texts[-1] if texts else ""
+
+        with self.changed:
+            assert self.changed.wait_for(lambda: needle in shown(), timeout), shown()
+            return shown()
+
+
+@pytest.fixture
+def session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[NotebookSession, Recorder, Path]]:
+    monkeypatch.setenv("IPYAGENT_SESSION_DIR", str(tmp_path / "sessions"))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "nb.ipynb"))
+    shell = InteractiveShell.instance()
+    recorder = Recorder()
+    s = NotebookSession(shell, recorder)  # type: ignore[arg-type]
+    yield s, recorder, tmp_path
+    s.close()
+    InteractiveShell.clear_instance()
+
+
+def test_a_stream_of_tokens_is_coalesced_into_few_updates(session) -> None:
+    s, recorder, tmp = session
+    words = " ".join(f"w{i}" for i in range(300))
+    (tmp / "s.json").write_text(json.dumps([{"delay": 0.3, "text": words}]))
+    s.set_model(f"scripted:{tmp / 's.json'}")
+    view = s.send("many words please")
+    final = recorder.wait_text(view.display_id, "main: idle")
+    assert final.splitlines()[0] == words
+    updates = [x for x in recorder.sent if x[1] == view.display_id and x[0] == "update"]
+    # 300 words streamed over 0.3 s; at most one refresh per 0.1 s, plus the edges.
+    assert len(updates) <= 10
+
+
+def test_the_session_file_is_created_on_first_use_and_named_after_the_notebook(session) -> None:
+    s, _, tmp = session
+    assert not (tmp / "sessions").exists()
+    (tmp / "s.json").write_text(json.dumps([{"delay": 0, "text": "ok"}]))
+    s.set_model(f"scripted:{tmp / 's.json'}")
+    s.send("hi")
+    assert s.wait(10)
+    files = list((tmp / "sessions").glob("nb-*/*.sqlite"))
+    assert files == [s.ledger_path]
+
+
+def test_the_loop_reports_errors_and_timeouts_to_the_caller() -> None:
+    loop = AgentLoop("test-loop")
+    try:
+        assert loop.call(lambda: threading.current_thread().name) == "test-loop"
+        with pytest.raises(ZeroDivisionError):
+            loop.call(lambda: 1 / 0)
+        release = threading.Event()
+        with pytest.raises(LoopTimeout, match=r"did not answer within 0\.05 s"):
+            loop.call(lambda: release.wait(5), timeout=0.05)
+        release.set()
+        assert loop.call(lambda: "still serving") == "still serving"
+    finally:
+        loop.stop()
+    assert not loop.running
+
+
+def test_a_widget_can_take_the_place_of_the_text_view(session) -> None:
+    from ipyagent.kernel.views import ExchangeView
+
+    s, recorder, tmp = session
+    shown: list[str] = []
+    done = threading.Event()
+
+    class WidgetLike(ExchangeView):
+        def open(self) -> None:
+            self._opened = True
+            self.loop.call_soon_threadsafe(self.changed)
+
+        def flush(self) -> None:
+            self._flush_pending = False
+            agent = self._agent()
+            text = "".join(self.live.values())
+            if agent is not None and self.start is not None:
+                text = " | ".join(e.text for e in agent.ledger[self.start :] if e.kind == "assistant")
+            shown.append(text)
+            if "Widget answer." in text:
+                done.set()
+
+    s.exchange_view = WidgetLike
+    (tmp / "s.json").write_text(json.dumps([{"delay": 0.05, "text": "Widget answer."}]))
+    s.set_model(f"scripted:{tmp / 's.json'}")
+    s.send("hello")
+    assert done.wait(10), shown
+    assert recorder.sent == []  # nothing went through the text view's display path

@@ -1,0 +1,247 @@
+"""Speed figures for the widgets. Run with ``python bench/widgets.py`` (needs /usr/bin/chromium).
+
+1. Comm messages per second under a token stream (~1,000 tokens a second for 3 s, real clock),
+   with coalescing off and on, for the ledger view, the chat box and the state indicator.
+2. The ledger view in JupyterLab + headless Chromium: time to show a ledger of 10,000 entries
+   (goal <= 200 ms) and the cost of each appended entry (goal <= 16 ms, one frame).
+
+Prints a table and writes the figures to bench/results/widgets.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ipyagent import Agent, RealClock, State
+from ipyagent.dispatch.backends import ScriptedBackend
+from ipyagent.testing import wait_for_state
+from ipyagent.widgets import AgentWidget, chat_box, ledger_view, state_indicator
+
+RESULTS = Path(__file__).parent / "results"
+SRC = Path(__file__).resolve().parents[1] / "src"
+CHROMIUM = Path("/usr/bin/chromium")
+figures: dict[str, Any] = {}
+
+
+def title(text: str) -> None:
+    print(f"\n{text}\n{'-' * len(text)}")
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+# --- 1. comm messages under a token stream -------------------------------------------------------
+
+
+def count_messages(widget: AgentWidget) -> list[float]:
+    """Times at which the widget put a message on its comm."""
+    times: list[float] = []
+    original = widget._send
+
+    def send(msg: Any, buffers: Any = None) -> None:
+        times.append(time.monotonic())
+        original(msg, buffers=buffers)
+
+    widget._send = send  # type: ignore[method-assign]
+    return times
+
+
+async def stream_rates(interval: float, tokens: int = 3000, seconds: float = 3.0) -> dict[str, float]:
+    clock = RealClock()
+    text = " ".join(f"t{i}" for i in range(tokens))
+    backend = ScriptedBackend.from_list([{"delay": seconds, "text": text}], clock)
+    async with Agent(backend, clock=clock) as agent:
+        widgets = {
+            "ledger": ledger_view(agent, interval=interval),
+            "chat": chat_box(agent, interval=interval),
+            "state": state_indicator(agent, interval=interval),
+        }
+        sent = {name: count_messages(w) for name, w in widgets.items()}
+        await agent.send("stream")
+        await wait_for_state(agent, State.GENERATING)
+        started = time.monotonic()
+        await wait_for_state(agent, State.IDLE)
+        elapsed = time.monotonic() - started
+        rates = {name: sum(1 for t in times if t >= started) / elapsed for name, times in sent.items()}
+        rates["tokens"] = tokens / elapsed
+        for w in widgets.values():
+            w.close()
+    return rates
+
+
+async def bench_coalescing() -> None:
+    title("1. Comm messages per second under a token stream (real clock)")
+    before = await stream_rates(0.0)
+    after = await stream_rates(1 / 30)
+    print(f"   token stream: {after['tokens']:.0f} tokens/s for 3 s")
+    print(f"   {'widget':<10}{'no coalescing':>16}{'coalesced':>12}")
+    for name in ("ledger", "chat", "state"):
+        print(f"   {name:<10}{before[name]:>12.0f} /s {after[name]:>8.1f} /s")
+    worst = max(after[n] for n in ("ledger", "chat"))
+    print(f"   goal: at most ~30 updates/s per widget  {verdict(worst <= 31)}")
+    figures["messages_per_s"] = {"before": before, "after": after}
+
+
+# --- 2. the ledger view in Chromium --------------------------------------------------------------
+
+BUILD = """
+import asyncio, time
+from ipyagent import Agent, RealClock
+from ipyagent.dispatch.backends import ScriptedBackend
+from ipyagent.widgets import ledger_view
+
+clock = RealClock()
+agent = Agent(ScriptedBackend.from_list([{"text": "unused"}], clock), clock=clock)
+kinds = ["user", "assistant", "tool_call", "tool_result", "notification"]
+for i in range(N - 1):
+    kind = kinds[i % 5]
+    extra = {"name": "lookup", "arguments": {"query": f"q{i}", "n": i}, "call_id": f"c{i}"} \\
+        if kind == "tool_call" else {}
+    agent.ledger.append(kind, f"entry {i}: " + "some words of a message " * 3, time=clock.wall(), **extra)
+len(agent.ledger)
+"""
+
+APPEND = """
+async def append_slowly(n, gap):
+    for i in range(n):
+        agent.ledger.append("assistant", f"appended {i}", time=clock.wall())
+        await asyncio.sleep(gap)
+appender = asyncio.ensure_future(append_slowly(APPENDS, 0.05))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_browser(n: int = 10_000, appends: int = 200) -> None:
+    title(f"2. Ledger view in JupyterLab + headless Chromium ({n:,} entries)")
+    if not CHROMIUM.exists():
+        print(f"   skipped: no Chromium at {CHROMIUM}")
+        return
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "root").mkdir()
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [
+            nbformat.v4.new_code_cell(f"N = {n}\nAPPENDS = {appends}\n" + BUILD),
+            nbformat.v4.new_code_cell("view = ledger_view(agent)\nview"),
+            nbformat.v4.new_code_cell(APPEND),
+        ]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, base / "root" / "bench.ipynb")
+        port, token = free_port(), secrets.token_hex(16)
+        env = dict(os.environ, PYTHONPATH=str(SRC), JUPYTER_RUNTIME_DIR=str(base / "rt"))
+        env.update(JUPYTER_CONFIG_DIR=str(base / "cfg"), IPYTHONDIR=str(base / "ipy"))
+        env.update(JUPYTERLAB_WORKSPACES_DIR=str(base / "ws"), JUPYTERLAB_SETTINGS_DIR=str(base / "st"))
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={base / 'root'}", "--LabApp.news_url=None", "--allow-root",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--LabApp.extension_manager=readonly", "--ServerApp.shutdown_no_activity_timeout=300",
+            ],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("JupyterLab did not start") from None
+                    time.sleep(0.2)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path=str(CHROMIUM),
+                    headless=True,
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--disable-component-update", "--no-first-run"],
+                )  # fmt: skip
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.set_default_timeout(120_000)
+                page.goto(f"{url}/lab/tree/bench.ipynb?reset&token={token}")
+                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
+                page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+                page.locator(".jp-CodeCell .jp-InputArea-prompt").first.click()
+                page.keyboard.press("Shift+Enter")
+                page.keyboard.press("Shift+Enter")
+                page.wait_for_function(
+                    "() => { const r = document.querySelector('.ipa-ledger');"
+                    " return r && r.ipaStats && r.ipaStats.loaded !== null; }"
+                )
+                load = page.evaluate("() => document.querySelector('.ipa-ledger').ipaStats")
+                rows_in_dom = page.locator(".ipa-ledger .ipa-row").count()
+                page.keyboard.press("Shift+Enter")
+                done = f"of {n + appends} entries"
+                page.wait_for_function(
+                    f"() => document.querySelector('.ipa-ledger .ipa-count').textContent.includes('{done}')"
+                )
+                after = page.evaluate("() => document.querySelector('.ipa-ledger').ipaStats")
+                browser.close()
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+
+    js_work = sum(load["work"])
+    per_append = after["work"][len(load["work"]) :]
+    to_screen = after["times"][len(load["times"]) :]
+    p50, p95 = statistics.median(per_append), sorted(per_append)[int(len(per_append) * 0.95) - 1]
+    print(f"   show {n:,} entries: view created -> all rows drawn   {load['loaded']:7.1f} ms")
+    print(f"     of which browser work (handling + drawing)          {js_work:7.1f} ms   goal <= 200 ms  "
+          f"{verdict(js_work <= 200)}")  # fmt: skip
+    print(f"     rows in the DOM (virtualised)                       {rows_in_dom:7d}")
+    print(f"   each appended entry ({len(per_append)} batches, one entry each, 20/s):")
+    print(f"     browser work  p50 {p50:5.2f} ms  p95 {p95:5.2f} ms  max {max(per_append):5.2f} ms   "
+          f"goal <= 16 ms  {verdict(p95 <= 16)}")  # fmt: skip
+    wait = statistics.median(to_screen)
+    print(f"     arrival -> drawn (includes waiting for the next frame)  p50 {wait:5.2f} ms")
+    figures["ledger_browser"] = {
+        "entries": n,
+        "load_end_to_end_ms": load["loaded"],
+        "load_browser_work_ms": js_work,
+        "rows_in_dom": rows_in_dom,
+        "append_work_ms": {"p50": p50, "p95": p95, "max": max(per_append), "n": len(per_append)},
+        "append_to_screen_ms_p50": statistics.median(to_screen),
+    }
+
+
+def main() -> None:
+    print("ipyagent widget benchmarks")
+    anyio.run(bench_coalescing)
+    bench_browser()  # Playwright's sync API runs its own event loop
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "widgets.json").write_text(json.dumps(figures, indent=2))
+    print(f"\nfigures written to {RESULTS / 'widgets.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+// The chat box. Sending while the agent generates or speaks interrupts it (decided in the kernel).
+/** @typedef {import("./wire").ChatLine} ChatLine */
+
+function render({ model, el }) {
+  const root = h("div", "ipa ipa-chat");
+  const bar = h("div", "ipa-bar");
+  const who = h("span", "ipa-node-name");
+  let badge = stateBadge("idle");
+  const stop = h("button", "ipa-cancel", "stop");
+  stop.title = "interrupt the agent";
+  bar.append(who, badge, stop);
+  const transcript = h("div", "ipa-transcript");
+  const compose = h("div", "ipa-compose");
+  const box = h("textarea", "ipa-input");
+  box.placeholder = "Message the agent (Enter to send, Shift+Enter for a new line)";
+  box.rows = 1;
+  const send = h("button", "ipa-send", "send");
+  compose.append(box, send);
+  const err = h("div", "ipa-error");
+  err.hidden = true;
+  root.append(bar, transcript, compose, err);
+  el.append(root);
+
+  function draw() {
+    const state = model.get("state");
+    who.textContent = model.get("name");
+    const b = stateBadge(state);
+    badge.replaceWith(b);
+    badge = b;
+    stop.disabled = state !== "generating" && state !== "emitting";
+    /** @type {ChatLine[]} */
+    const lines = model.get("lines") || [];
+    const stick = transcript.scrollTop + transcript.clientHeight >= transcript.scrollHeight - 4;
+    const nodes = lines.map((l) => {
+      const d = h("div", `ipa-msg ipa-r-${l.role}`, l.role === "interruption" ? `✂ ${l.text}` : l.text);
+      d.dataset.role = l.role;
+      if (l.status && l.status !== "complete") d.dataset.status = l.status;
+      return d;
+    });
+    const live = model.get("live");
+    if (live) nodes.push(h("div", "ipa-msg ipa-r-live", `${live}▌`));
+    transcript.replaceChildren(...nodes);
+    if (stick) transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  function submit() {
+    const text = box.value.trim();
+    if (!text) return;
+    model.send({ type: "send", text });
+    box.value = "";
+  }
+
+  send.onclick = submit;
+  box.onkeydown = (e) => {
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      submit();
+    }
+    e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the box
+  };
+  stop.onclick = () => model.send({ type: "interrupt" });
+  const offs = ["change:lines", "change:live", "change:state", "change:name"].map((n) => listen(model, n, draw));
+  const offErr = errorLine(model, err);
+  draw();
+  const bye = presence(model);
+  return () => {
+    bye();
+    offs.forEach((off) => off());
+    offErr();
+  };
+}
+
+export default { render };

@@ -1,0 +1,60 @@
+// The typed contract between the Python widgets (ipyagent/widgets/wire.py) and their ES modules.
+
+export type Kind =
+  | "system" | "user" | "assistant" | "tool_call" | "tool_result"
+  | "notification" | "interruption" | "subagent";
+
+export type DialogState = "idle" | "listening" | "generating" | "emitting";
+
+/** One ledger entry as the ledger view shows it. */
+export interface Row {
+  i: number; kind: Kind; text: string; more: number; t: number;
+  name?: string; status?: string; source?: string; task_id?: string; call_id?: string;
+  args?: string; gen?: number;
+}
+
+/** The life of the task a tool call started. */
+export interface CallState {
+  call_id: string; task_id: string;
+  status: "running" | "done" | "failed" | "timeout" | "cancelled";
+  start: number; duration: number | null; result: string | null;
+}
+
+export interface Live { gen: number; text: string }
+
+// kernel -> browser (custom messages of the ledger view; the other widgets use synced traits)
+export interface ResetMsg { type: "reset"; path: string; total: number; agents: string[] }
+export interface RowsMsg { type: "rows"; rows: Row[]; calls: CallState[] }
+export interface BatchMsg {
+  type: "batch"; rows: Row[]; calls: CallState[]; live: Live | null;
+  state: DialogState; now: number; agents?: string[];
+}
+export interface ErrorMsg { type: "error"; text: string }
+export type ServerMsg = ResetMsg | RowsMsg | BatchMsg | ErrorMsg;
+
+// browser -> kernel (every view says hello when it appears and bye when it goes)
+export interface HelloMsg { type: "hello" }
+export interface ByeMsg { type: "bye" }
+export interface SyncMsg { type: "sync" }
+export interface FollowMsg { type: "follow"; path: string }
+export interface SendMsg { type: "send"; text: string }
+export interface InterruptMsg { type: "interrupt" }
+export interface CancelMsg { type: "cancel"; path: string }
+export type ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg;
+
+// synced traits
+export interface Notice {
+  i: number; agent: string; source: string; text: string; t: number;
+  level: "ok" | "error" | "info"; name?: string; task_id?: string;
+}
+export interface ChatLine { i: number; role: "user" | "assistant" | "interruption"; text: string; status?: string }
+export interface TreeNode {
+  path: string; name: string; how: "root" | "fork" | "spawn"; status: string; state: DialogState;
+  running: number; task: string; failure: string | null; children: TreeNode[];
+}
+export interface Timeline {
+  t0: number; now: number; real: boolean;
+  lanes: { agent: string; kind: "state" | "task"; label: string;
+           spans: { s: number; e: number | null; v: string }[] }[];
+  marks: { agent: string; t: number; kind: string; text: string }[];
+}

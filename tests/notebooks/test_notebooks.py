@@ -1,31 +1,55 @@
-"""Every notebook under notebooks/ runs headless from top to bottom; key outputs are checked."""
+"""Every notebook under notebooks/ runs headless from top to bottom; key outputs are checked.
+
+The notebooks that use the plain API run on the python3 kernel, with this checkout's source first
+on the kernel's path; their time is virtual, so each runs in seconds.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@pytest.fixture(autouse=True)
+def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
 def run(name: str) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     ).execute()
     return nb
 
 
-def stdout_of(nb: nbformat.NotebookNode) -> str:
+def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def text_of(cell: nbformat.NotebookNode) -> str:
     return "".join(
-        out.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
+        out.get("text", "") or out.get("data", {}).get("text/plain", "") for out in cell.get("outputs", [])
     )
+
+
+def stdout_of(nb: nbformat.NotebookNode) -> str:
+    return "".join(text_of(cell) for cell in code_cells(nb))
+
+
+def has_picture(cell: nbformat.NotebookNode) -> bool:
+    return any("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
 
 
 @pytest.mark.slow
@@ -35,3 +59,25 @@ def test_the_core_notebook_shows_async_beating_turn_based() -> None:
     assert "asynchronous:   2.5 s" in text
     assert "turn-based:    63.0 s" in text
     assert "notification [tool_result t2 get_weather] Paris: sunny, 21 C" in text
+
+
+@pytest.mark.slow
+def test_async_vs_turn_based_opens_with_the_timeline_and_measures_the_quick_question() -> None:
+    nb = run("02-async-vs-turn-based.ipynb")
+    cells = code_cells(nb)
+    assert has_picture(cells[0]), "the first code cell draws the two timelines"
+    measured = dict(re.findall(r"(turn-based|async): +([\d.]+) s", text_of(cells[1])))
+    assert set(measured) == {"turn-based", "async"}, text_of(cells[1])
+    fast, slow = float(measured["async"]), float(measured["turn-based"])
+    # The quick question is asked 2 s in, while the one-minute itinerary runs.
+    assert fast < 5 and slow > 60, measured
+    ledgers = text_of(cells[2]).split("--- async")
+    assert len(ledgers) == 2
+    for ledger in ledgers:
+        assert "It is sunny in Paris" in ledger and "[tool_result t1 plan_itinerary]" in ledger
+    turn_based, asynchronous = ledgers
+    # Async: the weather answer comes before the itinerary's notification; turn-based: after it.
+    assert asynchronous.index("It is sunny") < asynchronous.index("[tool_result t1 plan_itinerary]")
+    assert turn_based.index("It is sunny") > turn_based.index("[tool_result t1 plan_itinerary]")
+    live = text_of(cells[3])
+    assert "timeline of main" in live and "t1 plan_itinerary" in live and "t2 get_weather" in live

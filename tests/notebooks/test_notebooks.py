@@ -81,3 +81,46 @@ def test_async_vs_turn_based_opens_with_the_timeline_and_measures_the_quick_ques
     assert turn_based.index("It is sunny") > turn_based.index("[tool_result t1 plan_itinerary]")
     live = text_of(cells[3])
     assert "timeline of main" in live and "t1 plan_itinerary" in live and "t2 get_weather" in live
+
+
+@pytest.mark.slow
+def test_interruptions_keep_what_was_received_and_the_marker() -> None:
+    nb = run("03-interruptions.ipynb")
+    cells = code_cells(nb)
+    assert has_picture(cells[0])
+    typed, stopped = text_of(cells[1]).split("--- the stop button")
+    for ledger, reason in (
+        (typed, "the user sent a new message"),
+        (stopped, "stopped with the Jupyter interrupt button"),
+    ):
+        assert "[interrupted]" in ledger, ledger
+        assert f"interruption {reason}" in ledger, ledger
+    # The new message is answered after the cut; the tool started before the stop still reports.
+    assert typed.index("interruption") < typed.index("In one sentence")
+    assert stopped.index("interruption") < stopped.index("[tool_result t1 plan_itinerary]")
+    received = re.search(r"answer: (\d+) words; the user received (\d+)", text_of(cells[2]))
+    assert received is not None and 0 < int(received[2]) < int(received[1])
+    prompt = text_of(cells[3])
+    assert "<|interrupt|>" in prompt and prompt.index("<|interrupt|>") < prompt.index("Too long!")
+
+
+@pytest.mark.slow
+def test_the_fork_shares_the_parents_entries_and_prompt_prefix_the_spawn_does_not() -> None:
+    nb = run("04-fork-vs-spawn.ipynb")
+    cells = code_cells(nb)
+    assert has_picture(cells[0])
+    table = text_of(cells[1])
+    rows = {
+        m[0]: [int(x.replace(",", "")) for x in m[1:]]
+        for m in re.findall(r"^(forked|spawned) +(\d+) +(\d+) +([\d,]+) +([\d,]+)$", table, re.M)
+    }
+    assert set(rows) == {"forked", "spawned"}, table
+    f_entries, f_shared, f_chars, f_prefix = rows["forked"]
+    s_entries, s_shared, s_chars, s_prefix = rows["spawned"]
+    assert f_shared == 5 and s_shared == 0  # system, two user turns, two answers
+    assert f_entries > s_entries and f_chars > s_chars
+    assert f_prefix > 2 * s_prefix and f_prefix / f_chars > 0.5
+    assert "(not copies): True" in table
+    results = text_of(cells[3])
+    assert "[subagent_report t1 forked] The Grande Galerie" in results
+    assert "[subagent_report t2 spawned] The Louvre" in results

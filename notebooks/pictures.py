@@ -132,11 +132,13 @@ def legend(fig: Any) -> None:
 
     handles: list[Any] = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items()]
     handles += [Patch(color=TASK_COLOURS["tool"], label="tool running")]
+    handles += [Patch(color=TASK_COLOURS["timer"], label="timer")]
+    handles += [Patch(color=END_COLOURS["failed"], label="failed / timed out")]
     handles += [Patch(color=END_COLOURS["cancelled"], label="cancelled")]
     handles += [
         Line2D([], [], marker=m, color=c, linestyle="", label=label) for m, c, label in MARKS.values()
     ]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
 
 
 def draw(*recordings: tuple[Recording, str], until: float | None = None, height: float = 2.0) -> Any:
@@ -156,5 +158,5 @@ def draw(*recordings: tuple[Recording, str], until: float | None = None, height:
     for ax, (rec, title) in zip(axes[:, 0], recordings, strict=True):
         gantt(rec, ax, title, until=end)
     legend(fig)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

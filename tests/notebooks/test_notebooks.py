@@ -124,3 +124,17 @@ def test_the_fork_shares_the_parents_entries_and_prompt_prefix_the_spawn_does_no
     results = text_of(cells[3])
     assert "[subagent_report t1 forked] The Grande Galerie" in results
     assert "[subagent_report t2 spawned] The Louvre" in results
+
+
+@pytest.mark.slow
+def test_clock_and_timers_notebook_shows_timer_deadline_and_task_ages() -> None:
+    nb = run("05-clock-and-timers.ipynb")
+    cells = code_cells(nb)
+    assert has_picture(cells[0])
+    ledger = text_of(cells[1])
+    assert "+20.50s  notification [tool_timeout t2 find_trains] timed out after 20 s" in ledger
+    assert "+300.50s  notification [timer t1 set_timer] timer 'bread' went off" in ledger
+    assert "t1 set_timer (timer): running for 2 min" in ledger
+    status = text_of(cells[2])
+    assert "Now: 2026-01-01 09:02:00 UTC. Tasks: t1 set_timer (running 2 min)." in status
+    assert "(301.0 virtual seconds)" in text_of(cells[3])

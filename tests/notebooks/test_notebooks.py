@@ -138,3 +138,20 @@ def test_clock_and_timers_notebook_shows_timer_deadline_and_task_ages() -> None:
     status = text_of(cells[2])
     assert "Now: 2026-01-01 09:02:00 UTC. Tasks: t1 set_timer (running 2 min)." in status
     assert "(301.0 virtual seconds)" in text_of(cells[3])
+
+
+@pytest.mark.slow
+def test_your_own_tools_run_in_parallel_fail_clearly_and_bad_arguments_are_rejected() -> None:
+    nb = run("07-your-own-tools.ipynb")
+    cells = code_cells(nb)
+    assert has_picture(cells[0])
+    schemas = text_of(cells[1])
+    assert '"amount": {"type": "number"}' in schemas and "Convert an amount of euros" in schemas
+    ledger = text_of(cells[2])
+    assert "convert rejected" in ledger and "'a hundred' is not of type 'number'" in ledger
+    assert "[tool_result t1 exchange_rate] 1.08" in ledger
+    assert "[tool_result t3 convert] 108.0" in ledger
+    assert "[tool_error t2 exchange_rate] KeyError: 'JPY'" in ledger
+    # Both look-ups started together, and the dollar's result was used before the yen's failed.
+    assert ledger.index("started as t2") < ledger.index("[tool_result t1")
+    assert ledger.index("100 euros are 108") < ledger.index("[tool_error t2")

@@ -1,0 +1,162 @@
+"""Pictures for the teaching notebooks: what an agent did over time, drawn with matplotlib.
+
+Built only on the public API (``agent.subscribe``): a :class:`Recording` listens to an agent and
+its sub-agents; :func:`gantt` draws one recording as lanes — each agent's dialog state, each
+background task (tool, timer, sub-agent) — with ticks for user turns, notifications and
+interruptions. A static picture renders everywhere (JupyterLab, nbconvert, GitHub); the live
+``ipyagent.widgets.timeline`` widget shows the same while the agent runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipyagent import Agent
+from ipyagent.agents.updates import EntryAdded, StateChanged, TaskChanged, Update
+
+STATE_COLOURS = {"generating": "#f4a259", "emitting": "#f6d55c", "listening": "#5b8def"}
+TASK_COLOURS = {"tool": "#7bc8a4", "timer": "#b39ddb", "subagent": "#90a4ae"}
+END_COLOURS = {"failed": "#e57373", "timeout": "#e57373", "cancelled": "#bdbdbd"}
+MARKS = {
+    "user": ("v", "#1f4e9c", "user turn"),
+    "notification": ("o", "#2e7d32", "notification"),
+    "interruption": ("X", "#c62828", "interruption"),
+}
+
+
+@dataclass
+class Recording:
+    """Everything needed to draw what ``agent`` (and its sub-agents) did, in seconds from the start."""
+
+    agent: Agent
+    t0: float = 0.0
+    t0_wall: float = 0.0
+    # agent path -> list of (start, end or None, state)
+    states: dict[str, list[list[Any]]] = field(default_factory=dict)
+    # (agent path, task id) -> [label, kind, start, end or None, status]
+    tasks: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    # (agent path, time, kind, text)
+    marks: list[tuple[str, float, str, str]] = field(default_factory=list)
+    # spans measured on the picture: (agent path, start, end, label)
+    notes: list[tuple[str, float, float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        clock = self.agent.clock
+        self.t0, self.t0_wall = clock.now(), clock.wall()
+        self.states[self.agent.path] = [[0.0, None, str(self.agent.state)]]
+        self._stop = self.agent.subscribe(self._on_update, children=True)
+
+    def now(self) -> float:
+        return self.agent.clock.now() - self.t0
+
+    def measure(self, start: float, end: float, label: str, agent: Agent | None = None) -> None:
+        """Draw a span from ``start`` to ``end`` (wall-clock times, such as ledger entries') under
+        the agent's lane, labelled ``label``: for example from a question to its answer."""
+        path = (agent or self.agent).path
+        self.notes.append((path, start - self.t0_wall, end - self.t0_wall, label))
+
+    def _on_update(self, update: Update) -> None:
+        path = update.agent.path
+        match update:
+            case StateChanged(new=new, time=time):
+                spans = self.states.setdefault(path, [])
+                if spans and spans[-1][1] is None:
+                    spans[-1][1] = time - self.t0
+                spans.append([time - self.t0, None, str(new)])
+            case TaskChanged(task=task):
+                end = None if task.finished is None else task.finished - self.t0
+                label = f"{task.task_id} {task.name}"
+                self.tasks[(path, task.task_id)] = [
+                    label,
+                    task.kind,
+                    task.started - self.t0,
+                    end,
+                    task.status,
+                ]
+            case EntryAdded(entry=entry) if entry.kind in MARKS:
+                if update.agent is not self.agent and entry.index < update.agent.ledger.fork_point:
+                    return  # a fork's shared prefix was already marked on its parent
+                self.marks.append((path, entry.time - self.t0_wall, entry.kind, entry.text))
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def gantt(rec: Recording, ax: Any, title: str = "", until: float | None = None) -> None:
+    """Draw ``rec`` on the matplotlib axes ``ax``."""
+    end = until if until is not None else rec.now()
+    lanes: list[tuple[str, str]] = []  # (label, key)
+    for path in rec.states:
+        lanes.append((path if path != rec.agent.path else f"{path} (agent)", f"state:{path}"))
+        for (owner, task_id), task in rec.tasks.items():
+            if owner == path:
+                lanes.append((f"  {task[0]}", f"task:{owner}:{task_id}"))
+    y_of = {key: len(lanes) - 1 - i for i, (_, key) in enumerate(lanes)}
+    for path, spans in rec.states.items():
+        y = y_of[f"state:{path}"]
+        for start, stop, state in spans:
+            if state in STATE_COLOURS:
+                width = (stop if stop is not None else end) - start
+                ax.broken_barh([(start, max(width, end / 400))], (y - 0.35, 0.7), color=STATE_COLOURS[state])
+    for (owner, task_id), (_, kind, start, stop, status) in rec.tasks.items():
+        y = y_of[f"task:{owner}:{task_id}"]
+        colour = END_COLOURS.get(status, TASK_COLOURS.get(kind, "#7bc8a4"))
+        width = (stop if stop is not None else end) - start
+        ax.broken_barh([(start, max(width, end / 400))], (y - 0.3, 0.6), color=colour)
+    for path, at, kind, _ in rec.marks:
+        key = f"state:{path}"
+        if key in y_of:
+            marker, colour, _ = MARKS[kind]
+            ax.plot([at], [y_of[key] + 0.45], marker=marker, color=colour, markersize=8, linestyle="")
+    for path, start, stop, label in rec.notes:
+        y = y_of.get(f"state:{path}", 0) - 0.5
+        ax.annotate("", xy=(stop, y), xytext=(start, y), arrowprops={"arrowstyle": "|-|", "color": "#c62828"})
+        if stop < 0.7 * end:  # room on the right
+            ax.text(stop + end * 0.01, y, label, va="center", fontsize=9, color="#c62828")
+        else:
+            ax.text((start + stop) / 2, y + 0.12, label, ha="center", fontsize=9, color="#c62828")
+    ax.set_yticks(range(len(lanes)), [label for label, _ in reversed(lanes)])
+    ax.set_ylim(-0.7, len(lanes) - 0.3)
+    ax.set_xlim(0, end * 1.03)
+    ax.set_xlabel("seconds")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title, loc="left", fontsize=11)
+
+
+def legend(fig: Any) -> None:
+    """One legend for a figure: state colours, task colours and marks."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items()]
+    handles += [Patch(color=TASK_COLOURS["tool"], label="tool running")]
+    handles += [Patch(color=TASK_COLOURS["timer"], label="timer")]
+    handles += [Patch(color=END_COLOURS["failed"], label="failed / timed out")]
+    handles += [Patch(color=END_COLOURS["cancelled"], label="cancelled")]
+    handles += [
+        Line2D([], [], marker=m, color=c, linestyle="", label=label) for m, c, label in MARKS.values()
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
+
+
+def draw(*recordings: tuple[Recording, str], until: float | None = None, height: float = 2.0) -> Any:
+    """A figure with one panel per ``(recording, title)``, sharing the time axis."""
+    import matplotlib.pyplot as plt
+
+    sizes = [len(r.states) + len(r.tasks) for r, _ in recordings]
+    fig, axes = plt.subplots(
+        len(recordings),
+        1,
+        figsize=(10, sum(0.5 * s + height * 0.5 for s in sizes) + 0.8),
+        sharex=True,
+        gridspec_kw={"height_ratios": [s + 1 for s in sizes]},
+        squeeze=False,
+    )
+    end = until if until is not None else max(r.now() for r, _ in recordings)
+    for ax, (rec, title) in zip(axes[:, 0], recordings, strict=True):
+        gantt(rec, ax, title, until=end)
+    legend(fig)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig

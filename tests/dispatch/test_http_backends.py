@@ -8,6 +8,7 @@ errors, a bad key, a connection cut mid-stream, malformed tool-call JSON.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 import anyio
@@ -247,3 +248,20 @@ async def test_forked_child_reads_the_shared_prefix_from_the_anthropic_cache() -
     assert child_answer.usage is not None
     assert child_answer.usage["cached_tokens"] == 40
     assert any(e.source == "subagent_report" and "Child answer." in e.text for e in agent.ledger)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_the_key_is_in_no_log_even_at_debug_level(
+    provider: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    replies = [Status(429, f"slow down {KEY}"), Status(401, f"bad key {KEY}"), Text("unused")]
+    async with fake_provider(*replies) as server:
+        agent = await converse(backend_for(provider, server), "hi")
+    assert notifications(agent, "model_error")
+    assert caplog.records  # the SDK and the dispatcher did log, with tracebacks
+    assert KEY not in caplog.text
+    for record in caplog.records:
+        assert KEY not in record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            assert KEY not in repr(record.exc_info[1])

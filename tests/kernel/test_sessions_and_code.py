@@ -23,9 +23,9 @@ def test_resume_after_a_kernel_restart_brings_back_every_entry(start_kernel, scr
     kernel.text("%agent --wait --timeout 20")
     kernel.text("%%spawn helper\nSay hi")
     kernel.text("%agent --wait --timeout 20")
-    before = kernel.text("%ledger")
+    before = kernel.text("%ledger --text")
     assert "First answer." in before and "Second answer." in before and "Helper says hi." in before
-    helper_before = kernel.text("%ledger helper")
+    helper_before = kernel.text("%ledger helper --text")
     files = list(kernel_dirs["sessions"].glob("*/*.sqlite"))
     assert len(files) == 1
 
@@ -36,12 +36,12 @@ def test_resume_after_a_kernel_restart_brings_back_every_entry(start_kernel, scr
     assert f"from {files[0]}" in resumed
     for line in before.splitlines()[1:]:
         assert line.split(None, 1)[1] in resumed  # every entry, its time offset aside
-    assert kernel.text("%ledger").splitlines()[1:] == before.splitlines()[1:]
-    assert kernel.text("%ledger helper").splitlines()[1:] == helper_before.splitlines()[1:]
+    assert kernel.text("%ledger --text").splitlines()[1:] == before.splitlines()[1:]
+    assert kernel.text("%ledger helper --text").splitlines()[1:] == helper_before.splitlines()[1:]
     # The conversation goes on in the same file.
     kernel.text("%agent Third?")
     kernel.text("%agent --wait --timeout 20")
-    assert "Third?" in kernel.text("%ledger")
+    assert "Third?" in kernel.text("%ledger --text")
     assert list(kernel_dirs["sessions"].glob("*/*.sqlite")) == files
 
 

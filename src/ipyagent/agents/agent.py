@@ -9,6 +9,7 @@ awaits the model or a tool: those run as tasks that post events back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -142,6 +143,7 @@ class Agent:
         self._settle_waiter: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._background: asyncio.Task[None] | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         self._child_ids = itertools.count(1)
         self.ledger.subscribe(lambda entry: self._publish(EntryAdded(self, entry)))
         if len(self.ledger) == 0:
@@ -298,6 +300,13 @@ class Agent:
             self._begin(tg)
         self._tg = None
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The asyncio loop this agent runs on (None before it starts). Another thread hands
+        the agent work with ``loop.call_soon_threadsafe`` or ``asyncio.run_coroutine_threadsafe``;
+        an agent is not thread-safe, so every call into it belongs on this loop."""
+        return self._event_loop
+
     def _begin(self, tg: anyio.abc.TaskGroup) -> None:
         if self.status == "running":
             raise AgentError(f"agent {self.name!r} is already running")
@@ -306,6 +315,8 @@ class Agent:
                 f"agent {self.name!r} was {self.status}; start a new Agent (it can reuse the ledger)"
             )
         set_current_clock(self.clock)
+        with contextlib.suppress(RuntimeError):  # not on asyncio (trio): no loop to hand out
+            self._event_loop = asyncio.get_running_loop()
         self._tg = tg
         self.dispatcher.attach(tg)
         self._set_status("running")
@@ -320,6 +331,7 @@ class Agent:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise AgentError("send() must be awaited inside a running event loop") from None
+        self._event_loop = loop
         self._background = loop.create_task(self.run(), name=f"ipyagent {self.path}")
         self._background.add_done_callback(self._log_crash)
 

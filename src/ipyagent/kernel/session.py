@@ -12,14 +12,15 @@ import ast
 import asyncio
 import collections
 import contextlib
+import contextvars
 import io
 import itertools
 import logging
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import IpyagentError
 from . import paths
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ..ledger import Ledger
 
 log = logging.getLogger(__name__)
+W = TypeVar("W")
 
 DEFAULT_MODEL = "local"
 CODE_TOOL = "run_python"
@@ -306,6 +308,39 @@ class NotebookSession:
             return f"ledger of {path}: {len(ledger)} entries{where}\n{text}"
 
         return self.loop.call(go)
+
+    def widget(self, make: Callable[[Agent], W], name: str | None = None, *, start: bool = False) -> W | None:
+        """``make(agent)`` for the agent ``name`` (default: the main agent; with ``start``, started
+        if there is none yet), or None when there is no such agent running (none yet, or a resumed
+        session's sub-agent whose ledger is in the file: show the text instead).
+
+        The widget is made on the agent thread, so no update slips between the state it starts
+        from and its subscription, but in the cell's context, so its comm belongs to the cell.
+        Where the kernel can, the browser's messages to it are served off the main thread
+        (see :meth:`IpyagentKernel.serve_off_main`), so it answers while a cell blocks.
+        """
+        cell = contextvars.copy_context()
+
+        async def go() -> W | None:
+            if start and name is None:
+                agent = await self._ensure_agent()
+            elif not self._all_agents():
+                return None
+            else:
+                try:
+                    agent = self._find(name or "main")
+                except SessionError:
+                    if self._stored_ledger(name or "main") is None:
+                        raise
+                    return None
+            return cell.run(make, agent)
+
+        widget = self.loop.run(go)
+        comm = getattr(widget, "comm", None)
+        serve = getattr(getattr(self.shell, "kernel", None), "serve_off_main", None)
+        if comm is not None and serve is not None:
+            serve(comm)
+        return widget
 
     def _stored_ledger(self, name: str) -> Ledger | None:
         store = self.ledger.store if self.ledger is not None else None

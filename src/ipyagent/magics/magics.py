@@ -34,8 +34,14 @@ working in the background (the cell returns at once).
 
   %%fork NAME               a sub-agent that knows the conversation so far; its task is the cell
   %%spawn NAME              a fresh sub-agent that knows only its task; this cell is its live view
-  %agents                   the agent tree with each agent's status, state and running tasks
-  %ledger [NAME] [--system] an agent's ledger as text (NAME: main, a sub-agent name or path)
+  %agents [--text]          the agent tree, live: each agent's status, state, running tasks and
+                            a cancel button (--text: a snapshot as text)
+  %ledger [NAME]            an agent's ledger, live (NAME: main, a sub-agent name or path):
+         [--system] [--text]  entries by role, tool calls with status, filters; --text or
+                            --system (with the system message): one line per entry
+  %chat                     a chat box: typing while the agent talks interrupts it
+  %timeline                 the agents' states and tool calls over time
+  %notifications            tool results, errors and sub-agent reports as they arrive
   %interrupt                stop what the agents are saying now (tools keep running); the Jupyter
                             interrupt button does the same in the ipyagent kernel
   %cancel NAME              stop an agent and everything under it
@@ -46,6 +52,7 @@ working in the background (the cell returns at once).
 
 Conversations are stored per notebook session in SQLite under $IPYAGENT_SESSION_DIR
 (default: <jupyter data dir>/ipyagent/sessions/<notebook>-<hash>/).
+The live views are widgets; where widgets cannot render (nbconvert, a terminal) they show as text.
 """
 
 _OPTIONS = {
@@ -110,8 +117,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 @magics_class
 class AgentMagics(Magics):
-    """``%agent``, ``%%fork``, ``%%spawn``, ``%agents``, ``%ledger``, ``%interrupt``,
-    ``%cancel``, ``%model``, ``%tools``, ``%approve``, ``%deny``."""
+    """``%agent``, ``%%fork``, ``%%spawn``, ``%agents``, ``%ledger``, ``%chat``, ``%timeline``,
+    ``%notifications``, ``%interrupt``, ``%cancel``, ``%model``, ``%tools``, ``%approve``, ``%deny``."""
 
     def __init__(self, shell: Any, session: Callable[[], NotebookSession]) -> None:
         super().__init__(shell)
@@ -180,24 +187,71 @@ class AgentMagics(Magics):
         """``%%spawn NAME``: a fresh sub-agent that knows only its task (the cell body)."""
         self._child("spawn", line, cell)
 
+    def _show(self, kind: str, name: str | None = None, *, start: bool = False) -> bool:
+        """Display the live widget ``kind`` (a function of ``ipyagent.widgets``) of the agent
+        ``name``; False when there is none to show (no widget support, no agent running)."""
+        try:
+            from .. import widgets
+        except ImportError:  # the lab extra (anywidget) is not installed
+            return False
+        from IPython.display import display
+
+        widget = self.session.widget(getattr(widgets, kind), name, start=start)
+        if widget is None:
+            return False
+        display(widget)  # type: ignore[no-untyped-call]
+        return True
+
+    def _widget_only(self, magic: str, kind: str, line: str, *, start: bool = False) -> None:
+        if line.strip():
+            raise UsageError(f"%{magic} takes no arguments")
+        try:
+            import anywidget  # noqa: F401
+        except ImportError:
+            raise UsageError(f"%{magic} needs anywidget: pip install 'ipyagent[lab]'") from None
+        if not self._show(kind, start=start):
+            raise UsageError(f"%{magic}: no agent yet: send it a message with %agent MESSAGE (or open %chat)")
+
     @line_magic
     @one_line_errors
     def agents(self, line: str) -> None:
-        """The agent tree, with each agent's status, dialog state and running tasks."""
-        if line.strip():
-            raise UsageError("%agents takes no arguments")
-        print(self.session.tree())
+        """``%agents [--text]``: the agent tree, live, with a cancel button per agent."""
+        words = line.split()
+        if any(w != "--text" for w in words):
+            raise UsageError("usage: %agents [--text]")
+        if "--text" in words or not self._show("agent_tree"):
+            print(self.session.tree())
 
     @line_magic
     @one_line_errors
     def ledger(self, line: str) -> None:
-        """``%ledger [NAME] [--system]``: an agent's ledger, one line per entry."""
+        """``%ledger [NAME] [--system] [--text]``: an agent's live ledger (text: one line per entry)."""
         words = line.split()
-        system = "--system" in words
-        names = [w for w in words if w != "--system"]
+        flags = {w for w in words if w in ("--system", "--text")}
+        names = [w for w in words if w not in flags]
         if len(names) > 1 or any(n.startswith("--") for n in names):
-            raise UsageError("usage: %ledger [NAME] [--system]")
-        print(self.session.ledger_text(names[0] if names else None, system=system))
+            raise UsageError("usage: %ledger [NAME] [--system] [--text]")
+        name = names[0] if names else None
+        if flags or not self._show("ledger_view", name):
+            print(self.session.ledger_text(name, system="--system" in flags))
+
+    @line_magic
+    @one_line_errors
+    def chat(self, line: str) -> None:
+        """A chat box with the agent; sending while it generates or speaks interrupts it."""
+        self._widget_only("chat", "chat_box", line, start=True)
+
+    @line_magic
+    @one_line_errors
+    def timeline(self, line: str) -> None:
+        """States and tool-call spans of the agents over time."""
+        self._widget_only("timeline", "timeline", line)
+
+    @line_magic
+    @one_line_errors
+    def notifications(self, line: str) -> None:
+        """A feed of tool results, errors, timers and sub-agent reports as they arrive."""
+        self._widget_only("notifications", "notifications", line)
 
     @line_magic
     @one_line_errors

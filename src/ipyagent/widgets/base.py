@@ -142,16 +142,9 @@ class AgentWidget(anywidget.AnyWidget):
             self.send_msg({"type": "error", "text": f"internal error: {type(exc).__name__}: {exc}"})
 
     def agent_loop(self) -> asyncio.AbstractEventLoop | None:
-        """The event loop the agent runs on: the loop it was started on, else the one its updates
-        came from."""
-        root = root_of(self.agent)
-        loop = getattr(root, "loop", None)
-        if isinstance(loop, asyncio.AbstractEventLoop):
-            return loop
-        background = root._background
-        if background is not None:
-            return background.get_loop()
-        return self._seen_loop
+        """The event loop the agent runs on: the one it was started on, else (an agent not
+        started by us) the one its updates came from."""
+        return root_of(self.agent).loop or self._seen_loop
 
     def call_on_agent(self, fn: Callable[[], None]) -> None:
         """Run ``fn()`` on the agent's event loop (at once when we are already on it)."""

@@ -1,0 +1,187 @@
+"""The listening side and the barge-in rule, wired to an agent.
+
+:class:`VoicePipeline` takes microphone frames (from the browser, through the voice widget),
+runs the VAD on each, and:
+
+- on speech onset: if the agent is generating or speaking (or audio is still playing), stops the
+  speaker at once (barge-in), then posts :class:`~ipyagent.events.UserStartedSpeaking`;
+- on end of speech: transcribes the utterance in a worker thread and posts the transcript as a
+  :class:`~ipyagent.events.UserMessage` with source ``"voice"``.
+
+Every method that touches the agent runs on the agent's event loop; :meth:`submit_frame` and the
+other ``submit_*`` methods may be called from any thread (the kernel's comm handlers) and hop over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .. import events as ev
+from ..agents.updates import EntryAdded, Update
+from ..fsm import State
+from .frames import BadFrame, FrameFormat, check_frame
+from .speech import VoiceOutput
+from .stt import Transcriber
+from .vad import SpeechEnded, SpeechStarted, VadConfig, VadSegmenter
+
+if TYPE_CHECKING:
+    from ..agents import Agent
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["off", "quiet", "speaking", "transcribing"]
+
+
+@dataclass
+class VoiceListener:
+    """What the pipeline tells the widget; every callback is optional."""
+
+    phase: Callable[[Phase], None] = lambda _: None
+    transcript: Callable[[str], None] = lambda _: None
+    status: Callable[[str], None] = lambda _: None
+    rejected: Callable[[str], None] = lambda _: None
+
+
+@dataclass
+class Marks:
+    """Clock times of the pipeline's milestones, for the benchmark and the widget."""
+
+    times: dict[str, float] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.times.clear()
+
+
+class VoicePipeline:
+    """Mic frames in; user turns, barge-ins and transcripts out.
+
+    Invariant: ``_utterances`` carries end-of-speech audio to the single transcription worker, so
+    transcripts are posted in the order the user spoke.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        output: VoiceOutput,
+        transcriber: Transcriber,
+        *,
+        vad: VadConfig | None = None,
+        classifier: Callable[[bytes], bool] | None = None,
+        listener: VoiceListener | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.agent = agent
+        self.output = output
+        self.transcriber = transcriber
+        self.vad = VadSegmenter(vad, classifier)
+        self.fmt: FrameFormat = self.vad.config.fmt
+        self.listener = listener or VoiceListener()
+        self.marks = Marks()
+        self.rejected = 0
+        self.barge_ins = 0
+        self._loop = loop
+        self._loop_thread: int | None = None
+        self._send: MemoryObjectSendStream[bytes]
+        self._receive: MemoryObjectReceiveStream[bytes]
+        self._send, self._receive = anyio.create_memory_object_stream[bytes](16)
+        self._unsubscribe = agent.subscribe(self._on_update)
+        self.output.mark = self._mark
+
+    # --- thread-safe doors (comm handlers) ----------------------------------------------------
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the pipeline's loop: directly if already there, else scheduled."""
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def submit_frame(self, data: Any, sample_rate: Any) -> None:
+        self.call(self.feed, data, sample_rate)
+
+    def submit_playback(self, chunk_id: int, played: int, done: bool) -> None:
+        self.call(self.output.on_playback, chunk_id, played, done)
+
+    # --- on the loop --------------------------------------------------------------------------
+
+    def _mark(self, name: str) -> None:
+        self.marks.times[name] = self.agent.clock.now()
+
+    def feed(self, data: Any, sample_rate: Any = 16_000) -> None:
+        """Take one frame. A malformed one is logged and dropped; nothing else changes."""
+        try:
+            frame = check_frame(data, sample_rate, self.fmt)
+        except BadFrame as exc:
+            self.rejected += 1
+            if self.rejected <= 3 or self.rejected % 100 == 0:
+                log.warning("%s (%d rejected so far)", exc, self.rejected)
+            self.listener.rejected(str(exc))
+            return
+        for event in self.vad.feed(frame):
+            if isinstance(event, SpeechStarted):
+                self._speech_started()
+            elif isinstance(event, SpeechEnded):
+                self._speech_ended(event)
+
+    def _speech_started(self) -> None:
+        self._mark("speech_onset")
+        if self.output.playing or self.agent.state in (State.GENERATING, State.EMITTING):
+            self.barge_ins += 1
+            self.output.stop()  # stop the sound first: the FSM records what was heard so far
+            self._mark("barge_in")
+        self.agent.post(ev.UserStartedSpeaking())
+        self.listener.phase("speaking")
+
+    def _speech_ended(self, event: SpeechEnded) -> None:
+        self._mark("speech_end")
+        self.listener.phase("transcribing")
+        try:
+            self._send.send_nowait(event.audio)
+        except anyio.WouldBlock:
+            log.warning("speech recognition is %d utterances behind; dropping the newest", 16)
+
+    def _on_update(self, update: Update) -> None:
+        # Cut off by anything (typed message, button, %interrupt): the speaker must stop too.
+        if isinstance(update, EntryAdded) and update.entry.kind == "interruption" and self.output.playing:
+            self.output.stop()
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Transcribe utterances as they end; run this on the agent's loop for as long as voice is on."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        task_status.started()
+        async with self._receive:
+            async for audio in self._receive:
+                await self._transcribe(audio)
+
+    async def _transcribe(self, audio: bytes) -> None:
+        try:
+            with self.agent.clock.holding():
+                text = await anyio.to_thread.run_sync(self.transcriber.transcribe, audio)
+        except Exception as exc:
+            log.warning("speech recognition failed: %s", exc)
+            self.listener.status(f"speech recognition failed: {exc}")
+            self.listener.phase("quiet")
+            return
+        self._mark("transcript")
+        self.listener.phase("speaking" if self.vad.speaking else "quiet")
+        if not text.strip():
+            self.listener.status("(no words recognised)")
+            return
+        self.listener.transcript(text)
+        self.agent.post(ev.UserMessage(text, "voice"))
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.output.stop()
+        self.vad.reset()
+        self._send.close()

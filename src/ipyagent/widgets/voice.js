@@ -18,15 +18,23 @@ class Tap extends AudioWorkletProcessor {
 registerProcessor("ipyagent-tap", Tap);
 `;
 
+const MIC_SVG = `<svg viewBox="0 0 24 24" width="20" height="20" fill="currentColor" aria-hidden="true">
+<rect x="9" y="3" width="6" height="11" rx="3"/><path d="M6 11a6 6 0 0 0 12 0h-2a4 4 0 0 1-8 0z"/>
+<rect x="11" y="17" width="2" height="4"/></svg>`;
+const SPEAKER_SVG = `<svg viewBox="0 0 24 24" width="22" height="22" fill="currentColor" aria-hidden="true">
+<path d="M4 9h4l5-4v14l-5-4H4z"/><path d="M16 8.5a5 5 0 0 1 0 7" stroke="currentColor" stroke-width="2" fill="none"/>
+<path d="M18.5 6a8.5 8.5 0 0 1 0 12" stroke="currentColor" stroke-width="2" fill="none"/></svg>`;
+
 const CSS = `
 .ipyagent-voice { display: flex; align-items: center; gap: 10px; font: 13px sans-serif;
   padding: 6px 8px; border: 1px solid #d0d7de; border-radius: 8px; max-width: 640px; }
-.ipyagent-voice button { font-size: 18px; width: 40px; height: 40px; border-radius: 50%;
+.ipyagent-voice button { display: flex; align-items: center; justify-content: center;
+  width: 40px; height: 40px; border-radius: 50%; color: #24292f;
   border: 1px solid #888; background: #f6f8fa; cursor: pointer; }
 .ipyagent-voice button.on { background: #d1242f; color: white; border-color: #a40e26; }
 .ipyagent-voice .level { width: 90px; height: 8px; background: #eee; border-radius: 4px; overflow: hidden; }
 .ipyagent-voice .level > div { height: 100%; width: 0%; background: #2da44e; transition: width 60ms; }
-.ipyagent-voice .speaker { font-size: 18px; opacity: 0.3; }
+.ipyagent-voice .speaker { color: #0969da; opacity: 0.25; display: flex; }
 .ipyagent-voice .speaker.playing { opacity: 1; }
 .ipyagent-voice .text { flex: 1; min-width: 0; }
 .ipyagent-voice .transcript { color: #24292f; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -60,10 +68,10 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "ipyagent-voice";
   root.innerHTML = `
-    <button class="mic" title="Start / stop the microphone">🎤</button>
+    <button class="mic" title="Start / stop the microphone">${MIC_SVG}</button>
     <div class="level" title="input level"><div></div></div>
     <div class="text"><div class="transcript"></div><div class="status"></div></div>
-    <span class="speaker" title="speaker">🔊</span>`;
+    <span class="speaker" title="speaker">${SPEAKER_SVG}</span>`;
   el.append(style, root);
   const micButton = root.querySelector(".mic");
   const levelBar = root.querySelector(".level > div");

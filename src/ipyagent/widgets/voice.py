@@ -101,6 +101,15 @@ class VoiceWidget(anywidget.AnyWidget):
         else:
             log.warning("voice widget: unknown message type %r ignored", kind)
 
+    def warm_up(self) -> None:
+        """Load the speech models now (blocking) instead of on first use."""
+        if self.pipeline is not None:
+            synth = self.pipeline.output.synthesizer
+            synth.synthesize("Ready.")
+            warm = getattr(self.pipeline.transcriber, "model", None)
+            if warm is not None:
+                warm.get()
+
     # --- building -----------------------------------------------------------------------------
 
     @classmethod

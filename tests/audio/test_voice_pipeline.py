@@ -187,6 +187,51 @@ async def test_malformed_frames_are_rejected_and_the_agent_carries_on(
         ]
 
 
+@dataclass
+class CountingTranscriber:
+    """Says which call it is, and records how much audio each call got."""
+
+    lengths: list[int]
+
+    def transcribe(self, pcm16: bytes) -> str:
+        self.lengths.append(len(pcm16))
+        return f"attempt {len(self.lengths)}"
+
+
+async def test_recognition_starts_at_a_pause_and_is_dropped_if_the_user_goes_on() -> None:
+    # Voiced, a pause of 5 frames (early start at the 3rd), voiced again, then silence to the end.
+    pattern = "x" * 10 + "." * 5 + "x" * 5 + "." * 12
+    verdicts = iter(pattern)
+    nbytes = 960
+    async with VirtualClock() as clock:
+        speaker = ClockSpeaker(clock)
+        output = VoiceOutput(EspeakSynthesizer(), speaker, clock)
+        speaker.output = output
+        backend = ScriptedBackend.from_list([{"delay": 0.1, "text": "Yes."}], clock)
+        transcriber = CountingTranscriber([])
+        vad = VadConfig(onset_frames=3, hangover_frames=10, pause_frames=3, preroll_frames=0)
+        async with (
+            Agent(backend, clock=clock, output=output, builtins=False) as agent,
+            anyio.create_task_group() as tg,
+        ):
+            pipeline = VoicePipeline(
+                agent, output, transcriber, vad=vad, classifier=lambda _: next(verdicts) == "x"
+            )
+            tg.start_soon(speaker.run)
+            await tg.start(pipeline.run)
+            for _ in pattern:
+                await clock.sleep(0.03)
+                pipeline.feed(b"\1" * nbytes, 16000)
+            await agent.settled()
+            pipeline.close()
+            tg.cancel_scope.cancel()
+    # Two early starts: the first was wasted (speech resumed), the second became the transcript,
+    # ready before the hangover ran out; the full utterance was never transcribed again.
+    assert transcriber.lengths == [13 * nbytes, 23 * nbytes]
+    assert pipeline.early_hits == 1
+    assert [(e.kind, e.text) for e in agent.ledger if e.kind == "user"] == [("user", "attempt 2")]
+
+
 async def test_no_browser_means_the_answer_is_delivered_as_text() -> None:
     async with rig([{"delay": 0.1, "text": ANSWER}], FixedTranscriber("")) as r:
         r.speaker.connected = False

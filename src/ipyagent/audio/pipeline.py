@@ -8,6 +8,10 @@ runs the VAD on each, and:
 - on end of speech: transcribes the utterance in a worker thread and posts the transcript as a
   :class:`~ipyagent.events.UserMessage` with source ``"voice"``.
 
+Recognition starts early, at the first short pause (``pause_frames``), while the VAD still waits out
+its hangover; if the user goes on speaking that early result is thrown away, otherwise it is the
+transcript, and the hangover costs no latency.
+
 Every method that touches the agent runs on the agent's event loop; :meth:`submit_frame` and the
 other ``submit_*`` methods may be called from any thread (the kernel's comm handlers) and hop over.
 """
@@ -31,7 +35,7 @@ from ..fsm import State
 from .frames import BadFrame, FrameFormat, check_frame
 from .speech import VoiceOutput
 from .stt import Transcriber
-from .vad import SpeechEnded, SpeechStarted, VadConfig, VadSegmenter
+from .vad import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadConfig, VadSegmenter
 
 if TYPE_CHECKING:
     from ..agents import Agent
@@ -51,6 +55,17 @@ class VoiceListener:
     rejected: Callable[[str], None] = lambda _: None
 
 
+@dataclass(eq=False)
+class _Early:
+    """A transcription started at a pause, before the VAD decided the utterance had ended."""
+
+    audio: bytes
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    text: str | None = None
+    error: Exception | None = None
+    wanted: bool = True  # False once speech resumed
+
+
 @dataclass
 class Marks:
     """Clock times of the pipeline's milestones, for the benchmark and the widget."""
@@ -64,8 +79,9 @@ class Marks:
 class VoicePipeline:
     """Mic frames in; user turns, barge-ins and transcripts out.
 
-    Invariant: ``_utterances`` carries end-of-speech audio to the single transcription worker, so
-    transcripts are posted in the order the user spoke.
+    Invariant: ``_send`` carries ended utterances (their audio, or the early transcription that
+    covers them) to the single consumer in :meth:`run`, so transcripts are posted in the order the
+    user spoke. ``_early`` is the early transcription of the utterance in progress, if any.
     """
 
     def __init__(
@@ -90,9 +106,12 @@ class VoicePipeline:
         self.barge_ins = 0
         self._loop = loop
         self._loop_thread: int | None = None
-        self._send: MemoryObjectSendStream[bytes]
-        self._receive: MemoryObjectReceiveStream[bytes]
-        self._send, self._receive = anyio.create_memory_object_stream[bytes](16)
+        self._send: MemoryObjectSendStream[bytes | _Early]
+        self._receive: MemoryObjectReceiveStream[bytes | _Early]
+        self._send, self._receive = anyio.create_memory_object_stream[bytes | _Early](16)
+        self._early: _Early | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.early_hits = 0
         self._unsubscribe = agent.subscribe(self._on_update)
         self.output.mark = self._mark
 
@@ -129,6 +148,12 @@ class VoicePipeline:
         for event in self.vad.feed(frame):
             if isinstance(event, SpeechStarted):
                 self._speech_started()
+            elif isinstance(event, SpeechPaused):
+                self._speech_paused(event)
+            elif isinstance(event, SpeechResumed):
+                if self._early is not None:
+                    self._early.wanted = False
+                    self._early = None
             elif isinstance(event, SpeechEnded):
                 self._speech_ended(event)
 
@@ -141,11 +166,27 @@ class VoicePipeline:
         self.agent.post(ev.UserStartedSpeaking())
         self.listener.phase("speaking")
 
+    def _speech_paused(self, event: SpeechPaused) -> None:
+        if self._tg is None or self._early is not None:
+            return
+        early = self._early = _Early(event.audio)
+        self._tg.start_soon(self._transcribe_early, early)
+
+    async def _transcribe_early(self, early: _Early) -> None:
+        try:
+            with self.agent.clock.holding():
+                early.text = await anyio.to_thread.run_sync(self.transcriber.transcribe, early.audio)
+        except Exception as exc:
+            early.error = exc
+        finally:
+            early.done.set()
+
     def _speech_ended(self, event: SpeechEnded) -> None:
         self._mark("speech_end")
         self.listener.phase("transcribing")
+        early, self._early = self._early, None
         try:
-            self._send.send_nowait(event.audio)
+            self._send.send_nowait(early if early is not None and early.wanted else event.audio)
         except anyio.WouldBlock:
             log.warning("speech recognition is %d utterances behind; dropping the newest", 16)
 
@@ -158,15 +199,25 @@ class VoicePipeline:
         """Transcribe utterances as they end; run this on the agent's loop for as long as voice is on."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        task_status.started()
-        async with self._receive:
-            async for audio in self._receive:
-                await self._transcribe(audio)
+        async with anyio.create_task_group() as tg, self._receive:
+            self._tg = tg
+            task_status.started()
+            async for item in self._receive:
+                await self._transcribe(item)
+            tg.cancel_scope.cancel(reason="voice closed")
+        self._tg = None
 
-    async def _transcribe(self, audio: bytes) -> None:
+    async def _transcribe(self, item: bytes | _Early) -> None:
         try:
-            with self.agent.clock.holding():
-                text = await anyio.to_thread.run_sync(self.transcriber.transcribe, audio)
+            if isinstance(item, _Early):
+                await item.done.wait()
+                self.early_hits += 1
+                if item.error is not None:
+                    raise item.error
+                text = item.text or ""
+            else:
+                with self.agent.clock.holding():
+                    text = await anyio.to_thread.run_sync(self.transcriber.transcribe, item)
         except Exception as exc:
             log.warning("speech recognition failed: %s", exc)
             self.listener.status(f"speech recognition failed: {exc}")

@@ -236,6 +236,7 @@ class ClockSpeaker:
         self.connected = True
         self.played: list[tuple[int, float]] = []  # (chunk id, seconds actually played)
         self.stops = 0
+        self.stopped_at: float | None = None  # clock time of the latest stop
         self._pending: list[AudioChunk] = []
         self._wakeup = anyio.Event()
         self._stop_scope: anyio.CancelScope | None = None
@@ -246,6 +247,7 @@ class ClockSpeaker:
 
     def stop(self) -> None:
         self.stops += 1
+        self.stopped_at = self.clock.now()
         self._pending.clear()
         if self._stop_scope is not None:
             self._stop_scope.cancel(reason="stopped")

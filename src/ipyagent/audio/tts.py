@@ -7,6 +7,7 @@ so call it from a worker thread. Models load on first use.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -52,17 +53,29 @@ def piper_voice_files() -> tuple[Path, Path]:
 class PiperSynthesizer:
     name = "piper"
 
-    def __init__(self, status: Status | None = None, length_scale: float | None = None) -> None:
+    def __init__(
+        self, status: Status | None = None, length_scale: float | None = None, threads: int = 1
+    ) -> None:
         self._length_scale = length_scale
+        # One thread: on a small machine a second one costs more in contention (with speech
+        # recognition and the kernel's loop) than it gains; measured with bench/voice.py.
+        self._threads = threads
         self.voice: Lazy[Any] = Lazy("speech synthesis (piper, voice joe)", self._load, status)
 
     def _load(self) -> Any:
         try:
-            from piper import PiperVoice
+            import onnxruntime
+            from piper import PiperConfig, PiperVoice
         except ImportError:
             raise VoiceError("piper-tts is not installed: pip install 'ipyagent[voice]'") from None
         model, config = piper_voice_files()
-        voice = PiperVoice.load(str(model), str(config))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        voice = PiperVoice(config=PiperConfig.from_dict(json.loads(config.read_text())), session=session)
         voice.synthesize("Ready.")  # warm the ONNX session so the first answer is not slow
         return voice
 

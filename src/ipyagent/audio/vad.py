@@ -4,6 +4,9 @@
 counts frames, never wall-clock time, so it behaves the same in tests and live:
 
 - ``onset_frames`` consecutive voiced frames start an utterance (:class:`SpeechStarted`);
+- ``pause_frames`` consecutive unvoiced frames mark a pause (:class:`SpeechPaused`, with the audio
+  so far): the user may be done, so speech recognition can start early; if speech resumes,
+  :class:`SpeechResumed` says the early start was wasted;
 - ``hangover_frames`` consecutive unvoiced frames end it (:class:`SpeechEnded`, with the audio,
   including ``preroll_frames`` of audio before the onset so the first syllable is not lost).
 
@@ -36,6 +39,7 @@ class VadConfig:
     aggressiveness: int = 2
     onset_frames: int = 3
     hangover_frames: int = 12
+    pause_frames: int = 3
     preroll_frames: int = 10
     max_utterance_frames: int = 1000  # 30 s at 30 ms: an utterance is cut there and ended
     fmt: FrameFormat = field(default_factory=FrameFormat)
@@ -48,11 +52,28 @@ class VadConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.preroll_frames < 0:
             raise ValueError("preroll_frames must be >= 0")
+        if not 1 <= self.pause_frames <= self.hangover_frames:
+            raise ValueError("pause_frames must be between 1 and hangover_frames")
 
 
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
     """Onset confirmed at ``frame`` (the index of the frame that confirmed it)."""
+
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechPaused:
+    """``pause_frames`` unvoiced frames in a row at ``frame``; ``audio`` is the utterance so far."""
+
+    frame: int
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    """Speech came back after a :class:`SpeechPaused`: the utterance goes on."""
 
     frame: int
 
@@ -66,7 +87,7 @@ class SpeechEnded:
     audio: bytes
 
 
-VadEvent = SpeechStarted | SpeechEnded
+VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 def webrtc_classifier(aggressiveness: int, fmt: FrameFormat) -> Classifier:
@@ -137,11 +158,15 @@ class VadSegmenter:
             case VadState.SPEAKING | VadState.STOPPING:
                 self._utterance.append(frame)
                 if voiced:
+                    if self.state is VadState.STOPPING and self._run >= cfg.pause_frames:
+                        events.append(SpeechResumed(index))
                     self.state = VadState.SPEAKING
                     self._run = 0
                 else:
                     self._run = self._run + 1 if self.state is VadState.STOPPING else 1
                     self.state = VadState.STOPPING
+                    if self._run == cfg.pause_frames:
+                        events.append(SpeechPaused(index, b"".join(self._utterance)))
                     if self._run >= cfg.hangover_frames:
                         events.append(self._end(index))
                 if self.state is not VadState.QUIET and len(self._utterance) >= cfg.max_utterance_frames:

@@ -165,6 +165,16 @@ def read_ledger(page: Any) -> list[list[str]]:
     return [row[:4] for row in json.loads(line[6:])]
 
 
+def wait_or_explain(page: Any, name: str, condition: str, timeout: int = 60_000) -> None:
+    """Wait for ``condition``; on timeout, keep a screenshot and fail with the widget and ledger."""
+    try:
+        page.wait_for_function(condition, timeout=timeout)
+    except Exception:
+        shot(page, name)
+        widget = page.locator(".ipyagent-voice").inner_text()
+        raise AssertionError(f"timed out; widget: {widget!r}; ledger: {read_ledger(page)}") from None
+
+
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -213,21 +223,22 @@ def test_speaking_over_the_agent_stops_it_and_the_ledger_keeps_what_was_heard(
     pw, browser, page = run_notebook(voice_lab, "voice_barge", wav, [*script])
     try:
         page.locator(".ipyagent-voice button.mic").click()
-        try:
-            page.wait_for_function(
-                "() => Number(document.querySelector('.ipyagent-voice').dataset.stopped) >= 1", timeout=60_000
-            )
-        except Exception:
-            shot(page, "voice_barge_in_failed")
-            raise AssertionError(f"playback was never stopped; ledger: {read_ledger(page)}") from None
-        # Then the second utterance is answered ("Okay.") and everything goes quiet.
-        page.wait_for_function(
+        wait_or_explain(
+            page,
+            "voice_barge_in_failed",
+            "() => Number(document.querySelector('.ipyagent-voice').dataset.stopped) >= 1",
+        )
+        # Then the second utterance is transcribed and answered, and everything goes quiet.
+        wait_or_explain(
+            page,
+            "voice_barge_in_failed",
             """() => {
               const v = document.querySelector('.ipyagent-voice');
-              return v.dataset.agentState === 'idle' && Number(v.dataset.played) >= 1
+              const heard = v.querySelector('.transcript').textContent.toLowerCase();
+              return heard.includes('stop') && v.dataset.agentState === 'idle'
                 && !v.querySelector('.speaker').classList.contains('playing');
             }""",
-            timeout=60_000,
+            90_000,
         )
         shot(page, "voice_barge_in")
         ledger = read_ledger(page)

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -112,6 +113,9 @@ class VoicePipeline:
         self._early: _Early | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self.early_hits = 0
+        # Speech recognition runs on one thread of its own, one utterance at a time: an early
+        # start and the next one never compete for the model or the two cores.
+        self._stt = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyagent-stt")
         self._unsubscribe = agent.subscribe(self._on_update)
         self.output.mark = self._mark
 
@@ -172,10 +176,14 @@ class VoicePipeline:
         early = self._early = _Early(event.audio)
         self._tg.start_soon(self._transcribe_early, early)
 
+    async def _recognise(self, audio: bytes) -> str:
+        with self.agent.clock.holding():
+            future = asyncio.get_running_loop().run_in_executor(self._stt, self.transcriber.transcribe, audio)
+            return await future
+
     async def _transcribe_early(self, early: _Early) -> None:
         try:
-            with self.agent.clock.holding():
-                early.text = await anyio.to_thread.run_sync(self.transcriber.transcribe, early.audio)
+            early.text = await self._recognise(early.audio)
         except Exception as exc:
             early.error = exc
         finally:
@@ -216,8 +224,7 @@ class VoicePipeline:
                     raise item.error
                 text = item.text or ""
             else:
-                with self.agent.clock.holding():
-                    text = await anyio.to_thread.run_sync(self.transcriber.transcribe, item)
+                text = await self._recognise(item)
         except Exception as exc:
             log.warning("speech recognition failed: %s", exc)
             self.listener.status(f"speech recognition failed: {exc}")
@@ -236,3 +243,4 @@ class VoicePipeline:
         self.output.stop()
         self.vad.reset()
         self._send.close()
+        self._stt.shutdown(wait=False, cancel_futures=True)

@@ -25,7 +25,7 @@ from ..errors import ToolCallError
 from ..ledger.entry import Entry
 from ..ledger.render.context import Context, PendingTask, ToolSpec
 from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
-from .output import OutputChannel
+from .output import OutputChannel, finish_output
 from .tasks import (
     BackgroundTask,
     NotificationFactory,
@@ -218,6 +218,7 @@ class Dispatcher:
                 async with gen.inbox:
                     async for piece in gen.inbox:
                         await self.output.deliver(piece, progress)
+                await finish_output(self.output, progress)
                 self._post(ev.EmissionFinished(gen.id))
         finally:
             self.internal.discard(name)

@@ -22,6 +22,15 @@ class OutputChannel(Protocol):
         ...
 
 
+async def finish_output(output: OutputChannel, progress: Progress) -> None:
+    """The generation's text is all handed over: let a channel that buffers (speech is spoken
+    sentence by sentence, and plays on after ``deliver`` returns) deliver the rest and wait until
+    the user has received it all. A channel opts in with ``async def finish(progress)``."""
+    finish = getattr(output, "finish", None)
+    if finish is not None:
+        await finish(progress)
+
+
 class TextOutput:
     """Text appears at once (cells, the chat box)."""
 

@@ -1,0 +1,246 @@
+"""The listening side and the barge-in rule, wired to an agent.
+
+:class:`VoicePipeline` takes microphone frames (from the browser, through the voice widget),
+runs the VAD on each, and:
+
+- on speech onset: if the agent is generating or speaking (or audio is still playing), stops the
+  speaker at once (barge-in), then posts :class:`~ipyagent.events.UserStartedSpeaking`;
+- on end of speech: transcribes the utterance in a worker thread and posts the transcript as a
+  :class:`~ipyagent.events.UserMessage` with source ``"voice"``.
+
+Recognition starts early, at the first short pause (``pause_frames``), while the VAD still waits out
+its hangover; if the user goes on speaking that early result is thrown away, otherwise it is the
+transcript, and the hangover costs no latency.
+
+Every method that touches the agent runs on the agent's event loop; :meth:`submit_frame` and the
+other ``submit_*`` methods may be called from any thread (the kernel's comm handlers) and hop over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .. import events as ev
+from ..agents.updates import EntryAdded, Update
+from ..fsm import State
+from .frames import BadFrame, FrameFormat, check_frame
+from .speech import VoiceOutput
+from .stt import Transcriber
+from .vad import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadConfig, VadSegmenter
+
+if TYPE_CHECKING:
+    from ..agents import Agent
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["off", "quiet", "speaking", "transcribing"]
+
+
+@dataclass
+class VoiceListener:
+    """What the pipeline tells the widget; every callback is optional."""
+
+    phase: Callable[[Phase], None] = lambda _: None
+    transcript: Callable[[str], None] = lambda _: None
+    status: Callable[[str], None] = lambda _: None
+    rejected: Callable[[str], None] = lambda _: None
+
+
+@dataclass(eq=False)
+class _Early:
+    """A transcription started at a pause, before the VAD decided the utterance had ended."""
+
+    audio: bytes
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    text: str | None = None
+    error: Exception | None = None
+    wanted: bool = True  # False once speech resumed
+
+
+@dataclass
+class Marks:
+    """Clock times of the pipeline's milestones, for the benchmark and the widget."""
+
+    times: dict[str, float] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.times.clear()
+
+
+class VoicePipeline:
+    """Mic frames in; user turns, barge-ins and transcripts out.
+
+    Invariant: ``_send`` carries ended utterances (their audio, or the early transcription that
+    covers them) to the single consumer in :meth:`run`, so transcripts are posted in the order the
+    user spoke. ``_early`` is the early transcription of the utterance in progress, if any.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        output: VoiceOutput,
+        transcriber: Transcriber,
+        *,
+        vad: VadConfig | None = None,
+        classifier: Callable[[bytes], bool] | None = None,
+        listener: VoiceListener | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.agent = agent
+        self.output = output
+        self.transcriber = transcriber
+        self.vad = VadSegmenter(vad, classifier)
+        self.fmt: FrameFormat = self.vad.config.fmt
+        self.listener = listener or VoiceListener()
+        self.marks = Marks()
+        self.rejected = 0
+        self.barge_ins = 0
+        self._loop = loop
+        self._loop_thread: int | None = None
+        self._send: MemoryObjectSendStream[bytes | _Early]
+        self._receive: MemoryObjectReceiveStream[bytes | _Early]
+        self._send, self._receive = anyio.create_memory_object_stream[bytes | _Early](16)
+        self._early: _Early | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.early_hits = 0
+        # Speech recognition runs on one thread of its own, one utterance at a time: an early
+        # start and the next one never compete for the model or the two cores.
+        self._stt = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyagent-stt")
+        self._unsubscribe = agent.subscribe(self._on_update)
+        self.output.mark = self._mark
+
+    # --- thread-safe doors (comm handlers) ----------------------------------------------------
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the pipeline's loop: directly if already there, else scheduled."""
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def submit_frame(self, data: Any, sample_rate: Any) -> None:
+        self.call(self.feed, data, sample_rate)
+
+    def submit_playback(self, chunk_id: int, played: int, done: bool) -> None:
+        self.call(self.output.on_playback, chunk_id, played, done)
+
+    # --- on the loop --------------------------------------------------------------------------
+
+    def _mark(self, name: str) -> None:
+        self.marks.times[name] = self.agent.clock.now()
+
+    def feed(self, data: Any, sample_rate: Any = 16_000) -> None:
+        """Take one frame. A malformed one is logged and dropped; nothing else changes."""
+        try:
+            frame = check_frame(data, sample_rate, self.fmt)
+        except BadFrame as exc:
+            self.rejected += 1
+            if self.rejected <= 3 or self.rejected % 100 == 0:
+                log.warning("%s (%d rejected so far)", exc, self.rejected)
+            self.listener.rejected(str(exc))
+            return
+        for event in self.vad.feed(frame):
+            if isinstance(event, SpeechStarted):
+                self._speech_started()
+            elif isinstance(event, SpeechPaused):
+                self._speech_paused(event)
+            elif isinstance(event, SpeechResumed):
+                if self._early is not None:
+                    self._early.wanted = False
+                    self._early = None
+            elif isinstance(event, SpeechEnded):
+                self._speech_ended(event)
+
+    def _speech_started(self) -> None:
+        self._mark("speech_onset")
+        if self.output.playing or self.agent.state in (State.GENERATING, State.EMITTING):
+            self.barge_ins += 1
+            self.output.stop()  # stop the sound first: the FSM records what was heard so far
+            self._mark("barge_in")
+        self.agent.post(ev.UserStartedSpeaking())
+        self.listener.phase("speaking")
+
+    def _speech_paused(self, event: SpeechPaused) -> None:
+        if self._tg is None or self._early is not None:
+            return
+        early = self._early = _Early(event.audio)
+        self._tg.start_soon(self._transcribe_early, early)
+
+    async def _recognise(self, audio: bytes) -> str:
+        with self.agent.clock.holding():
+            future = asyncio.get_running_loop().run_in_executor(self._stt, self.transcriber.transcribe, audio)
+            return await future
+
+    async def _transcribe_early(self, early: _Early) -> None:
+        try:
+            early.text = await self._recognise(early.audio)
+        except Exception as exc:
+            early.error = exc
+        finally:
+            early.done.set()
+
+    def _speech_ended(self, event: SpeechEnded) -> None:
+        self._mark("speech_end")
+        self.listener.phase("transcribing")
+        early, self._early = self._early, None
+        try:
+            self._send.send_nowait(early if early is not None and early.wanted else event.audio)
+        except anyio.WouldBlock:
+            log.warning("speech recognition is %d utterances behind; dropping the newest", 16)
+
+    def _on_update(self, update: Update) -> None:
+        # Cut off by anything (typed message, button, %interrupt): the speaker must stop too.
+        if isinstance(update, EntryAdded) and update.entry.kind == "interruption" and self.output.playing:
+            self.output.stop()
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Transcribe utterances as they end; run this on the agent's loop for as long as voice is on."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        async with anyio.create_task_group() as tg, self._receive:
+            self._tg = tg
+            task_status.started()
+            async for item in self._receive:
+                await self._transcribe(item)
+            tg.cancel_scope.cancel(reason="voice closed")
+        self._tg = None
+
+    async def _transcribe(self, item: bytes | _Early) -> None:
+        try:
+            if isinstance(item, _Early):
+                await item.done.wait()
+                self.early_hits += 1
+                if item.error is not None:
+                    raise item.error
+                text = item.text or ""
+            else:
+                text = await self._recognise(item)
+        except Exception as exc:
+            log.warning("speech recognition failed: %s", exc)
+            self.listener.status(f"speech recognition failed: {exc}")
+            self.listener.phase("quiet")
+            return
+        self._mark("transcript")
+        self.listener.phase("speaking" if self.vad.speaking else "quiet")
+        if not text.strip():
+            self.listener.status("(no words recognised)")
+            return
+        self.listener.transcript(text)
+        self.agent.post(ev.UserMessage(text, "voice"))
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.output.stop()
+        self.vad.reset()
+        self._send.close()
+        self._stt.shutdown(wait=False, cancel_futures=True)

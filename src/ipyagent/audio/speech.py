@@ -1,0 +1,276 @@
+"""The speaking side: :class:`VoiceOutput` is the agent's output channel for speech.
+
+Text arrives as the model streams it; each sentence is synthesised (in a worker thread) as soon as
+it is complete and sent to the speaker while the next one is still being generated. The speaker (the
+browser) reports how much of each chunk it has played; a word counts as heard only once the audio
+up to its end has played, and only heard words are reported as progress, so when the user barges
+in, the ledger keeps exactly what was heard.
+
+Word ends inside a chunk are estimated from letter counts across the voiced part of the audio
+(leading and trailing silence trimmed): a word is reported after its estimated end has played.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anyio
+import numpy as np
+
+from ..clock import Clock, TimedOut, run_with_timeout
+from ..dispatch.output import Progress
+from .frames import Int16Array
+from .sentences import SentenceChunker, split_words
+from .tts import Synthesizer
+
+log = logging.getLogger(__name__)
+Mark = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """One synthesised sentence on its way to the speaker."""
+
+    id: int
+    text: str
+    samples: Int16Array
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+class Speaker(Protocol):
+    """Where audio goes (the browser, through the voice widget). Reports come back through
+    :meth:`VoiceOutput.on_playback` on the agent's loop."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def play(self, chunk: AudioChunk) -> None:
+        """Queue ``chunk`` after what is already playing; returns at once."""
+        ...
+
+    def stop(self) -> None:
+        """Stop playback now and drop everything queued."""
+        ...
+
+
+def word_ends(text: str, samples: Int16Array, threshold: int = 500) -> list[tuple[str, int]]:
+    """Each word of ``text`` (with its spaces) and the sample index where its audio ends."""
+    words = split_words(text)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    first, last = (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, len(samples))
+    weights = [max(1, len(w.strip())) if w.strip() else 0 for w in words]
+    total = sum(weights) or 1
+    ends, acc = [], 0
+    for word, weight in zip(words, weights, strict=True):
+        acc += weight
+        ends.append((word, first + round((last - first) * acc / total)))
+    return ends
+
+
+@dataclass(eq=False)
+class _Playing:
+    chunk: AudioChunk
+    words: list[tuple[str, int]]
+    progress: Progress
+    reported: int = 0  # words reported so far
+    played: int = 0
+
+
+@dataclass(eq=False)
+class _Turn:
+    """What belongs to one generation's speech."""
+
+    progress: Progress
+    chunker: SentenceChunker = field(default_factory=SentenceChunker)
+    sentences: int = 0
+
+
+class VoiceOutput:
+    """An :class:`~ipyagent.dispatch.output.OutputChannel` that speaks.
+
+    Invariant: ``_queue`` holds the chunks sent to the speaker and not yet reported done, in play
+    order; ``_turn`` is the generation being spoken (``None`` after a stop).
+    """
+
+    def __init__(
+        self,
+        synthesizer: Synthesizer,
+        speaker: Speaker,
+        clock: Clock,
+        *,
+        mark: Mark | None = None,
+        stall_seconds: float = 10.0,
+    ) -> None:
+        self.synthesizer = synthesizer
+        self.speaker = speaker
+        self.clock = clock
+        self.mark: Mark = mark or (lambda _: None)
+        self.stall_seconds = stall_seconds
+        self._ids = itertools.count(1)
+        self._queue: list[_Playing] = []
+        self._turn: _Turn | None = None
+        # A plain asyncio event: set from loop callbacks (speaker reports), where anyio cannot
+        # tell which async library is running.
+        self._changed = asyncio.Event()
+        self.last_chunk: AudioChunk | None = None
+
+    @property
+    def playing(self) -> bool:
+        """Audio was sent and has not all been played (or stopped)."""
+        return bool(self._queue)
+
+    # --- the OutputChannel protocol -----------------------------------------------------------
+
+    async def deliver(self, text: str, progress: Progress) -> None:
+        turn = self._turn_for(progress)
+        try:
+            for sentence in turn.chunker.feed(text):
+                await self._speak(turn, sentence)
+        except BaseException:
+            self.stop()
+            raise
+
+    async def finish(self, progress: Progress) -> None:
+        turn = self._turn_for(progress)
+        try:
+            rest = turn.chunker.flush()
+            if rest.strip():
+                await self._speak(turn, rest)
+            elif rest:
+                progress(rest)
+            await self._drain(turn)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            if self._turn is turn:
+                self._turn = None
+
+    # --- speaking -----------------------------------------------------------------------------
+
+    def _turn_for(self, progress: Progress) -> _Turn:
+        if self._turn is None or self._turn.progress is not progress:
+            self._turn = _Turn(progress)
+        return self._turn
+
+    async def _speak(self, turn: _Turn, sentence: str) -> None:
+        if turn.sentences == 0:
+            self.mark("first_sentence")
+        if not self.speaker.connected:  # nobody can hear it: it is delivered as text
+            turn.progress(sentence)
+            turn.sentences += 1
+            return
+        with self.clock.holding():
+            samples = await anyio.to_thread.run_sync(self.synthesizer.synthesize, sentence.strip())
+        if self._turn is not turn:  # stopped while synthesising
+            return
+        if turn.sentences == 0:
+            self.mark("tts_first_chunk")
+        turn.sentences += 1
+        chunk = AudioChunk(next(self._ids), sentence, samples, self.synthesizer.sample_rate)
+        self._queue.append(_Playing(chunk, word_ends(sentence, samples), turn.progress))
+        self.last_chunk = chunk
+        self.speaker.play(chunk)
+        if turn.sentences == 1:
+            self.mark("audio_out")
+
+    async def _drain(self, turn: _Turn) -> None:
+        """Wait until every chunk of ``turn`` has played; give up if the speaker goes silent."""
+        while any(p.progress is turn.progress for p in self._queue):
+            try:
+                await run_with_timeout(self.clock, self.stall_seconds, self._changed.wait)
+            except TimedOut:
+                log.warning("the speaker reported no playback for %g s; giving up on it", self.stall_seconds)
+                self._queue = [p for p in self._queue if p.progress is not turn.progress]
+                return
+
+    def on_playback(self, chunk_id: int, played_samples: int, done: bool) -> None:
+        """The speaker's report: ``played_samples`` of chunk ``chunk_id`` have played."""
+        playing = next((p for p in self._queue if p.chunk.id == chunk_id), None)
+        if playing is None:
+            return  # stopped, or a stale report
+        playing.played = max(playing.played, int(played_samples))
+        if playing.reported == 0 and playing.played > 0 and playing is self._queue[0]:
+            self.mark("played")
+        while playing.reported < len(playing.words):
+            word, end = playing.words[playing.reported]
+            if not done and end > playing.played:
+                break
+            playing.reported += 1
+            playing.progress(word)
+        if done:
+            self._queue.remove(playing)
+        self._wake()
+
+    def stop(self) -> None:
+        """Stop speaking at once: the speaker drops its audio, later reports are ignored."""
+        self._turn = None
+        if self._queue:
+            self._queue = []
+            self.speaker.stop()
+            self.mark("stop_sent")
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
+class ClockSpeaker:
+    """A speaker that plays in time on a :class:`~ipyagent.clock.Clock` and reports progress
+    every ``report_ms``: the browser's stand-in for tests (virtual clock) and benchmarks."""
+
+    def __init__(self, clock: Clock, report_ms: int = 50) -> None:
+        self.clock = clock
+        self.report_seconds = report_ms / 1000
+        self.output: VoiceOutput | None = None
+        self.connected = True
+        self.played: list[tuple[int, float]] = []  # (chunk id, seconds actually played)
+        self.stops = 0
+        self.stopped_at: float | None = None  # clock time of the latest stop
+        self._pending: list[AudioChunk] = []
+        self._wakeup = anyio.Event()
+        self._stop_scope: anyio.CancelScope | None = None
+
+    def play(self, chunk: AudioChunk) -> None:
+        self._pending.append(chunk)
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        self.stops += 1
+        self.stopped_at = self.clock.now()
+        self._pending.clear()
+        if self._stop_scope is not None:
+            self._stop_scope.cancel(reason="stopped")
+
+    async def run(self) -> None:
+        """Play forever (run it in a task group)."""
+        while True:
+            if not self._pending:
+                self._wakeup = anyio.Event()
+                await self._wakeup.wait()
+                continue
+            chunk = self._pending.pop(0)
+            rate = chunk.sample_rate
+            played = 0.0
+            with anyio.CancelScope() as scope:
+                self._stop_scope = scope
+                while played < chunk.seconds:
+                    step = min(self.report_seconds, chunk.seconds - played)
+                    await self.clock.sleep(step)
+                    played += step
+                    if played < chunk.seconds and self.output is not None:
+                        self.output.on_playback(chunk.id, round(played * rate), False)
+            self._stop_scope = None
+            self.played.append((chunk.id, played))
+            if not scope.cancelled_caught and self.output is not None:
+                self.output.on_playback(chunk.id, len(chunk.samples), True)

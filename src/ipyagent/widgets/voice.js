@@ -1,0 +1,254 @@
+// The voice widget: captures the mic (getUserMedia + AudioWorklet), sends 16 kHz PCM16 frames to
+// the kernel as binary buffers, plays the audio the kernel sends, reports how much of each chunk
+// has played, and stops at once when told. See voice.py for the message contract.
+
+const FRAME_SAMPLES = 480; // 30 ms at 16 kHz
+const TARGET_RATE = 16000;
+const REPORT_MS = 50;
+
+// Runs on the audio thread: hands each 128-sample block of the first channel to the page.
+const WORKLET = `
+class Tap extends AudioWorkletProcessor {
+  process(inputs) {
+    const ch = inputs[0] && inputs[0][0];
+    if (ch) this.port.postMessage(ch.slice(0));
+    return true;
+  }
+}
+registerProcessor("ipyagent-tap", Tap);
+`;
+
+const MIC_SVG = `<svg viewBox="0 0 24 24" width="20" height="20" fill="currentColor" aria-hidden="true">
+<rect x="9" y="3" width="6" height="11" rx="3"/><path d="M6 11a6 6 0 0 0 12 0h-2a4 4 0 0 1-8 0z"/>
+<rect x="11" y="17" width="2" height="4"/></svg>`;
+const SPEAKER_SVG = `<svg viewBox="0 0 24 24" width="22" height="22" fill="currentColor" aria-hidden="true">
+<path d="M4 9h4l5-4v14l-5-4H4z"/><path d="M16 8.5a5 5 0 0 1 0 7" stroke="currentColor" stroke-width="2" fill="none"/>
+<path d="M18.5 6a8.5 8.5 0 0 1 0 12" stroke="currentColor" stroke-width="2" fill="none"/></svg>`;
+
+const CSS = `
+.ipyagent-voice { display: flex; align-items: center; gap: 10px; font: 13px sans-serif;
+  padding: 6px 8px; border: 1px solid #d0d7de; border-radius: 8px; max-width: 640px; }
+.ipyagent-voice button { display: flex; align-items: center; justify-content: center;
+  width: 40px; height: 40px; border-radius: 50%; color: #24292f;
+  border: 1px solid #888; background: #f6f8fa; cursor: pointer; }
+.ipyagent-voice button.on { background: #d1242f; color: white; border-color: #a40e26; }
+.ipyagent-voice .level { width: 90px; height: 8px; background: #eee; border-radius: 4px; overflow: hidden; }
+.ipyagent-voice .level > div { height: 100%; width: 0%; background: #2da44e; transition: width 60ms; }
+.ipyagent-voice .speaker { color: #0969da; opacity: 0.25; display: flex; }
+.ipyagent-voice .speaker.playing { opacity: 1; }
+.ipyagent-voice .text { flex: 1; min-width: 0; }
+.ipyagent-voice .transcript { color: #24292f; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.ipyagent-voice .status { color: #656d76; font-size: 11px; }
+`;
+
+function downsampler(fromRate) {
+  // Linear interpolation with the fractional read position carried across blocks.
+  const step = fromRate / TARGET_RATE;
+  let pos = 0;
+  let prev = 0;
+  return (block) => {
+    const out = [];
+    while (pos < block.length) {
+      const i = Math.floor(pos);
+      const frac = pos - i;
+      const a = i === 0 ? prev : block[i - 1];
+      const b = block[i];
+      out.push(a + (b - a) * frac);
+      pos += step;
+    }
+    pos -= block.length;
+    prev = block[block.length - 1];
+    return out;
+  };
+}
+
+function render({ model, el }) {
+  const style = document.createElement("style");
+  style.textContent = CSS;
+  const root = document.createElement("div");
+  root.className = "ipyagent-voice";
+  root.innerHTML = `
+    <button class="mic" title="Start / stop the microphone">${MIC_SVG}</button>
+    <div class="level" title="input level"><div></div></div>
+    <div class="text"><div class="transcript"></div><div class="status"></div></div>
+    <span class="speaker" title="speaker">${SPEAKER_SVG}</span>`;
+  el.append(style, root);
+  const micButton = root.querySelector(".mic");
+  const levelBar = root.querySelector(".level > div");
+  const transcriptEl = root.querySelector(".transcript");
+  const statusEl = root.querySelector(".status");
+  const speakerEl = root.querySelector(".speaker");
+
+  let ctx = null;
+  let stream = null;
+  let source = null;
+  let tap = null;
+  let micOn = false;
+  let pending = [];
+  let down = null;
+  // Playback: chunks scheduled back to back; each {id, node, start, duration, samples, reported}.
+  let queue = [];
+  let playHead = 0;
+  const stats = { played: 0, stopped: 0, framesSent: 0, lastPlayAt: 0, lastStopAt: 0 };
+  root.dataset.played = "0";
+  root.dataset.stopped = "0";
+
+  async function audioContext() {
+    if (!ctx) {
+      ctx = new AudioContext({ latencyHint: "interactive" });
+      const url = URL.createObjectURL(new Blob([WORKLET], { type: "application/javascript" }));
+      await ctx.audioWorklet.addModule(url);
+      URL.revokeObjectURL(url);
+    }
+    if (ctx.state !== "running") await ctx.resume();
+    return ctx;
+  }
+
+  function showState() {
+    const phase = model.get("phase");
+    const state = model.get("agent_state");
+    transcriptEl.textContent = model.get("transcript") || (micOn ? "listening…" : "click the mic to talk");
+    const parts = [`agent ${state}`];
+    if (micOn) parts.push(phase);
+    if (model.get("status")) parts.push(model.get("status"));
+    statusEl.textContent = parts.join(" · ");
+    micButton.classList.toggle("on", micOn);
+    root.dataset.phase = phase;
+    root.dataset.agentState = state;
+  }
+
+  function sendFrames(block) {
+    let sum = 0;
+    for (const s of block) sum += s * s;
+    const rms = Math.sqrt(sum / block.length);
+    levelBar.style.width = `${Math.min(100, Math.round(rms * 400))}%`;
+    for (const s of down(block)) pending.push(s);
+    while (pending.length >= FRAME_SAMPLES) {
+      const frame = new Int16Array(FRAME_SAMPLES);
+      for (let i = 0; i < FRAME_SAMPLES; i++) {
+        const v = Math.max(-1, Math.min(1, pending[i]));
+        frame[i] = v < 0 ? v * 0x8000 : v * 0x7fff;
+      }
+      pending = pending.slice(FRAME_SAMPLES);
+      model.send({ type: "mic", rate: TARGET_RATE }, undefined, [frame.buffer]);
+      stats.framesSent++;
+    }
+  }
+
+  async function startMic() {
+    const ac = await audioContext(); // created on the click: browsers need a user gesture
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+    });
+    source = ac.createMediaStreamSource(stream);
+    tap = new AudioWorkletNode(ac, "ipyagent-tap");
+    down = downsampler(ac.sampleRate);
+    pending = [];
+    tap.port.onmessage = (e) => sendFrames(e.data);
+    source.connect(tap);
+    micOn = true;
+    model.send({ type: "mic_state", on: true });
+  }
+
+  function stopMic() {
+    if (source) source.disconnect();
+    if (tap) tap.port.onmessage = null;
+    if (stream) for (const t of stream.getTracks()) t.stop();
+    source = tap = stream = null;
+    micOn = false;
+    levelBar.style.width = "0%";
+    model.send({ type: "mic_state", on: false });
+  }
+
+  micButton.addEventListener("click", async () => {
+    try {
+      if (micOn) stopMic();
+      else await startMic();
+    } catch (err) {
+      model.send({ type: "error", text: `microphone: ${err.name || err}: ${err.message || ""}` });
+    }
+    showState();
+  });
+
+  function report(item, done) {
+    const played = done
+      ? item.samples
+      : Math.max(0, Math.min(item.samples, Math.floor((ctx.currentTime - item.start) * item.rate)));
+    if (done || played > item.reported) {
+      item.reported = played;
+      model.send({ type: "playback", chunk: item.id, played, done });
+    }
+  }
+
+  async function play(msg, buffer) {
+    const ac = await audioContext();
+    const view = buffer instanceof DataView ? buffer : new DataView(buffer.buffer || buffer);
+    const n = view.byteLength / 2;
+    const audio = ac.createBuffer(1, Math.max(1, n), msg.rate);
+    const data = audio.getChannelData(0);
+    for (let i = 0; i < n; i++) data[i] = view.getInt16(2 * i, true) / 32768;
+    const node = ac.createBufferSource();
+    node.buffer = audio;
+    node.connect(ac.destination);
+    const start = Math.max(ac.currentTime + 0.01, playHead);
+    playHead = start + audio.duration;
+    const item = { id: msg.chunk, node, start, rate: msg.rate, samples: n, reported: 0, text: msg.text };
+    node.onended = () => {
+      if (!queue.includes(item)) return; // stopped: already reported
+      queue = queue.filter((q) => q !== item);
+      report(item, true);
+      stats.played++;
+      root.dataset.played = String(stats.played);
+      speakerEl.classList.toggle("playing", queue.length > 0);
+    };
+    queue.push(item);
+    node.start(start);
+    stats.lastPlayAt = performance.now();
+    speakerEl.classList.add("playing");
+    speakerEl.title = msg.text;
+  }
+
+  function stopPlayback() {
+    const items = queue;
+    queue = [];
+    for (const item of items) {
+      report(item, false);
+      try {
+        item.node.stop();
+      } catch (_) {
+        /* not started yet */
+      }
+    }
+    playHead = 0;
+    stats.stopped++;
+    stats.lastStopAt = performance.now();
+    root.dataset.stopped = String(stats.stopped);
+    speakerEl.classList.remove("playing");
+    model.send({ type: "stopped", chunks: items.length });
+  }
+
+  const timer = setInterval(() => {
+    if (ctx) for (const item of queue) if (ctx.currentTime > item.start) report(item, false);
+  }, REPORT_MS);
+
+  function onCustom(msg, buffers) {
+    if (msg.type === "play" && buffers && buffers.length === 1) play(msg, buffers[0]);
+    else if (msg.type === "stop") stopPlayback();
+  }
+
+  model.on("msg:custom", onCustom);
+  for (const name of ["phase", "transcript", "status", "agent_state"]) model.on(`change:${name}`, showState);
+  showState();
+  model.send({ type: "ready" });
+  root.__ipyagentVoice = stats;
+
+  return () => {
+    clearInterval(timer);
+    model.off("msg:custom", onCustom);
+    if (micOn) stopMic();
+    stopPlayback();
+    if (ctx) ctx.close();
+  };
+}
+
+export default { render };

@@ -1,0 +1,174 @@
+"""The voice widget: mic button, input level, transcript and speaker, bridged to the kernel.
+
+Wire (custom comm messages; audio travels as binary buffers, never as JSON):
+
+browser -> kernel
+    {"type": "mic", "rate": 16000}          + one buffer: a 30 ms frame of PCM16 mono
+    {"type": "playback", "chunk": id, "played": samples, "done": bool}
+    {"type": "mic_state", "on": bool}       {"type": "ready"}       {"type": "error", "text": str}
+kernel -> browser
+    {"type": "play", "chunk": id, "rate": hz, "text": str}  + one buffer: PCM16 mono
+    {"type": "stop"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+import anywidget
+import traitlets
+
+from ..audio.frames import FrameFormat
+from ..audio.pipeline import Phase, VoiceListener, VoicePipeline
+from ..audio.speech import AudioChunk, VoiceOutput
+from ..audio.stt import WhisperTranscriber
+from ..audio.tts import make_synthesizer
+from ..audio.vad import VadConfig
+
+if TYPE_CHECKING:
+    from ..agents import Agent
+    from ..agents.updates import Update
+
+log = logging.getLogger(__name__)
+
+
+class PlayMessage(TypedDict):
+    type: Literal["play"]
+    chunk: int
+    rate: int
+    text: str
+
+
+class VoiceWidget(anywidget.AnyWidget):
+    _esm = Path(__file__).with_name("voice.js")
+    phase = traitlets.Unicode("off").tag(sync=True)
+    transcript = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    agent_state = traitlets.Unicode("idle").tag(sync=True)
+    tts = traitlets.Unicode("piper").tag(sync=True)
+    played_chunks = traitlets.Int(0).tag(sync=True)
+    stopped = traitlets.Int(0).tag(sync=True)
+    rejected = traitlets.Int(0).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline: VoicePipeline | None = None
+        self.connected = False
+        self.on_msg(self._on_custom)
+
+    # --- the Speaker protocol (called on the agent's loop) ------------------------------------
+
+    def play(self, chunk: AudioChunk) -> None:
+        msg: PlayMessage = {"type": "play", "chunk": chunk.id, "rate": chunk.sample_rate, "text": chunk.text}
+        self.send(msg, [chunk.samples.astype("<i2").tobytes()])
+
+    def stop(self) -> None:
+        self.send({"type": "stop"})
+
+    # --- from the browser (the kernel's comm handler thread) ----------------------------------
+
+    def _on_custom(self, _: Any, content: Any, buffers: list[Any] | None) -> None:
+        pipeline = self.pipeline
+        if pipeline is None or not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "mic":
+            if not buffers or len(buffers) != 1:
+                pipeline.call(pipeline.feed, None, content.get("rate"))
+                return
+            pipeline.submit_frame(buffers[0], content.get("rate"))
+        elif kind == "playback":
+            chunk, played, done = content.get("chunk"), content.get("played"), content.get("done")
+            if isinstance(chunk, int) and isinstance(played, int | float) and isinstance(done, bool):
+                self.connected = True
+                if done:
+                    self.played_chunks += 1
+                pipeline.submit_playback(chunk, int(played), done)
+        elif kind == "stopped":
+            self.stopped += 1
+        elif kind == "ready":
+            self.connected = True
+        elif kind == "mic_state":
+            on = bool(content.get("on"))
+            self.phase = "quiet" if on else "off"
+            if not on:
+                pipeline.call(pipeline.vad.reset)
+        elif kind == "error":
+            self.status = str(content.get("text", "browser error"))[:300]
+        else:
+            log.warning("voice widget: unknown message type %r ignored", kind)
+
+    def warm_up(self) -> None:
+        """Load the speech models now (blocking) instead of on first use."""
+        if self.pipeline is not None:
+            synth = self.pipeline.output.synthesizer
+            synth.synthesize("Ready.")
+            warm = getattr(self.pipeline.transcriber, "model", None)
+            if warm is not None:
+                warm.get()
+
+    # --- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def attach(
+        cls,
+        agent: Agent,
+        *,
+        tts: str = "piper",
+        aggressiveness: int = 2,
+        onset_frames: int = 3,
+        hangover_frames: int = 12,
+        frame_ms: int = 30,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> VoiceWidget:
+        """Make ``agent`` speak and listen through a new widget (see :func:`ipyagent.audio.voice`)."""
+        widget = cls(tts=tts)
+
+        def status(text: str) -> None:
+            widget.status = text
+
+        synth = make_synthesizer(tts, status)
+        output = VoiceOutput(synth, widget, agent.clock)
+        agent.output = output
+        agent.dispatcher.output = output
+
+        def set_phase(phase: Phase) -> None:
+            widget.phase = phase
+
+        def set_transcript(text: str) -> None:
+            widget.transcript = text
+
+        def rejected(_: str) -> None:
+            widget.rejected += 1
+
+        listener = VoiceListener(phase=set_phase, transcript=set_transcript, status=status, rejected=rejected)
+        vad = VadConfig(aggressiveness, onset_frames, hangover_frames, fmt=FrameFormat(frame_ms))
+        loop = loop or _agent_loop(agent)
+        pipeline = VoicePipeline(
+            agent, output, WhisperTranscriber(status=status), vad=vad, listener=listener, loop=loop
+        )
+        widget.pipeline = pipeline
+
+        def on_update(update: Update) -> None:
+            from ..agents.updates import StateChanged
+
+            if isinstance(update, StateChanged) and update.agent is agent:
+                widget.agent_state = str(update.new)
+
+        agent.subscribe(on_update)
+        asyncio.run_coroutine_threadsafe(pipeline.run(), loop)
+        return widget
+
+
+def _agent_loop(agent: Agent) -> asyncio.AbstractEventLoop:
+    """The loop the agent runs on: its background task's, else the caller's."""
+    background = getattr(agent, "_background", None)
+    if background is not None:
+        return background.get_loop()  # type: ignore[no-any-return]
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError("voice(agent) needs the agent's event loop: pass loop=...") from None

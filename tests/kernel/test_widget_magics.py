@@ -129,3 +129,10 @@ def test_plain_ipython_kernel_shows_the_widgets_too(start_kernel, script, code) 
     kernel.run("%agent How are you?\n%agent --wait", timeout=60)
     data = shown(kernel, code)
     assert WIDGET in data and "main" in data["text/plain"]
+
+
+def test_voice_magic_shows_the_voice_widget(start_kernel, script) -> None:
+    kernel = start_kernel(script([{"text": "Hello."}]))
+    voice = shown(kernel, "%voice --tts espeak")
+    assert voice[WIDGET]["model_id"]
+    assert "usage: %voice [--tts piper|espeak|gtts]" in kernel.error("%voice --tts robot")[1]

@@ -41,6 +41,7 @@ working in the background (the cell returns at once).
                             --system (with the system message): one line per entry
   %chat                     a chat box: typing while the agent talks interrupts it
   %timeline                 the agents' states and tool calls over time
+  %voice [--tts piper|espeak|gtts]  talk through the microphone; the agent answers aloud
   %notifications            tool results, errors and sub-agent reports as they arrive
   %interrupt                stop what the agents are saying now (tools keep running); the Jupyter
                             interrupt button does the same in the ipyagent kernel
@@ -64,6 +65,9 @@ _OPTIONS = {
     "--timeout",
     "--interrupt",
 }
+
+
+VOICES = ("piper", "espeak", "gtts")
 
 
 def one_line_errors(fn: F) -> F:
@@ -252,6 +256,26 @@ class AgentMagics(Magics):
     def notifications(self, line: str) -> None:
         """A feed of tool results, errors, timers and sub-agent reports as they arrive."""
         self._widget_only("notifications", "notifications", line)
+
+    @line_magic
+    @one_line_errors
+    def voice(self, line: str) -> None:
+        """``%voice [--tts piper|espeak|gtts]``: talk to the agent through the microphone; it
+        answers aloud (piper offline by default; gtts needs the network)."""
+        words = line.split()
+        if not words:
+            tts = "piper"
+        elif len(words) == 2 and words[0] == "--tts" and words[1] in VOICES:
+            tts = words[1]
+        else:
+            raise UsageError(f"usage: %voice [--tts {'|'.join(VOICES)}]")
+        from functools import partial
+
+        from IPython.display import display
+
+        from ..audio import voice as attach_voice
+
+        display(self.session.widget(partial(attach_voice, tts=tts), start=True))  # type: ignore[no-untyped-call]
 
     @line_magic
     @one_line_errors

@@ -150,14 +150,14 @@ def test_install_cli_registers_the_kernelspec(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from conftest import SRC
-
+    # Not ``from conftest import SRC``: in a whole-suite run that name may be another folder's conftest.
+    src = Path(__file__).resolve().parents[2] / "src"
     result = subprocess.run(
         [sys.executable, "-m", "ipyagent", "install", "--prefix", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
         check=True,
     )
     assert "installed the kernelspec 'ipyagent' (Python 3 (ipyagent))" in result.stdout

@@ -117,6 +117,8 @@ def test_mistakes_are_one_clear_line(start_kernel, script) -> None:
         assert len(shown.strip().splitlines()) == 1, shown
     kernel.text("%agent hello")
     assert "no agent named 'nobody'; agents: main" in kernel.error("%ledger nobody")[1]
+    # Once the agent has answered, so no update of its live view lands in the next cell's output.
+    kernel.text("%agent --wait --timeout 30")
     assert kernel.text("'still fine'") == "'still fine'"
 
 

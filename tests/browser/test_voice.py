@@ -123,7 +123,11 @@ LEDGER = """\
 rows = [[e.kind, e.text, e.source, e.status, round(e.time % 1000, 2)] for e in agent.ledger]
 rows = [r for r in rows if r[0] != "system"]
 print("LEDGER" + json.dumps(rows))
-print("MARKS" + json.dumps(w.pipeline.marks.times))"""
+print("MARKS" + json.dumps(w.pipeline.marks.times))
+import sys, threading, traceback
+for t in threading.enumerate():
+    if t.name.startswith("ipyagent-stt") and t.ident in sys._current_frames():
+        print("STT", "".join(traceback.format_stack(sys._current_frames()[t.ident]))[-1500:])"""
 
 
 def run_notebook(voice_lab: tuple[str, str, Path], name: str, wav: Path, script: list[dict[str, Any]]) -> Any:
@@ -211,13 +215,15 @@ def test_speaking_over_the_agent_stops_it_and_the_ledger_keeps_what_was_heard(
     voice_lab: tuple[str, str, Path], tmp_path: Path
 ) -> None:
     wav = make_wav(
-        tmp_path / "barge.wav", [0.5, "What is the weather in Paris?", 11.0, "Stop, please stop.", 60.0]
+        tmp_path / "barge.wav", [0.5, "What is the weather in Paris?", 14.0, "Stop, please stop.", 60.0]
     )
     long = (
         "It will be sunny. "
         "Paris will have a light breeze from the west all morning. "
         "In the afternoon clouds will gather over the river and it may rain a little. "
-        "Tomorrow looks warmer, so pack a hat, some water and an umbrella for the evening."
+        "Tomorrow looks warmer, so pack a hat, some water and an umbrella for the evening. "
+        "The museums stay open late on Thursdays, and the gardens close at nine. "
+        "If you take the river boat, sit on the left side for the best view of the towers."
     )
     script = [{"delay": 0.3, "text": long}, {"delay": 0.3, "text": "Okay."}]
     pw, browser, page = run_notebook(voice_lab, "voice_barge", wav, [*script])
@@ -247,7 +253,7 @@ def test_speaking_over_the_agent_stops_it_and_the_ledger_keeps_what_was_heard(
         cut = ledger[1]
         assert cut[3] == "interrupted"
         assert cut[1] and long.startswith(cut[1]) and len(cut[1]) < len(long), cut
-        assert "umbrella" not in cut[1]
+        assert "towers" not in cut[1]
         second = [e for e in ledger if e[0] == "user"][1:]
         assert second and second[0][2] == "voice" and "stop" in second[0][1].lower(), ledger
     finally:

@@ -111,11 +111,12 @@ class VoicePipeline:
         self._receive: MemoryObjectReceiveStream[bytes | _Early]
         self._send, self._receive = anyio.create_memory_object_stream[bytes | _Early](16)
         self._early: _Early | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.early_hits = 0
         # Speech recognition runs on one thread of its own, one utterance at a time: an early
         # start and the next one never compete for the model or the two cores.
         self._stt = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyagent-stt")
+        self.stt_timeout = 20.0  # real seconds
         self._unsubscribe = agent.subscribe(self._on_update)
         self.output.mark = self._mark
 
@@ -149,6 +150,12 @@ class VoicePipeline:
                 log.warning("%s (%d rejected so far)", exc, self.rejected)
             self.listener.rejected(str(exc))
             return
+        try:
+            self._handle(frame)
+        except Exception:  # a bug here must not reach the kernel's comm handler; say what broke
+            log.exception("voice: handling a microphone frame failed")
+
+    def _handle(self, frame: bytes) -> None:
         for event in self.vad.feed(frame):
             if isinstance(event, SpeechStarted):
                 self._speech_started()
@@ -171,15 +178,28 @@ class VoicePipeline:
         self.listener.phase("speaking")
 
     def _speech_paused(self, event: SpeechPaused) -> None:
-        if self._tg is None or self._early is not None:
+        if self._loop is None or self._early is not None:
             return
-        early = self._early = _Early(event.audio)
-        self._tg.start_soon(self._transcribe_early, early)
+        early = _Early(event.audio)
+        # A plain asyncio task: this may run in a loop callback (a frame handed over from the
+        # comm thread), where an anyio task group cannot start tasks.
+        task = self._loop.create_task(self._transcribe_early(early), name="early speech recognition")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._early = early
 
     async def _recognise(self, audio: bytes) -> str:
+        loop = asyncio.get_running_loop()
         with self.agent.clock.holding():
-            future = asyncio.get_running_loop().run_in_executor(self._stt, self.transcriber.transcribe, audio)
-            return await future
+            future = loop.run_in_executor(self._stt, self.transcriber.transcribe, audio)
+            try:
+                return await asyncio.wait_for(future, self.stt_timeout)
+            except TimeoutError:
+                # A stuck recogniser must not deafen the agent for good: leave its thread behind
+                # and start a fresh one for the next utterance.
+                stuck, self._stt = self._stt, ThreadPoolExecutor(1, thread_name_prefix="ipyagent-stt")
+                stuck.shutdown(wait=False)
+                raise TimeoutError(f"no result after {self.stt_timeout:g} s; restarted it") from None
 
     async def _transcribe_early(self, early: _Early) -> None:
         try:
@@ -207,13 +227,10 @@ class VoicePipeline:
         """Transcribe utterances as they end; run this on the agent's loop for as long as voice is on."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        async with anyio.create_task_group() as tg, self._receive:
-            self._tg = tg
+        async with self._receive:
             task_status.started()
             async for item in self._receive:
                 await self._transcribe(item)
-            tg.cancel_scope.cancel(reason="voice closed")
-        self._tg = None
 
     async def _transcribe(self, item: bytes | _Early) -> None:
         try:
@@ -243,4 +260,6 @@ class VoicePipeline:
         self.output.stop()
         self.vad.reset()
         self._send.close()
+        for task in self._tasks:
+            task.cancel()
         self._stt.shutdown(wait=False, cancel_futures=True)

@@ -170,10 +170,15 @@ function render({ model, el }) {
     showState();
   });
 
+  // What has reached the speaker, not just the audio graph: never claim a word not yet audible.
+  function heardTime() {
+    return ctx.currentTime - (ctx.outputLatency || 0) - (ctx.baseLatency || 0);
+  }
+
   function report(item, done) {
     const played = done
       ? item.samples
-      : Math.max(0, Math.min(item.samples, Math.floor((ctx.currentTime - item.start) * item.rate)));
+      : Math.max(0, Math.min(item.samples, Math.floor((heardTime() - item.start) * item.rate)));
     if (done || played > item.reported) {
       item.reported = played;
       model.send({ type: "playback", chunk: item.id, played, done });
@@ -228,7 +233,7 @@ function render({ model, el }) {
   }
 
   const timer = setInterval(() => {
-    if (ctx) for (const item of queue) if (ctx.currentTime > item.start) report(item, false);
+    if (ctx) for (const item of queue) if (heardTime() > item.start) report(item, false);
   }, REPORT_MS);
 
   function onCustom(msg, buffers) {

@@ -164,10 +164,9 @@ class VoiceWidget(anywidget.AnyWidget):
 
 
 def _agent_loop(agent: Agent) -> asyncio.AbstractEventLoop:
-    """The loop the agent runs on: its background task's, else the caller's."""
-    background = getattr(agent, "_background", None)
-    if background is not None:
-        return background.get_loop()  # type: ignore[no-any-return]
+    """The loop the agent runs on, else the caller's (the agent starts on it)."""
+    if agent.loop is not None:
+        return agent.loop
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

@@ -8,8 +8,6 @@ Kill points are chosen by counting committed entries (a seeded random count), no
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +19,7 @@ from ipyagent import Agent, RealClock
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.ledger import Ledger
 from ipyagent.ledger.store import LedgerStore
+from ipyagent.testing import kill_after_lines
 
 AGENT = Path(__file__).with_name("crash_agent.py")
 KILLS = 50
@@ -29,31 +28,9 @@ KILLS = 50
 def run_and_kill(path: Path, seed: int, after: int) -> dict[str, set[int]]:
     """Start the agent, kill it once it has committed ``after`` entries; what it had committed."""
     committed: dict[str, set[int]] = defaultdict(set)
-
-    def note(line: str) -> None:
+    for line in kill_after_lines([sys.executable, str(AGENT), str(path), str(seed)], after):
         name, index = line.split()
         committed[name].add(int(index))
-
-    with subprocess.Popen(
-        [sys.executable, str(AGENT), str(path), str(seed)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
-            for _ in range(after):
-                line = proc.stdout.readline()
-                assert line, f"the agent ended early: {proc.stderr.read()[-2000:]}"
-                note(line)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            for line in proc.stdout.read().splitlines():  # printed, so committed, but not read yet
-                note(line)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
     return committed
 
 

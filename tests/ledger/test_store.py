@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 from ipyagent.errors import LedgerError
 from ipyagent.ledger import Ledger, LedgerStore
+from ipyagent.testing import kill_after_lines
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 
@@ -71,28 +70,9 @@ def test_wal_journal(tmp_path: Path) -> None:
 def test_sigkill_mid_write_loses_no_committed_entry(tmp_path: Path, kill_after: int) -> None:
     path = tmp_path / "crash.sqlite"
     committed: dict[str, set[int]] = {"main": set(), "main/side": set()}
-
-    def note(line: str) -> None:
+    for line in kill_after_lines([sys.executable, str(WRITER), str(path)], kill_after):
         name, index = line.split()
         committed[name].add(int(index))
-
-    with subprocess.Popen(
-        [sys.executable, str(WRITER), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
-            for _ in range(kill_after):
-                line = proc.stdout.readline()
-                assert line, f"writer ended early: {proc.stderr.read()}"
-                note(line)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-            for line in proc.stdout.read().splitlines():  # printed, so committed, but not read yet
-                note(line)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
     store = LedgerStore(path)
     assert store.integrity_ok()
     main = Ledger.load(store, "main")

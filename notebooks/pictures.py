@@ -160,3 +160,111 @@ def draw(*recordings: tuple[Recording, str], until: float | None = None, height:
     legend(fig)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
+
+
+@dataclass
+class VoiceTrace:
+    """What a voice conversation sounded like, in seconds from the start: the microphone frames
+    fed to the pipeline, the utterances its VAD found, the transcripts, and each spoken sentence
+    (when it started playing and how much of it played).
+
+    ``listener()`` goes to the :class:`~ipyagent.audio.pipeline.VoicePipeline`; ``watch(speaker)``
+    notes when each sentence reached the speaker.
+    """
+
+    rec: Recording
+    mic: list[tuple[float, bytes]] = field(default_factory=list)
+    utterances: list[list[Any]] = field(default_factory=list)  # [start, end or None]
+    transcripts: list[tuple[float, str]] = field(default_factory=list)
+    sent: dict[int, tuple[float, Any]] = field(default_factory=dict)  # chunk id -> (time, chunk)
+
+    def now(self) -> float:
+        return self.rec.now()
+
+    def listener(self) -> Any:
+        from ipyagent.audio.pipeline import VoiceListener
+
+        def phase(p: str) -> None:
+            if p == "speaking" and (not self.utterances or self.utterances[-1][1] is not None):
+                self.utterances.append([self.now(), None])
+            elif p == "transcribing" and self.utterances and self.utterances[-1][1] is None:
+                self.utterances[-1][1] = self.now()
+
+        return VoiceListener(phase=phase, transcript=lambda t: self.transcripts.append((self.now(), t)))
+
+    def watch(self, speaker: Any) -> None:
+        play = speaker.play
+
+        def noting(chunk: Any) -> None:
+            self.sent[chunk.id] = (self.now(), chunk)
+            play(chunk)
+
+        speaker.play = noting
+
+    def heard(self, frame: bytes) -> None:
+        """Note one microphone frame, fed now."""
+        self.mic.append((self.now(), frame))
+
+
+def draw_voice(trace: VoiceTrace, speaker: Any, title: str = "") -> Any:
+    """Three lanes on one time axis: the microphone (waveform, utterances the VAD found, the
+    transcripts), the agent's dialog state, and the speaker (each sentence, and how much of it
+    played before a barge-in cut it off)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (mic, agent, out) = plt.subplots(
+        3, 1, figsize=(11, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1, 3]}
+    )
+    end = trace.now()
+    # Microphone: each frame ends at its feed time.
+    for at, frame in trace.mic:
+        samples = np.frombuffer(frame, "<i2").astype(float) / 32768
+        t = at - len(samples) / 16000 + np.arange(len(samples)) / 16000
+        mic.plot(t[::8], samples[::8], color="#455a64", linewidth=0.5)
+    for start, stop in trace.utterances:
+        mic.axvspan(start, stop if stop is not None else end, color="#5b8def", alpha=0.18)
+    for at, text in trace.transcripts:
+        mic.axvline(at, color="#1f4e9c", linewidth=1.2)
+        mic.text(at + 0.05, 0.85, f"“{text}”", color="#1f4e9c", fontsize=9, va="top")
+    mic.set_ylim(-1, 1)
+    mic.set_yticks([])
+    mic.set_ylabel("microphone", rotation=0, ha="right", va="center")
+    # The agent's state and ledger marks, as in the other notebooks.
+    gantt(trace.rec, agent, until=end)
+    agent.set_yticks([0], ["agent"])
+    agent.set_xlabel("")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    keys = [Patch(color=c, label=s if s != "emitting" else "emitting (speaking)") for s, c in STATE_COLOURS.items()]
+    keys += [Line2D([], [], marker=m, color=c, linestyle="", label=k) for k, (m, c, _) in MARKS.items() if k != "notification"]
+    agent.legend(handles=keys, loc="upper left", bbox_to_anchor=(1.0, 1.3), fontsize=8, frameon=False)
+    # Speaker: played audio dark, the part never played (cut by a barge-in) faint.
+    played = dict(speaker.played)
+    for n, (chunk_id, (at, chunk)) in enumerate(sorted(trace.sent.items())):
+        if chunk_id not in played:
+            continue  # dropped by a stop before it began
+        start = max(at, *(s + played.get(i, 0) for i, (s, _) in trace.sent.items() if i < chunk_id), 0.0)
+        trace.sent[chunk_id] = (start, chunk)
+        samples = chunk.samples.astype(float) / 32768
+        t = start + np.arange(len(samples)) / chunk.sample_rate
+        cut = round(played.get(chunk_id, 0.0) * chunk.sample_rate)
+        out.plot(t[:cut:8], samples[:cut:8], color="#e67e22", linewidth=0.5)
+        if cut < len(samples):
+            out.plot(t[cut::8], samples[cut::8], color="#e67e22", linewidth=0.5, alpha=0.15)
+        out.text(start, 0.9 - 0.15 * (n % 2), chunk.text.strip(), fontsize=8, va="top", color="#8d4a0f")
+    if speaker.stopped_at is not None:
+        stop = speaker.stopped_at - trace.rec.t0
+        for ax in (mic, out):
+            ax.axvline(stop, color="#c62828", linestyle="--", linewidth=1.2)
+        out.text(stop + 0.05, -0.85, "barge-in: playback stopped", color="#c62828", fontsize=9)
+    out.set_ylim(-1, 1)
+    out.set_yticks([])
+    out.set_ylabel("speaker", rotation=0, ha="right", va="center")
+    out.set_xlim(0, end * 1.01)
+    out.set_xlabel("seconds (virtual clock)")
+    if title:
+        mic.set_title(title, loc="left", fontsize=11)
+    fig.tight_layout()
+    return fig

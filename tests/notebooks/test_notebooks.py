@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -155,3 +156,40 @@ def test_your_own_tools_run_in_parallel_fail_clearly_and_bad_arguments_are_rejec
     # Both look-ups started together, and the dollar's result was used before the yen's failed.
     assert ledger.index("started as t2") < ledger.index("[tool_result t1")
     assert ledger.index("100 euros are 108") < ledger.index("[tool_error t2")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
+)
+def test_voice_notebook_turns_speech_into_a_turn_speaks_by_sentence_and_keeps_what_was_heard() -> None:
+    nb = run("06-voice.ipynb")
+    cells = code_cells(nb)
+    assert has_picture(cells[0]), "the first code cell draws the microphone, agent and speaker lanes"
+    ledger = [line.strip() for line in text_of(cells[1]).splitlines()]
+    kinds = [line.split(":")[0].strip() for line in ledger]
+    assert kinds == ["user (voice)", "assistant [interrupted]", "interruption", "user (voice)", "assistant"]
+    question = ledger[0].lower()
+    assert "weather" in question and "paris" in question  # real Whisper heard the espeak question
+    heard = ledger[1].split(": ", 1)[1]
+    # Only what played: the first sentence and part of the second, never the third.
+    assert heard.startswith("It is sunny in Paris today. ")
+    rest = heard.removeprefix("It is sunny in Paris today. ").strip()
+    assert (
+        rest
+        and "Tomorrow it will rain a little.".startswith(rest)
+        and rest != "Tomorrow it will rain a little."
+    )
+    assert "umbrella" not in heard
+    assert ledger[2] == "interruption: the user started speaking"
+    assert ledger[4] == "assistant: Around twelve degrees: take a coat."
+    sentences = text_of(cells[2])
+    assert re.search(r"'It is sunny in Paris today\.' +[\d.]+ s long, played in full", sentences), sentences
+    assert re.search(r"'Tomorrow it will rain a little\.' +[\d.]+ s long, cut after 0\.\d+ s", sentences)
+    assert "'Bring an umbrella.'" in sentences and "never played" in sentences
+    assert "barge-ins: 1; the speaker was stopped 1 time(s)" in sentences
+    headless = text_of(cells[3])
+    assert "sentences played: 0" in headless
+    assert (
+        "the ledger has the whole answer: It is sunny in Paris today." in headless and "umbrella" in headless
+    )

@@ -18,7 +18,7 @@ from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_anthropic
 from ...ledger.render.context import Context
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
-from .errors import one_line, redact, status_error
+from .errors import cut_off, sdk_error
 from .openai import parse_arguments
 
 KEY_ENV = "ANTHROPIC_API_KEY"
@@ -114,31 +114,19 @@ class AnthropicBackend:
                     output_tokens = event.usage.output_tokens or output_tokens
                 elif kind == "message_stop":
                     finished = True
-        except anthropic.APIStatusError as exc:
-            raise status_error(
-                "Anthropic", exc.status_code, str(exc.message), key_env=KEY_ENV, secrets=secrets
-            ) from None
-        except anthropic.APITimeoutError:
-            raise ModelError(
-                f"{self.name} did not answer within {self.timeout:g} s (after retries)",
-                category="timeout",
-                is_permanent=False,
-            ) from None
-        except anthropic.APIConnectionError as exc:
-            raise ModelError(
-                f"lost the connection to {self.base_url or 'Anthropic'}: "
-                f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
-                category="connection",
-                is_permanent=False,
-            ) from None
         except anthropic.AnthropicError as exc:
-            raise ModelError(f"Anthropic: {one_line(redact(str(exc), secrets))}", category="model") from None
+            raise sdk_error(
+                exc,
+                anthropic,
+                provider="Anthropic",
+                name=self.name,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                key_env=KEY_ENV,
+                secrets=secrets,
+            ) from None
         if not finished:
-            raise ModelError(
-                f"the stream from {self.base_url or 'Anthropic'} was cut off before the end of the answer",
-                category="connection",
-                is_permanent=False,
-            )
+            raise cut_off("Anthropic", self.base_url)
         for index in sorted(blocks):
             b = blocks[index]
             yield ToolCallChunk(ToolCallRequest(b["name"], parse_arguments(b["json"]), b["id"]))

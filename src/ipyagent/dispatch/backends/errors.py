@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from ...errors import ModelError
 
@@ -54,3 +55,44 @@ def status_error(
             is_permanent=False,
         )
     return ModelError(f"{provider} rejected the request ({status}): {detail}", category="request")
+
+
+def sdk_error(
+    exc: Exception,
+    sdk: Any,
+    *,
+    provider: str,
+    name: str,
+    base_url: str | None,
+    timeout: float,
+    key_env: str,
+    secrets: Iterable[str | None],
+) -> ModelError:
+    """A ModelError for a failure raised by an official SDK (``sdk`` is the ``openai`` or
+    ``anthropic`` module; both name their exceptions alike)."""
+    secrets = tuple(secrets)
+    if isinstance(exc, sdk.APIStatusError):
+        return status_error(provider, exc.status_code, str(exc.message), key_env=key_env, secrets=secrets)
+    if isinstance(exc, sdk.APITimeoutError):
+        return ModelError(
+            f"{name} did not answer within {timeout:g} s (after retries)",
+            category="timeout",
+            is_permanent=False,
+        )
+    if isinstance(exc, sdk.APIConnectionError):
+        return ModelError(
+            f"lost the connection to {base_url or provider}: "
+            f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
+            category="connection",
+            is_permanent=False,
+        )
+    return ModelError(f"{provider}: {one_line(redact(str(exc), secrets))}", category="model")
+
+
+def cut_off(provider: str, base_url: str | None) -> ModelError:
+    """A ModelError for a stream that ended without the provider's end-of-answer marker."""
+    return ModelError(
+        f"the stream from {base_url or provider} was cut off before the end of the answer",
+        category="connection",
+        is_permanent=False,
+    )

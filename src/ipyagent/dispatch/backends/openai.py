@@ -19,7 +19,7 @@ from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_openai
 from ...ledger.render.context import Context
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
-from .errors import one_line, redact, status_error
+from .errors import cut_off, sdk_error
 
 KEY_ENV = "OPENAI_API_KEY"
 
@@ -143,31 +143,19 @@ class OpenAIBackend:
                         if call.function.name and not slot["name"]:
                             slot["name"] = call.function.name
                         slot["arguments"] += call.function.arguments or ""
-        except openai.APIStatusError as exc:
-            raise status_error(
-                "OpenAI", exc.status_code, str(exc.message), key_env=KEY_ENV, secrets=secrets
-            ) from None
-        except openai.APITimeoutError:
-            raise ModelError(
-                f"{self.name} did not answer within {self.timeout:g} s (after retries)",
-                category="timeout",
-                is_permanent=False,
-            ) from None
-        except openai.APIConnectionError as exc:
-            raise ModelError(
-                f"lost the connection to {self.base_url or 'OpenAI'}: "
-                f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
-                category="connection",
-                is_permanent=False,
-            ) from None
         except openai.OpenAIError as exc:
-            raise ModelError(f"OpenAI: {one_line(redact(str(exc), secrets))}", category="model") from None
+            raise sdk_error(
+                exc,
+                openai,
+                provider="OpenAI",
+                name=self.name,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                key_env=KEY_ENV,
+                secrets=secrets,
+            ) from None
         if not finished:
-            raise ModelError(
-                f"the stream from {self.base_url or 'OpenAI'} was cut off before the end of the answer",
-                category="connection",
-                is_permanent=False,
-            )
+            raise cut_off("OpenAI", self.base_url)
         for index in sorted(calls):
             slot = calls[index]
             yield ToolCallChunk(ToolCallRequest(slot["name"], parse_arguments(slot["arguments"]), slot["id"]))

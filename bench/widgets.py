@@ -11,16 +11,9 @@ Prints a table and writes the figures to bench/results/widgets.json.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +22,10 @@ import anyio
 from ipyagent import Agent, RealClock, State
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import wait_for_state
+from ipyagent.testing.lab import CHROMIUM, jupyter_lab, launch_chromium
 from ipyagent.widgets import AgentWidget, chat_box, ledger_view, state_indicator
 
 RESULTS = Path(__file__).parent / "results"
-SRC = Path(__file__).resolve().parents[1] / "src"
-CHROMIUM = Path("/usr/bin/chromium")
 figures: dict[str, Any] = {}
 
 
@@ -125,12 +117,6 @@ appender = asyncio.ensure_future(append_slowly(APPENDS, 0.05))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def bench_browser(n: int = 10_000, appends: int = 200) -> None:
     title(f"2. Ledger view in JupyterLab + headless Chromium ({n:,} entries)")
     if not CHROMIUM.exists():
@@ -150,66 +136,29 @@ def bench_browser(n: int = 10_000, appends: int = 200) -> None:
         ]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, base / "root" / "bench.ipynb")
-        port, token = free_port(), secrets.token_hex(16)
-        env = dict(os.environ, PYTHONPATH=str(SRC), JUPYTER_RUNTIME_DIR=str(base / "rt"))
-        env.update(JUPYTER_CONFIG_DIR=str(base / "cfg"), IPYTHONDIR=str(base / "ipy"))
-        env.update(JUPYTERLAB_WORKSPACES_DIR=str(base / "ws"), JUPYTERLAB_SETTINGS_DIR=str(base / "st"))
-        server = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={base / 'root'}", "--LabApp.news_url=None", "--allow-root",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                "--LabApp.extension_manager=readonly", "--ServerApp.shutdown_no_activity_timeout=300",
-            ],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("JupyterLab did not start") from None
-                    time.sleep(0.2)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=str(CHROMIUM),
-                    headless=True,
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--no-first-run"],
-                )  # fmt: skip
-                page = browser.new_page(viewport={"width": 1280, "height": 1000})
-                page.set_default_timeout(120_000)
-                page.goto(f"{url}/lab/tree/bench.ipynb?reset&token={token}")
-                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
-                page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-                page.locator(".jp-CodeCell .jp-InputArea-prompt").first.click()
-                page.keyboard.press("Shift+Enter")
-                page.keyboard.press("Shift+Enter")
-                page.wait_for_function(
-                    "() => { const r = document.querySelector('.ipa-ledger');"
-                    " return r && r.ipaStats && r.ipaStats.loaded !== null; }"
-                )
-                load = page.evaluate("() => document.querySelector('.ipa-ledger').ipaStats")
-                rows_in_dom = page.locator(".ipa-ledger .ipa-row").count()
-                page.keyboard.press("Shift+Enter")
-                done = f"of {n + appends} entries"
-                page.wait_for_function(
-                    f"() => document.querySelector('.ipa-ledger .ipa-count').textContent.includes('{done}')"
-                )
-                after = page.evaluate("() => document.querySelector('.ipa-ledger').ipaStats")
-                browser.close()
-        finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
+        with jupyter_lab(base / "root", base) as lab, sync_playwright() as p:
+            browser = launch_chromium(p)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(lab.notebook_url("bench.ipynb"))
+            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+            page.locator(".jp-CodeCell .jp-InputArea-prompt").first.click()
+            page.keyboard.press("Shift+Enter")
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_function(
+                "() => { const r = document.querySelector('.ipa-ledger');"
+                " return r && r.ipaStats && r.ipaStats.loaded !== null; }"
+            )
+            load = page.evaluate("() => document.querySelector('.ipa-ledger').ipaStats")
+            rows_in_dom = page.locator(".ipa-ledger .ipa-row").count()
+            page.keyboard.press("Shift+Enter")
+            done = f"of {n + appends} entries"
+            page.wait_for_function(
+                f"() => document.querySelector('.ipa-ledger .ipa-count').textContent.includes('{done}')"
+            )
+            after = page.evaluate("() => document.querySelector('.ipa-ledger').ipaStats")
+            browser.close()
 
     js_work = sum(load["work"])
     per_append = after["work"][len(load["work"]) :]

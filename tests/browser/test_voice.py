@@ -8,35 +8,18 @@ No cell runs while audio flows: comm messages from the browser wait behind a run
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from labkit import shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-SRC = Path(__file__).resolve().parents[2] / "src"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
+from ipyagent.testing.lab import CHROMIUM, FAKE_MIC_FLAGS, jupyter_lab, launch_chromium
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian Chromium at {CHROMIUM}"),
@@ -44,12 +27,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("sox") is None, reason="needs sox to mix the speech with silence"),
     pytest.mark.timeout(240),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_wav(path: Path, parts: list[str | float]) -> Path:
@@ -72,41 +49,8 @@ def make_wav(path: Path, parts: list[str | float]) -> Path:
 @pytest.fixture(scope="module")
 def voice_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     root = tmp_path_factory.mktemp("voice-lab")
-    port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=f"{SRC}{os.pathsep}{env.get('PYTHONPATH', '')}",
-        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-        JUPYTER_CONFIG_DIR=str(root / "config"),
-        JUPYTER_DATA_DIR=str(root / "data"),
-        IPYTHONDIR=str(root / "ipython"),
-    )
-    log = (root / "lab.log").open("w")
-    lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or lab.poll() is not None:
-                    tail = (root / "lab.log").read_text()[-2000:]
-                    raise RuntimeError(f"JupyterLab did not start: {tail}") from None
-                time.sleep(0.2)  # polling a server that is starting, bounded by the deadline
-        yield url, token, root
-    finally:
-        os.killpg(lab.pid, signal.SIGTERM)
-        try:
-            lab.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(lab.pid, signal.SIGKILL)
-        log.close()
+    with jupyter_lab(root, root / ".lab", timeout=60) as lab:
+        yield lab.url, lab.token, root
 
 
 SETUP = """\
@@ -140,11 +84,7 @@ def run_notebook(voice_lab: tuple[str, str, Path], name: str, wav: Path, script:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / f"{name}.ipynb")
     pw = sync_playwright().start()
-    browser = pw.chromium.launch(
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=[*FLAGS, f"--use-file-for-fake-audio-capture={wav}"],
-    )
+    browser = launch_chromium(pw, [*FAKE_MIC_FLAGS, f"--use-file-for-fake-audio-capture={wav}"])
     page = browser.new_page(viewport={"width": 1100, "height": 700})
     page.goto(f"{url}/lab/tree/{name}.ipynb?reset&token={token}")
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
@@ -177,11 +117,6 @@ def wait_or_explain(page: Any, name: str, condition: str, timeout: int = 60_000)
         shot(page, name)
         widget = page.locator(".ipyagent-voice").inner_text()
         raise AssertionError(f"timed out; widget: {widget!r}; ledger: {read_ledger(page)}") from None
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_a_spoken_question_is_answered_aloud(voice_lab: tuple[str, str, Path], tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from labkit import no_cell_running, open_and_run, shot, wait_cells_done
 
-from conftest import Lab
+from ipyagent.testing.lab import JupyterLab
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -32,7 +32,7 @@ def scripted(turns):
 
 
 def test_ledger_rows_while_a_slow_tool_runs_and_a_notification_with_no_cell_running(
-    lab: Lab, page: Any
+    lab: JupyterLab, page: Any
 ) -> None:
     script = [
         {
@@ -91,7 +91,7 @@ def test_ledger_rows_while_a_slow_tool_runs_and_a_notification_with_no_cell_runn
     shot(page, "ledger-notification-arrived")
 
 
-def test_typing_in_the_chat_box_during_generation_interrupts(lab: Lab, page: Any) -> None:
+def test_typing_in_the_chat_box_during_generation_interrupts(lab: JupyterLab, page: Any) -> None:
     story = " ".join(f"word{i}" for i in range(80))
     script = [{"delay": 12.0, "text": story}, {"delay": 0.5, "text": "Short version: they lived happily."}]
     url = lab.write_notebook(
@@ -136,7 +136,7 @@ def test_typing_in_the_chat_box_during_generation_interrupts(lab: Lab, page: Any
     page.locator(".jp-OutputArea-output", has_text="views: 0 False").wait_for(timeout=10_000)
 
 
-def test_tree_shows_a_forked_child_follow_it_and_cancel_it(lab: Lab, page: Any) -> None:
+def test_tree_shows_a_forked_child_follow_it_and_cancel_it(lab: JupyterLab, page: Any) -> None:
     script = [
         {"agent": "main", "delay": 0.2, "text": "Hello."},
         {
@@ -189,7 +189,9 @@ def test_tree_shows_a_forked_child_follow_it_and_cancel_it(lab: Lab, page: Any) 
     shot(page, "tree-child-cancelled")
 
 
-def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(lab: Lab, page: Any) -> None:
+def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
+    lab: JupyterLab, page: Any
+) -> None:
     # A ledger as a resumed session has it: tool calls whose tasks are gone, their end recorded.
     build = SETUP + (
         "agent = Agent(scripted([{'text': 'unused'}]), clock=clock)\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -10,13 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ipyagent.dispatch.backends.local import default_model_path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from ipyagent.testing.lab import free_port
 
 
 @contextmanager

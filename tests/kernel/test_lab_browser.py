@@ -4,13 +4,6 @@ blocks the kernel, and the stop button interrupts the agent without a KeyboardIn
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,29 +12,22 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from ipyagent.kernel.kernelspec import install
+from ipyagent.testing.lab import CHROMIUM, JupyterLab, jupyter_lab, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-TOKEN = "ipyagent-test"
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Chromium at /usr/bin/chromium"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian Chromium at {CHROMIUM}"),
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def lab(tmp_path: Path) -> Iterator[JupyterLab]:
     """JupyterLab on 127.0.0.1 with the ipyagent kernel and a scripted model; stopped afterwards."""
-    for name in ("prefix", "runtime", "config", "ipython", "sessions", "work"):
+    for name in ("prefix", "sessions", "work"):
         (tmp_path / name).mkdir()
     install(prefix=str(tmp_path / "prefix"))
     words = " ".join(f"word{i}" for i in range(40))
@@ -58,64 +44,18 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             ]
         )
     )
-    port = free_port()
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
         "JUPYTER_PATH": str(tmp_path / "prefix/share/jupyter"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "IPYTHONDIR": str(tmp_path / "ipython"),
         "IPYAGENT_SESSION_DIR": str(tmp_path / "sessions"),
         "IPYAGENT_MODEL": f"scripted:{script}",
     }
-    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed in the finally below
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={tmp_path / 'work'}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            *(["--allow-root"] if os.geteuid() == 0 else []),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError((tmp_path / "lab.log").read_text()[-2000:]) from None
-                time.sleep(0.2)  # polling a starting server; bounded by the deadline above
-        yield url, tmp_path / "work"
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-        log.close()
-        shutil.rmtree(tmp_path / "runtime", ignore_errors=True)
+    with jupyter_lab(tmp_path / "work", tmp_path / "lab", env) as server:
+        yield server
 
 
-def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(lab) -> None:
+def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(lab: JupyterLab) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    url, work = lab
     nb = new_notebook(
         cells=[
             new_code_cell("%agent Count to forty"),
@@ -128,23 +68,13 @@ def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(la
             "kernelspec": {"name": "ipyagent", "display_name": "Python 3 (ipyagent)", "language": "python"}
         },
     )
-    nbformat.write(nb, work / "live.ipynb")
+    nbformat.write(nb, lab.root / "live.ipynb")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         try:
-            page.goto(f"{url}/lab/tree/live.ipynb?reset&token={TOKEN}")
+            page.goto(lab.notebook_url("live.ipynb"))
             cells = page.locator(".jp-Notebook .jp-CodeCell")
             expect(cells).to_have_count(5, timeout=60_000)
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(

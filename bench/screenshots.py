@@ -53,9 +53,6 @@ def screenshot(page: Any, url: str, dest: Path) -> None:
     except Exception:  # no picture (the quickstart shows text): the top of the notebook
         first = None
     page.wait_for_timeout(1500)  # let the kernel start and the status bar settle
-    no = page.get_by_role("button", name="No")
-    if no.count():  # JupyterLab's "notified about news?" toast
-        no.first.click()
     if page.locator("#jp-left-stack:visible").count():
         page.keyboard.press("Control+b")  # the notebook, full width
     # The title and the picture: bring the picture's bottom into view if it is below the fold.

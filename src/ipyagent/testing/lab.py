@@ -97,6 +97,10 @@ def jupyter_lab(
     )
     environ.update(env or {})
     base.mkdir(parents=True, exist_ok=True)
+    # No "fetch Jupyter news?" toast over the notebook (and no request to the news site).
+    settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     log = base / "lab.log"
     with log.open("w") as out:
         process = subprocess.Popen(

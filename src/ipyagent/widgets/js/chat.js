@@ -59,15 +59,7 @@ function render({ model, el }) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the box
   };
   stop.onclick = () => model.send({ type: "interrupt" });
-  const offs = ["change:lines", "change:live", "change:state", "change:name"].map((n) => listen(model, n, draw));
-  const offErr = errorLine(model, err);
-  draw();
-  const bye = presence(model);
-  return () => {
-    bye();
-    offs.forEach((off) => off());
-    offErr();
-  };
+  return live(model, ["lines", "live", "state", "name"], draw, err);
 }
 
 export default { render };

@@ -77,3 +77,16 @@ function presence(model) {
     }
   };
 }
+
+/** Draw now and again whenever one of the model's `fields` changes; show the kernel's error lines
+ *  in `err` (if given); tell the kernel the view exists. Returns the view's cleanup. */
+function live(model, fields, draw, err) {
+  const offs = fields.map((f) => listen(model, `change:${f}`, draw));
+  if (err) offs.push(errorLine(model, err));
+  draw();
+  const bye = presence(model);
+  return () => {
+    bye();
+    offs.forEach((off) => off());
+  };
+}

@@ -38,15 +38,7 @@ function render({ model, el }) {
     feed.replaceChildren(...(nodes.length ? nodes : [h("div", "ipa-empty", "no notifications yet")]));
   }
 
-  const off = listen(model, "change:items", draw);
-  const offErr = errorLine(model, err);
-  draw();
-  const bye = presence(model);
-  return () => {
-    bye();
-    off();
-    offErr();
-  };
+  return live(model, ["items"], draw, err);
 }
 
 export default { render };

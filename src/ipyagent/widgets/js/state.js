@@ -17,13 +17,7 @@ function render({ model, el }) {
     );
   }
 
-  const offs = ["change:state", "change:status", "change:running"].map((n) => listen(model, n, draw));
-  draw();
-  const bye = presence(model);
-  return () => {
-    offs.forEach((off) => off());
-    bye();
-  };
+  return live(model, ["state", "status", "running"], draw);
 }
 
 export default { render };

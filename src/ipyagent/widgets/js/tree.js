@@ -42,15 +42,7 @@ function render({ model, el }) {
     list.replaceChildren(...nodeEls(model.get("tree"), 0, []));
   }
 
-  const off = listen(model, "change:tree", draw);
-  const offErr = errorLine(model, err);
-  draw();
-  const bye = presence(model);
-  return () => {
-    bye();
-    off();
-    offErr();
-  };
+  return live(model, ["tree"], draw, err);
 }
 
 export default { render };

@@ -62,8 +62,10 @@ class Kernel:
 
     # --- executing --------------------------------------------------------------------------
 
-    def execute(self, code: str) -> str:
-        return str(self.kc.execute(code, store_history=True, allow_stdin=False))
+    def execute(self, code: str, stop_on_error: bool = True) -> str:
+        """Send ``code``; its msg_id. With ``stop_on_error`` (Jupyter's default) an error aborts
+        the requests that arrive just after it."""
+        return str(self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=stop_on_error))
 
     def reply(self, msg_id: str, timeout: float = 30) -> Msg:
         deadline = time.monotonic() + timeout

@@ -137,8 +137,9 @@ def test_the_magics_load_into_a_plain_ipython_kernel(start_kernel, script) -> No
     kernel.km.interrupt_kernel()
     final = kernel.wait_view(view, lambda text: "■ interrupted" in text, timeout=20)
     assert "stopped with the Jupyter interrupt button" in final
-    # A running cell is still stopped as usual, and the kernel lives on.
-    cell = kernel.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(30)")
+    # A running cell is still stopped as usual, and the kernel lives on. (Not stop_on_error: the
+    # kernel would abort a request that arrives in the moment after the error, a race here.)
+    cell = kernel.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(30)", stop_on_error=False)
     kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == cell and m["msg_type"] == "stream")
     kernel.km.interrupt_kernel()
     assert kernel.reply(cell, timeout=20)["content"]["ename"] == "KeyboardInterrupt"

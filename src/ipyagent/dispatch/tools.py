@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, overload
 
 import anyio
-import jsonschema
 
 from ..clock import Clock
 from ..errors import ToolCallError, ToolDefinitionError
 from ..ledger.render.context import ToolSpec
+from .schema import SchemaError, check_schema, errors
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -97,7 +97,12 @@ class Tool:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
-        jsonschema.Draft202012Validator.check_schema(self.parameters)
+        try:
+            check_schema(self.parameters)
+        except SchemaError as exc:
+            raise ToolDefinitionError(
+                f"tool {self.name!r}: invalid parameter schema: {exc.message}"
+            ) from None
 
     @property
     def spec(self) -> ToolSpec:
@@ -108,14 +113,11 @@ class Tool:
         if arguments is None or isinstance(arguments, str):
             shown = (arguments or "")[:120]
             raise ToolCallError(self.name, f"arguments are not a JSON object: {shown!r}")
-        validator = jsonschema.Draft202012Validator(self.parameters)
-        errors = sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path))
-        if errors:
-            first = errors[0]
-            where = "/".join(str(p) for p in first.path)
-            raise ToolCallError(
-                self.name, f"invalid arguments{f' at {where!r}' if where else ''}: {first.message}"
-            )
+        found = errors(self.parameters, dict(arguments))
+        if found:
+            path, message = found[0]
+            where = "/".join(str(p) for p in path)
+            raise ToolCallError(self.name, f"invalid arguments{f' at {where!r}' if where else ''}: {message}")
         return dict(arguments)
 
     def start(self, dispatcher: Dispatcher, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ..dispatch.backends.scripted import ScriptTurn, parse_turns
+from ..dispatch.schema import SchemaError, check_schema
 from ..errors import IpyagentError, ScriptError
 
 Behaviour = Literal[
@@ -366,10 +367,8 @@ def _tool(name: str, spec: Any, source: str) -> SimTool:
     if required:
         schema["required"] = required
     try:
-        import jsonschema
-
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
+        check_schema(schema)
+    except SchemaError as exc:
         raise ScenarioError(source, f"{where}: invalid parameter schema: {exc.message}") from None
     result = spec.get("result", "done")
     error = spec.get("error")

@@ -17,6 +17,7 @@ from ...errors import ModelError
 from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_anthropic
 from ...ledger.render.context import Context
+from ...redaction import remember
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
 from .errors import cut_off, sdk_error
 from .openai import parse_arguments
@@ -53,6 +54,7 @@ class AnthropicBackend:
             key = self._api_key or os.environ.get(KEY_ENV)
             if not key:
                 raise ModelError(f"{KEY_ENV} is not set; set it to use {self.name}", category="auth")
+            remember(key)
             from anthropic import AsyncAnthropic
 
             self._client = AsyncAnthropic(

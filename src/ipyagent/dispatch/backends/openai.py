@@ -18,6 +18,7 @@ from ...errors import ModelError
 from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_openai
 from ...ledger.render.context import Context
+from ...redaction import remember
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
 from .errors import cut_off, sdk_error
 
@@ -64,6 +65,7 @@ class OpenAIBackend:
     def _key(self) -> str:
         key = self._api_key or os.environ.get(KEY_ENV)
         if key:
+            remember(key)
             return key
         if self.base_url:
             return "no-key"  # local OpenAI-compatible servers usually need none

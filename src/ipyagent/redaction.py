@@ -1,0 +1,116 @@
+"""Keeping secrets out of everything the agent records, shows or tells a model.
+
+A secret is the value of an environment variable whose name says it is one (``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY``, ``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...), a key a
+backend was given directly (:func:`remember`), or text shaped like a provider key (``sk-...``,
+``Bearer ...``). :func:`redact` replaces each of them, and its base64 forms, with
+``[redacted]``. The ledger, tool results and errors, and backend errors all pass through it, so
+a key read from the environment by a tool, echoed by a server or printed by approved code never
+reaches the ledger, a cell output, a log line or the model.
+
+Per process (one kernel): the set of secrets is the process's environment and the keys its
+backends were given.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+REDACTED = "[redacted]"
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+# Shorter values are not treated as secrets: they would redact ordinary words.
+MIN_LENGTH = 8
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEY|ACCESS_?KEY|SECRET(?:_?KEY)?|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE
+)
+# Provider key shapes (OpenAI "sk-...", Anthropic "sk-ant-..."), redacted even when not ours;
+# "*" covers the masked form some providers echo back ("sk-ab****wxyz").
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+
+_lock = threading.Lock()
+_remembered: set[str] = set()
+# Invariant: _pattern matches exactly the variants of _secrets; both are rebuilt together when
+# the environment's key variables, its size, or the remembered set change (see _current).
+_fingerprint: tuple[object, ...] | None = None
+_secrets: tuple[str, ...] = ()
+_pattern: re.Pattern[str] | None = None
+
+
+def remember(*secrets: str | None) -> None:
+    """Treat these values (a key passed to a backend directly) as secrets from now on."""
+    global _fingerprint
+    with _lock:
+        for secret in secrets:
+            if secret and len(secret) >= MIN_LENGTH:
+                _remembered.add(secret)
+        _fingerprint = None
+
+
+def secret_variables(environ: dict[str, str] | os._Environ[str] | None = None) -> list[str]:
+    """The names of the environment variables whose values are treated as secrets."""
+    env = os.environ if environ is None else environ
+    return sorted(
+        name
+        for name, value in env.items()
+        if (name in KEY_VARIABLES or _SECRET_NAME.search(name)) and len(value) >= MIN_LENGTH
+    )
+
+
+def variants(secret: str) -> list[str]:
+    """The forms of a secret that are redacted: itself and its base64 encodings."""
+    raw = secret.encode()
+    b64 = base64.b64encode(raw).decode()
+    url = base64.urlsafe_b64encode(raw).decode()
+    return list(dict.fromkeys([secret, b64, b64.rstrip("="), url, url.rstrip("=")]))
+
+
+def _current() -> tuple[tuple[str, ...], re.Pattern[str] | None]:
+    global _fingerprint, _secrets, _pattern
+    env = os.environ
+    fingerprint = (len(env), *(env.get(name) for name in KEY_VARIABLES), len(_remembered))
+    if fingerprint == _fingerprint:
+        return _secrets, _pattern
+    with _lock:
+        found = {env[name] for name in secret_variables()} | _remembered
+        secrets = tuple(sorted(found))
+        forms = sorted({v for s in secrets for v in variants(s)}, key=len, reverse=True)
+        _pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
+        _secrets = secrets
+        _fingerprint = fingerprint
+        return _secrets, _pattern
+
+
+def known_secrets() -> tuple[str, ...]:
+    """Every value currently treated as a secret."""
+    return _current()[0]
+
+
+def redact(text: str, extra: Iterable[str | None] = ()) -> str:
+    """``text`` with every secret (known, ``extra``, or shaped like a key) and its base64 forms
+    replaced by ``[redacted]``."""
+    if not text:
+        return text
+    _, pattern = _current()
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    for secret in extra:
+        if secret and len(secret) >= 4:
+            for form in variants(secret):
+                text = text.replace(form, REDACTED)
+    return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value

@@ -71,3 +71,17 @@ def test_no_entry_of_the_ledger_holds_the_key(tmp_path) -> None:  # type: ignore
     ledger.store.close()
     for path in tmp_path.iterdir():
         assert KEY.encode() not in path.read_bytes()
+
+
+def test_session_folders_are_private(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from ipyagent.kernel.paths import new_session_file
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    monkeypatch.setenv("IPYAGENT_SESSION_DIR", str(data / "ipyagent" / "sessions"))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "work" / "notes.ipynb"))
+    file = new_session_file()
+    for folder in (file.parent, file.parent.parent, file.parent.parent.parent):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert data.stat().st_mode & 0o777 == 0o755  # what existed is left as it was

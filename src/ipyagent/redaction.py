@@ -3,10 +3,11 @@
 A secret is the value of an environment variable whose name says it is one (``OPENAI_API_KEY``,
 ``ANTHROPIC_API_KEY``, ``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...), a key a
 backend was given directly (:func:`remember`), or text shaped like a provider key (``sk-...``,
-``Bearer ...``). :func:`redact` replaces each of them, and its base64 forms, with
-``[redacted]``. The ledger, tool results and errors, and backend errors all pass through it, so
-a key read from the environment by a tool, echoed by a server or printed by approved code never
-reaches the ledger, a cell output, a log line or the model.
+``Bearer ...``), a password in a URL or a key in its query string. :func:`redact` replaces each
+of them, and its base64 forms, with ``[redacted]``. The ledger, tool results and errors, and
+backend errors all pass through it, so a key read from the environment by a tool, echoed by a
+server or printed by approved code never reaches the ledger, a cell output, a log line or the
+model.
 
 Per process (one kernel): the set of secrets is the process's environment and the keys its
 backends were given.
@@ -31,6 +32,11 @@ _SECRET_NAME = re.compile(
 # Provider key shapes (OpenAI "sk-...", Anthropic "sk-ant-..."), redacted even when not ours;
 # "*" covers the masked form some providers echo back ("sk-ab****wxyz").
 _KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+# A password in a URL (``https://user:PASSWORD@host``) and a key in a query string.
+_URL_SECRETS = re.compile(
+    r"(?<=://)(?P<user>[^/\s:@]+):[^/\s@]+(?=@)|(?P<name>[?&](?:api[_-]?key|access[_-]?token|token)=)[^&\s#]+",
+    re.IGNORECASE,
+)
 
 _lock = threading.Lock()
 _remembered: set[str] = set()
@@ -102,7 +108,14 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
         if secret and len(secret) >= 4:
             for form in variants(secret):
                 text = text.replace(form, REDACTED)
+    text = _URL_SECRETS.sub(_url_redacted, text)
     return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def _url_redacted(match: re.Match[str]) -> str:
+    if match.group("user") is not None:
+        return f"{match.group('user')}:{REDACTED}"
+    return f"{match.group('name')}{REDACTED}"
 
 
 def redact_value(value: Any) -> Any:

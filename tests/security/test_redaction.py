@@ -85,3 +85,20 @@ def test_session_folders_are_private(tmp_path, monkeypatch: pytest.MonkeyPatch) 
     for folder in (file.parent, file.parent.parent, file.parent.parent.parent):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     assert data.stat().st_mode & 0o777 == 0o755  # what existed is left as it was
+
+
+def test_passwords_and_keys_in_urls_are_redacted() -> None:
+    text = "openai:m@https://alice:hunter2-pass@llm.example.com/v1?api_key=abc123&x=1 and ?token=zzz"
+    assert redact(text) == (
+        f"openai:m@https://alice:{REDACTED}@llm.example.com/v1?api_key={REDACTED}&x=1 and ?token={REDACTED}"
+    )
+
+
+def test_a_password_in_a_base_url_stays_out_of_the_backend_name() -> None:
+    from ipyagent.dispatch.backends.anthropic import AnthropicBackend
+    from ipyagent.dispatch.backends.openai import OpenAIBackend
+
+    url = "https://bob:pa55word-xyz@llm.example.com/v1"
+    for backend in (OpenAIBackend("m", base_url=url), AnthropicBackend("m", base_url=url)):
+        assert "pa55word" not in backend.name and "bob:" in backend.name
+        assert "pa55word" not in repr(backend)

@@ -136,6 +136,8 @@ class Ledger:
             clean = redact_value(dict(arguments))
             if clean != arguments:
                 fields["arguments"] = clean
+        if isinstance(fields.get("name"), str):
+            fields["name"] = redact(fields["name"])
         entry = Entry(kind, redact(text), time=time, index=len(self), **fields)
         if self.store is not None:
             assert self._ledger_id is not None

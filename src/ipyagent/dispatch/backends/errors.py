@@ -70,7 +70,7 @@ def sdk_error(
         )
     if isinstance(exc, sdk.APIConnectionError):
         return ModelError(
-            f"lost the connection to {base_url or provider}: "
+            f"lost the connection to {redact(base_url or provider)}: "
             f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
             category="connection",
             is_permanent=False,
@@ -81,7 +81,7 @@ def sdk_error(
 def cut_off(provider: str, base_url: str | None) -> ModelError:
     """A ModelError for a stream that ended without the provider's end-of-answer marker."""
     return ModelError(
-        f"the stream from {base_url or provider} was cut off before the end of the answer",
+        f"the stream from {redact(base_url or provider)} was cut off before the end of the answer",
         category="connection",
         is_permanent=False,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ipyagent.kernel.views import Line, bundle
+from ipyagent.kernel.views import Approval, Line, approval_lines, bundle
 
 WIDGETS = Path(__file__).resolve().parents[2] / "src" / "ipyagent" / "widgets"
 HOSTILE = '<img src=x onerror="alert(1)"><script>Jupyter.notebook.kernel.execute("import os")</script>'
@@ -18,6 +18,14 @@ def test_cell_views_show_model_text_as_text() -> None:
     html = bundle([Line("assistant", HOSTILE), Line("notification", HOSTILE)], HOSTILE)["text/html"]
     assert "<img" not in html and "<script" not in html
     assert html.count("&lt;script&gt;") == 3
+
+
+def test_code_to_approve_reads_as_it_runs() -> None:
+    """No bidirectional override or zero-width character can make the code look harmless."""
+    code = 'access = "user\u202e \u2066# admin\u2069 \u2066"\nif access != "none\u200b": delete()'
+    shown = "\n".join(line.text for line in approval_lines([Approval("r1", "run_python", code)]))
+    assert "\\u202e" in shown and "\\u2066" in shown and "\\u200b" in shown
+    assert not any(ch in shown for ch in "\u202e\u2066\u2069\u200b")
 
 
 def test_widget_scripts_put_no_data_into_html() -> None:

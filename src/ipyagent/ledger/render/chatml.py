@@ -48,7 +48,10 @@ def _assistant(turn: Turn) -> str:
             payload = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
         else:  # what the model wrote, as it wrote it
             payload = f'{{"name": {json.dumps(call.name)}, "arguments": {call.text}}}'
-        body += ("\n" if body else "") + f"<tool_call>\n{plain(payload)}\n</tool_call>"
+        # "<" only ever sits inside JSON strings, where \u003c means the same: nothing in a call
+        # can end its block or form a control token.
+        payload = payload.replace("<", "\\u003c")
+        body += ("\n" if body else "") + f"<tool_call>\n{payload}\n</tool_call>"
     if turn.interruption is not None:
         body += INTERRUPT_TOKEN
     out = _block("assistant", body)
@@ -92,7 +95,7 @@ def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
                 out.append(
                     _block(
                         "notification",
-                        f"[{clock_time(e.time)}] {e.source}{' ' + who if who else ''}: {data(e.text)}",
+                        f"[{clock_time(e.time)}] {e.source}{' ' + data(who) if who else ''}: {data(e.text)}",
                     )
                 )
     status = _block("notification", status_text(context))

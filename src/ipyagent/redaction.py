@@ -40,11 +40,12 @@ _URL_SECRETS = re.compile(
 
 _lock = threading.Lock()
 _remembered: set[str] = set()
-# Invariant: _pattern matches exactly the variants of _secrets; both are rebuilt together when
-# the environment's key variables, its size, or the remembered set change (see _current).
+# Invariant: _forms holds every variant of every current secret, longest first (so a form that
+# contains another is replaced whole); it is rebuilt when the environment's key variables, its
+# size, or the remembered set change (see _current).
 _fingerprint: tuple[object, ...] | None = None
 _secrets: tuple[str, ...] = ()
-_pattern: re.Pattern[str] | None = None
+_forms: tuple[str, ...] = ()
 
 
 def remember(*secrets: str | None) -> None:
@@ -75,25 +76,38 @@ def variants(secret: str) -> list[str]:
     return list(dict.fromkeys([secret, b64, b64.rstrip("="), url, url.rstrip("=")]))
 
 
-def _current() -> tuple[tuple[str, ...], re.Pattern[str] | None]:
-    global _fingerprint, _secrets, _pattern
+# os.environ.get() of a missing name raises and catches a KeyError inside: too slow for every
+# redaction. CPython keeps the environment in a dict of encoded names; read that when it is there.
+_RAW = getattr(os.environ, "_data", None)
+_ENCODE = getattr(os.environ, "encodekey", None)
+_RAW_KEYS = tuple(_ENCODE(n) for n in KEY_VARIABLES) if isinstance(_RAW, dict) and _ENCODE else None
+
+
+def _key_values() -> tuple[object, ...]:
+    if _RAW_KEYS is not None:
+        assert isinstance(_RAW, dict)
+        return tuple(_RAW.get(k) for k in _RAW_KEYS)
+    return tuple(os.environ.get(n) for n in KEY_VARIABLES)
+
+
+def _current() -> tuple[str, ...]:
+    global _fingerprint, _secrets, _forms
     env = os.environ
-    fingerprint = (len(env), *(env.get(name) for name in KEY_VARIABLES), len(_remembered))
+    fingerprint = (len(env), len(_remembered), *_key_values())
     if fingerprint == _fingerprint:
-        return _secrets, _pattern
+        return _forms
     with _lock:
         found = {env[name] for name in secret_variables()} | _remembered
-        secrets = tuple(sorted(found))
-        forms = sorted({v for s in secrets for v in variants(s)}, key=len, reverse=True)
-        _pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
-        _secrets = secrets
+        _secrets = tuple(sorted(found))
+        _forms = tuple(sorted({v for s in _secrets for v in variants(s)}, key=len, reverse=True))
         _fingerprint = fingerprint
-        return _secrets, _pattern
+        return _forms
 
 
 def known_secrets() -> tuple[str, ...]:
     """Every value currently treated as a secret."""
-    return _current()[0]
+    _current()
+    return _secrets
 
 
 def redact(text: str, extra: Iterable[str | None] = ()) -> str:
@@ -101,15 +115,19 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
     replaced by ``[redacted]``."""
     if not text:
         return text
-    _, pattern = _current()
-    if pattern is not None:
-        text = pattern.sub(REDACTED, text)
+    # Plain substring tests first: most text holds no secret, and these cost little.
+    for form in _current():
+        if form in text:
+            text = text.replace(form, REDACTED)
     for secret in extra:
         if secret and len(secret) >= 4:
-            for form in variants(secret):
+            for form in sorted(variants(secret), key=len, reverse=True):
                 text = text.replace(form, REDACTED)
-    text = _URL_SECRETS.sub(_url_redacted, text)
-    return _KEY_SHAPES.sub(REDACTED, text)
+    if "@" in text or "=" in text:
+        text = _URL_SECRETS.sub(_url_redacted, text)
+    if "sk-" in text or "Bearer" in text:
+        text = _KEY_SHAPES.sub(REDACTED, text)
+    return text
 
 
 def _url_redacted(match: re.Match[str]) -> str:

@@ -48,7 +48,7 @@ system-packages:
 
 # New notebooks start on the ipyagent kernel; the plain Python kernel stays available.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=ipyagent
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=ipyagent
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -198,8 +198,12 @@ def kernel_dirs(tmp_path: Path) -> dict[str, Path]:
 def start_kernel(kernel_dirs: dict[str, Path]) -> Iterator[Callable[..., Kernel]]:
     """``start_kernel(model=..., name="ipyagent")``: a running kernel, shut down after the test."""
     started: list[Kernel] = []
+    files: list[Any] = []
 
-    def start(model: str | None = None, name: str = "ipyagent", **env: str) -> Kernel:
+    def start(
+        model: str | None = None, name: str = "ipyagent", output: Path | None = None, **env: str
+    ) -> Kernel:
+        """``output``: a file that receives the kernel process's own stdout and stderr."""
         ksm = KernelSpecManager(kernel_dirs=[str(kernel_dirs["prefix"] / "share" / "jupyter" / "kernels")])
         if name == "python3":
             ksm = KernelSpecManager()
@@ -220,7 +224,11 @@ def start_kernel(kernel_dirs: dict[str, Path]) -> Iterator[Callable[..., Kernel]
         }
         if model is not None:
             environ["IPYAGENT_MODEL"] = model
-        km.start_kernel(env=environ, cwd=str(kernel_dirs["work"]))
+        streams: dict[str, Any] = {}
+        if output is not None:
+            streams["stdout"] = streams["stderr"] = opened = output.open("wb")
+            files.append(opened)
+        km.start_kernel(env=environ, cwd=str(kernel_dirs["work"]), **streams)
         kernel = Kernel(km)
         started.append(kernel)
         return kernel
@@ -228,3 +236,5 @@ def start_kernel(kernel_dirs: dict[str, Path]) -> Iterator[Callable[..., Kernel]
     yield start
     for kernel in started:
         kernel.shutdown()
+    for file in files:
+        file.close()

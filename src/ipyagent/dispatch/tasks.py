@@ -9,6 +9,7 @@ from typing import Any, Literal
 import anyio
 
 from ..events import Notification
+from ..redaction import redact
 
 TaskKind = Literal["tool", "timer", "subagent"]
 TaskStatus = Literal["running", "done", "failed", "timeout", "cancelled"]
@@ -69,6 +70,7 @@ def result_text(value: Any) -> str:
             text = json.dumps(value, ensure_ascii=False, default=repr)
         except (TypeError, ValueError):
             text = repr(value)
+    text = redact(text)  # before cutting, so no part of a key survives the cut
     if len(text) > MAX_RESULT_CHARS:
         dropped = len(text) - MAX_RESULT_CHARS
         text = text[:MAX_RESULT_CHARS] + f"\n[... {dropped} more characters not shown]"
@@ -76,6 +78,7 @@ def result_text(value: Any) -> str:
 
 
 def error_text(exc: BaseException) -> str:
-    """One line: the exception's type and message."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    """One line: the exception's type and message (secrets removed)."""
+    whole = redact(str(exc)).strip()
+    message = whole.splitlines()[0] if whole else ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -47,7 +47,11 @@ def notebook_dir(user_ns: dict[str, Any] | None = None) -> Path:
 
 def new_session_file(user_ns: dict[str, Any] | None = None) -> Path:
     folder = notebook_dir(user_ns)
-    folder.mkdir(parents=True, exist_ok=True)
+    # Conversations are private: folders we create are the user's alone (an existing folder
+    # keeps the permissions its owner chose).
+    for missing in reversed([folder, *folder.parents]):
+        if not missing.exists():
+            missing.mkdir(mode=0o700, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
     return folder / f"{stamp}-{os.getpid()}.sqlite"
 

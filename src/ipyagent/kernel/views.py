@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import html
 import itertools
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -208,12 +209,22 @@ def bundle(lines: list[Line], footer: str) -> MimeBundle:
     }
 
 
+# Characters that change how code looks without showing themselves (bidirectional overrides,
+# zero-width characters): code shown for approval must read as it runs.
+_INVISIBLE = re.compile("[\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def visible(code: str) -> str:
+    """``code`` with every invisible or direction-changing character written as ``\\uXXXX``."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", code)
+
+
 def approval_lines(approvals: Iterable[Approval]) -> list[Line]:
     lines = []
     for a in approvals:
         if a.status == "pending":
             lines.append(Line("warning", f"⚠ the agent asks to run this in your notebook (request {a.id}):"))
-            lines.append(Line("tool", a.code))
+            lines.append(Line("tool", visible(a.code)))
             lines.append(
                 Line(
                     "warning",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from ..errors import LedgerError
+from ..redaction import redact, redact_value
 from .entry import Entry, EntryKind
 from .store import LedgerStore
 
@@ -126,8 +127,18 @@ class Ledger:
     # --- writing ------------------------------------------------------------------------------
 
     def append(self, kind: EntryKind, text: str = "", *, time: float, **fields: Any) -> Entry:
-        """Append an entry, commit it to the store, then tell subscribers. Returns the entry."""
-        entry = Entry(kind, text, time=time, index=len(self), **fields)
+        """Append an entry, commit it to the store, then tell subscribers. Returns the entry.
+
+        Secrets (API keys, tokens; see :mod:`ipyagent.redaction`) are removed first: whatever
+        a tool, a server or a user let through, the ledger never holds one."""
+        arguments = fields.get("arguments")
+        if arguments is not None:
+            clean = redact_value(dict(arguments))
+            if clean != arguments:
+                fields["arguments"] = clean
+        if isinstance(fields.get("name"), str):
+            fields["name"] = redact(fields["name"])
+        entry = Entry(kind, redact(text), time=time, index=len(self), **fields)
         if self.store is not None:
             assert self._ledger_id is not None
             self.store.append(self._ledger_id, entry)

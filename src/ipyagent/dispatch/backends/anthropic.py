@@ -17,6 +17,7 @@ from ...errors import ModelError
 from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_anthropic
 from ...ledger.render.context import Context
+from ...redaction import redact, remember
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
 from .errors import cut_off, sdk_error
 from .openai import parse_arguments
@@ -40,7 +41,8 @@ class AnthropicBackend:
             raise ModelError("an Anthropic model needs a name: 'anthropic:MODEL'")
         self.model = model
         self.base_url = base_url
-        self.name = f"anthropic:{model}" + (f"@{base_url}" if base_url else "")
+        # Shown to the user and written to the ledger: never with a password the URL may hold.
+        self.name = f"anthropic:{model}" + (f"@{redact(base_url)}" if base_url else "")
         self._api_key = api_key
         self.clock = clock or RealClock()
         self.timeout = timeout
@@ -53,6 +55,7 @@ class AnthropicBackend:
             key = self._api_key or os.environ.get(KEY_ENV)
             if not key:
                 raise ModelError(f"{KEY_ENV} is not set; set it to use {self.name}", category="auth")
+            remember(key)
             from anthropic import AsyncAnthropic
 
             self._client = AsyncAnthropic(

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from ...errors import ModelError
-
-# Provider key shapes (OpenAI "sk-...", Anthropic "sk-ant-..."), redacted even when not ours.
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with each secret (and anything shaped like an API key) replaced by ``[redacted]``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_SHAPES.sub("[redacted]", text)
+from ...redaction import redact
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -81,7 +70,7 @@ def sdk_error(
         )
     if isinstance(exc, sdk.APIConnectionError):
         return ModelError(
-            f"lost the connection to {base_url or provider}: "
+            f"lost the connection to {redact(base_url or provider)}: "
             f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
             category="connection",
             is_permanent=False,
@@ -92,7 +81,7 @@ def sdk_error(
 def cut_off(provider: str, base_url: str | None) -> ModelError:
     """A ModelError for a stream that ended without the provider's end-of-answer marker."""
     return ModelError(
-        f"the stream from {base_url or provider} was cut off before the end of the answer",
+        f"the stream from {redact(base_url or provider)} was cut off before the end of the answer",
         category="connection",
         is_permanent=False,
     )

@@ -18,6 +18,7 @@ from ...errors import ModelError
 from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_openai
 from ...ledger.render.context import Context
+from ...redaction import redact, remember
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
 from .errors import cut_off, sdk_error
 
@@ -50,7 +51,8 @@ class OpenAIBackend:
             raise ModelError("an OpenAI model needs a name: 'openai:MODEL' or 'openai:MODEL@BASE_URL'")
         self.model = model
         self.base_url = base_url
-        self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
+        # Shown to the user and written to the ledger: never with a password the URL may hold.
+        self.name = f"openai:{model}" + (f"@{redact(base_url)}" if base_url else "")
         self._api_key = api_key
         self.clock = clock or RealClock()
         self.timeout = timeout
@@ -64,6 +66,7 @@ class OpenAIBackend:
     def _key(self) -> str:
         key = self._api_key or os.environ.get(KEY_ENV)
         if key:
+            remember(key)
             return key
         if self.base_url:
             return "no-key"  # local OpenAI-compatible servers usually need none

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import Turn, interruption_text, note_text, status_text, turns
+from .common import Turn, calls_by_task, data, interruption_text, note_text, status_text, turns
 from .context import Context
 
 Block = dict[str, Any]
@@ -34,6 +34,7 @@ def render_anthropic(context: Context) -> tuple[list[Block], list[Message], list
     # Where the fork's shared prefix ends: (message, block position) at the time it was added;
     # later blocks merged into the same message are not part of the prefix.
     cache_at: tuple[Message, int] | None = None
+    calls = calls_by_task(context.entries)
 
     def add(role: str, blocks: list[Block], last_index: int) -> None:
         nonlocal cache_at
@@ -53,7 +54,7 @@ def render_anthropic(context: Context) -> tuple[list[Block], list[Message], list
         if turn.kind == "user":
             add("user", [{"type": "text", "text": turn.text}], turn.last_index)
         elif turn.kind == "note":
-            add("user", [{"type": "text", "text": note_text(turn.first)}], turn.last_index)
+            add("user", [{"type": "text", "text": note_text(turn.first, calls)}], turn.last_index)
         else:
             if not messages:  # the API wants a user message first
                 add("user", [{"type": "text", "text": "(the conversation continues)"}], -1)
@@ -61,7 +62,7 @@ def render_anthropic(context: Context) -> tuple[list[Block], list[Message], list
             add("assistant", _assistant_blocks(turn) or [{"type": "text", "text": "(no text)"}], said)
             results: list[Block] = []
             for r in turn.results:
-                block: Block = {"type": "tool_result", "tool_use_id": r.call_id, "content": r.text}
+                block: Block = {"type": "tool_result", "tool_use_id": r.call_id, "content": data(r.text)}
                 if r.status == "rejected":
                     block["is_error"] = True
                 results.append(block)

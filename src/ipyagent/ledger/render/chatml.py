@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from .common import TOOLS_RUN_IN_BACKGROUND, Turn, clock_time, status_text, tool_lines, turns
+from .common import TOOLS_RUN_IN_BACKGROUND, Turn, clock_time, data, status_text, tool_lines, turns
 from .context import Context
 
 INTERRUPT_TOKEN = "<|interrupt|>"
@@ -20,6 +20,12 @@ _CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 
 def _block(role: str, body: str) -> str:
     return f"<|im_start|>{role}\n{body}<|im_end|>\n"
+
+
+def plain(text: str) -> str:
+    """User or model text, unable to open or close a role: llama.cpp reads ``<|...|>`` in the
+    prompt as control tokens, so ``<|`` is written ``&lt;|``."""
+    return text.replace("<|", "&lt;|")
 
 
 def _system(context: Context) -> str:
@@ -36,18 +42,21 @@ def _system(context: Context) -> str:
 
 
 def _assistant(turn: Turn) -> str:
-    body = turn.text
+    body = plain(turn.text)
     for call in turn.calls:
         if call.arguments is not None:
             payload = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
         else:  # what the model wrote, as it wrote it
             payload = f'{{"name": {json.dumps(call.name)}, "arguments": {call.text}}}'
+        # "<" only ever sits inside JSON strings, where \u003c means the same: nothing in a call
+        # can end its block or form a control token.
+        payload = payload.replace("<", "\\u003c")
         body += ("\n" if body else "") + f"<tool_call>\n{payload}\n</tool_call>"
     if turn.interruption is not None:
         body += INTERRUPT_TOKEN
     out = _block("assistant", body)
     for result in turn.results:
-        out += _block("tool", result.text)
+        out += _block("tool", data(result.text))
     return out
 
 
@@ -67,7 +76,7 @@ def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
                 out.append(_block("system", turn.text))
             seen_system = True
         elif turn.kind == "user":
-            out.append(_block("user", turn.text))
+            out.append(_block("user", plain(turn.text)))
         elif turn.kind == "assistant":
             out.append(_assistant(turn))
         else:
@@ -78,7 +87,7 @@ def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
                 out.append(
                     _block(
                         "notification",
-                        f"[{clock_time(e.time)}] sub-agent {e.name!r} started ({e.status}): {e.text}",
+                        f"[{clock_time(e.time)}] sub-agent {e.name!r} started ({e.status}): {data(e.text)}",
                     )
                 )
             else:
@@ -86,7 +95,7 @@ def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
                 out.append(
                     _block(
                         "notification",
-                        f"[{clock_time(e.time)}] {e.source}{' ' + who if who else ''}: {e.text}",
+                        f"[{clock_time(e.time)}] {e.source}{' ' + data(who) if who else ''}: {data(e.text)}",
                     )
                 )
     status = _block("notification", status_text(context))

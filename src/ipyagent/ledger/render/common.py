@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from ...clock import format_duration, format_wall
 from ..entry import Entry
@@ -83,29 +83,44 @@ def turns(entries: Sequence[Entry]) -> Iterator[Turn]:
         yield current
 
 
+def data(text: str) -> str:
+    """Text that came from outside (a tool's output, a sub-agent's answer, a server's error),
+    made safe to place between delimiters: ``&``, ``<`` and ``>`` are escaped as in XML, so
+    nothing inside can close its tag, open a role (``<|im_start|>``), or read as a tool call."""
+    return escape(text)
+
+
+def calls_by_task(entries: Sequence[Entry]) -> dict[str, str]:
+    """Which call started each task (``task id -> call id``), so a notification can name it."""
+    return {e.task_id: e.call_id for e in entries if e.kind == "tool_result" and e.task_id and e.call_id}
+
+
 def _tag(name: str, attributes: Mapping[str, Any], body: str) -> str:
     attrs = "".join(f" {k}={quoteattr(str(v))}" for k, v in attributes.items() if v is not None)
     return f"<{name}{attrs}>{body}</{name}>"
 
 
-def note_text(entry: Entry) -> str:
+def note_text(entry: Entry, calls: Mapping[str, str] | None = None) -> str:
     """A notification, sub-agent link or interruption as a clearly tagged message for API models.
 
-    Tool output is data, never instructions: it is always inside a tag naming where it came from.
+    Tool output is data, never instructions: it is always inside a tag naming where it came from
+    (its kind, the task and the call that started it, the tool), escaped so it cannot end the tag.
+    ``calls`` maps task ids to the calls that started them (:func:`calls_by_task`).
     """
     when = format_wall(entry.time)
     if entry.kind == "subagent":
         return _tag(
             "subagent",
             {"name": entry.name, "how": entry.status, "task": entry.task_id, "time": when},
-            f"A sub-agent was started with this task: {entry.text}",
+            f"A sub-agent was started with this task: {data(entry.text)}",
         )
     if entry.kind == "interruption":
         return interruption_text(entry)
+    call = (calls or {}).get(entry.task_id or "")
     return _tag(
         "notification",
-        {"kind": entry.source, "task": entry.task_id, "name": entry.name, "time": when},
-        entry.text,
+        {"kind": entry.source, "task": entry.task_id, "call": call, "name": entry.name, "time": when},
+        data(entry.text),
     )
 
 
@@ -113,7 +128,7 @@ def interruption_text(entry: Entry) -> str:
     return _tag(
         "interruption",
         {"time": format_wall(entry.time)},
-        f"Your previous message was cut off ({entry.text}). The user received only the text above.",
+        f"Your previous message was cut off ({data(entry.text)}). The user received only the text above.",
     )
 
 

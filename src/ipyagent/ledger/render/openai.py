@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import Turn, arguments_json, interruption_text, note_text, status_text, turns
+from .common import (
+    Turn,
+    arguments_json,
+    calls_by_task,
+    data,
+    interruption_text,
+    note_text,
+    status_text,
+    turns,
+)
 from .context import Context
 
 Message = dict[str, Any]
@@ -26,7 +35,7 @@ def _assistant(turn: Turn) -> list[Message]:
             for c in turn.calls
         ]
     out = [message]
-    out += [{"role": "tool", "tool_call_id": r.call_id, "content": r.text} for r in turn.results]
+    out += [{"role": "tool", "tool_call_id": r.call_id, "content": data(r.text)} for r in turn.results]
     if turn.interruption is not None:
         out.append({"role": "user", "content": interruption_text(turn.interruption)})
     return out
@@ -35,6 +44,7 @@ def _assistant(turn: Turn) -> list[Message]:
 def render_openai(context: Context) -> tuple[list[Message], list[dict[str, Any]]]:
     """``(messages, tools)`` for ``chat.completions.create``."""
     messages: list[Message] = []
+    calls = calls_by_task(context.entries)
     for turn in turns(context.entries):
         if turn.kind == "system":
             messages.append({"role": "system", "content": turn.text})
@@ -43,7 +53,7 @@ def render_openai(context: Context) -> tuple[list[Message], list[dict[str, Any]]
         elif turn.kind == "assistant":
             messages += _assistant(turn)
         else:
-            messages.append({"role": "user", "content": note_text(turn.first)})
+            messages.append({"role": "user", "content": note_text(turn.first, calls)})
     messages.append({"role": "system", "content": status_text(context)})
     tools = [
         {

@@ -1,0 +1,147 @@
+"""Keeping secrets out of everything the agent records, shows or tells a model.
+
+A secret is the value of an environment variable whose name says it is one (``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY``, ``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...), a key a
+backend was given directly (:func:`remember`), or text shaped like a provider key (``sk-...``,
+``Bearer ...``), a password in a URL or a key in its query string. :func:`redact` replaces each
+of them, and its base64 forms, with ``[redacted]``. The ledger, tool results and errors, and
+backend errors all pass through it, so a key read from the environment by a tool, echoed by a
+server or printed by approved code never reaches the ledger, a cell output, a log line or the
+model.
+
+Per process (one kernel): the set of secrets is the process's environment and the keys its
+backends were given.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+REDACTED = "[redacted]"
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+# Shorter values are not treated as secrets: they would redact ordinary words.
+MIN_LENGTH = 8
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEY|ACCESS_?KEY|SECRET(?:_?KEY)?|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE
+)
+# Provider key shapes (OpenAI "sk-...", Anthropic "sk-ant-..."), redacted even when not ours;
+# "*" covers the masked form some providers echo back ("sk-ab****wxyz").
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+# A password in a URL (``https://user:PASSWORD@host``) and a key in a query string.
+_URL_SECRETS = re.compile(
+    r"(?<=://)(?P<user>[^/\s:@]+):[^/\s@]+(?=@)|(?P<name>[?&](?:api[_-]?key|access[_-]?token|token)=)[^&\s#]+",
+    re.IGNORECASE,
+)
+
+_lock = threading.Lock()
+_remembered: set[str] = set()
+# Invariant: _forms holds every variant of every current secret, longest first (so a form that
+# contains another is replaced whole); it is rebuilt when the environment's key variables, its
+# size, or the remembered set change (see _current).
+_fingerprint: tuple[object, ...] | None = None
+_secrets: tuple[str, ...] = ()
+_forms: tuple[str, ...] = ()
+
+
+def remember(*secrets: str | None) -> None:
+    """Treat these values (a key passed to a backend directly) as secrets from now on."""
+    global _fingerprint
+    with _lock:
+        for secret in secrets:
+            if secret and len(secret) >= MIN_LENGTH:
+                _remembered.add(secret)
+        _fingerprint = None
+
+
+def secret_variables(environ: dict[str, str] | os._Environ[str] | None = None) -> list[str]:
+    """The names of the environment variables whose values are treated as secrets."""
+    env = os.environ if environ is None else environ
+    return sorted(
+        name
+        for name, value in env.items()
+        if (name in KEY_VARIABLES or _SECRET_NAME.search(name)) and len(value) >= MIN_LENGTH
+    )
+
+
+def variants(secret: str) -> list[str]:
+    """The forms of a secret that are redacted: itself and its base64 encodings."""
+    raw = secret.encode()
+    b64 = base64.b64encode(raw).decode()
+    url = base64.urlsafe_b64encode(raw).decode()
+    return list(dict.fromkeys([secret, b64, b64.rstrip("="), url, url.rstrip("=")]))
+
+
+# os.environ.get() of a missing name raises and catches a KeyError inside: too slow for every
+# redaction. CPython keeps the environment in a dict of encoded names; read that when it is there.
+_RAW = getattr(os.environ, "_data", None)
+_ENCODE = getattr(os.environ, "encodekey", None)
+_RAW_KEYS = tuple(_ENCODE(n) for n in KEY_VARIABLES) if isinstance(_RAW, dict) and _ENCODE else None
+
+
+def _key_values() -> tuple[object, ...]:
+    if _RAW_KEYS is not None:
+        assert isinstance(_RAW, dict)
+        return tuple(_RAW.get(k) for k in _RAW_KEYS)
+    return tuple(os.environ.get(n) for n in KEY_VARIABLES)
+
+
+def _current() -> tuple[str, ...]:
+    global _fingerprint, _secrets, _forms
+    env = os.environ
+    fingerprint = (len(env), len(_remembered), *_key_values())
+    if fingerprint == _fingerprint:
+        return _forms
+    with _lock:
+        found = {env[name] for name in secret_variables()} | _remembered
+        _secrets = tuple(sorted(found))
+        _forms = tuple(sorted({v for s in _secrets for v in variants(s)}, key=len, reverse=True))
+        _fingerprint = fingerprint
+        return _forms
+
+
+def known_secrets() -> tuple[str, ...]:
+    """Every value currently treated as a secret."""
+    _current()
+    return _secrets
+
+
+def redact(text: str, extra: Iterable[str | None] = ()) -> str:
+    """``text`` with every secret (known, ``extra``, or shaped like a key) and its base64 forms
+    replaced by ``[redacted]``."""
+    if not text:
+        return text
+    # Plain substring tests first: most text holds no secret, and these cost little.
+    for form in _current():
+        if form in text:
+            text = text.replace(form, REDACTED)
+    for secret in extra:
+        if secret and len(secret) >= 4:
+            for form in sorted(variants(secret), key=len, reverse=True):
+                text = text.replace(form, REDACTED)
+    if "@" in text or "=" in text:
+        text = _URL_SECRETS.sub(_url_redacted, text)
+    if "sk-" in text or "Bearer" in text:
+        text = _KEY_SHAPES.sub(REDACTED, text)
+    return text
+
+
+def _url_redacted(match: re.Match[str]) -> str:
+    if match.group("user") is not None:
+        return f"{match.group('user')}:{REDACTED}"
+    return f"{match.group('name')}{REDACTED}"
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value

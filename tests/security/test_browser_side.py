@@ -1,0 +1,69 @@
+"""The browser side: what the model writes is shown as text, never as markup or script; widget
+comm messages can only ask for a fixed set of harmless actions (no code, no files)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ipyagent.kernel.views import Approval, Line, approval_lines, bundle
+
+WIDGETS = Path(__file__).resolve().parents[2] / "src" / "ipyagent" / "widgets"
+HOSTILE = '<img src=x onerror="alert(1)"><script>Jupyter.notebook.kernel.execute("import os")</script>'
+
+
+def test_cell_views_show_model_text_as_text() -> None:
+    html = bundle([Line("assistant", HOSTILE), Line("notification", HOSTILE)], HOSTILE)["text/html"]
+    assert "<img" not in html and "<script" not in html
+    assert html.count("&lt;script&gt;") == 3
+
+
+def test_code_to_approve_reads_as_it_runs() -> None:
+    """No bidirectional override or zero-width character can make the code look harmless."""
+    code = 'access = "user\u202e \u2066# admin\u2069 \u2066"\nif access != "none\u200b": delete()'
+    shown = "\n".join(line.text for line in approval_lines([Approval("r1", "run_python", code)]))
+    assert "\\u202e" in shown and "\\u2066" in shown and "\\u200b" in shown
+    assert not any(ch in shown for ch in "\u202e\u2066\u2069\u200b")
+
+
+def test_widget_scripts_put_no_data_into_html() -> None:
+    """Entries reach the page through textContent; the only HTML written is a fixed template."""
+    sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function")
+    found = []
+    for path in sorted([*WIDGETS.glob("*.js"), *WIDGETS.glob("js/*.js")]):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if sinks.search(line):
+                found.append(f"{path.name}:{n}")
+    assert len(found) == 1 and found[0].startswith("voice.js:"), found
+    voice = (WIDGETS / "voice.js").read_text()
+    template = voice.split("root.innerHTML = `", 1)[1].split("`;", 1)[0]
+    # Its only interpolations are the two icon constants.
+    assert re.findall(r"\$\{([^}]*)\}", template) == ["MIC_SVG", "SPEAKER_SVG"]
+
+
+pytest.importorskip("anywidget")
+
+
+def test_comm_messages_name_only_fixed_actions() -> None:
+    from ipyagent.widgets.chat import ChatBox
+    from ipyagent.widgets.ledger import LedgerView
+    from ipyagent.widgets.tree import AgentTree
+    from ipyagent.widgets.wire import WireError, parse_client
+
+    actions = {cls.__name__: set(cls.accepts) for cls in (ChatBox, LedgerView, AgentTree)}
+    assert actions == {
+        "ChatBox": {"send", "interrupt"},
+        "LedgerView": {"sync", "follow"},
+        "AgentTree": {"cancel"},
+    }
+    for msg in (
+        {"type": "exec", "code": "import os"},
+        {"type": "approve", "id": "r1"},
+        {"type": "open", "path": "/etc/passwd"},
+        {"type": "send", "text": ["not", "text"]},
+        "import os",
+    ):
+        with pytest.raises(WireError):
+            parse_client(msg, ChatBox.accepts | {"hello", "bye"})

@@ -72,19 +72,17 @@ VOICES = ("piper", "espeak", "gtts")
 
 def one_line_errors(fn: F) -> F:
     """Turn any failure of a magic into a one-line UsageError (the details go to the log)."""
-    from ..errors import IpyagentError
+    from ..errors import IpyagentError, one_line
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except UsageError:
-            raise
-        except IpyagentError as exc:
-            raise UsageError(str(exc)) from None
+        except (UsageError, IpyagentError) as exc:
+            raise UsageError(one_line(str(exc), 400)) from None
         except Exception as exc:
             log.exception("ipyagent magic %s failed", fn.__name__)
-            raise UsageError(f"ipyagent: {type(exc).__name__}: {exc}") from None
+            raise UsageError(one_line(f"ipyagent: {type(exc).__name__}: {exc}", 400)) from None
 
     return wrapper  # type: ignore[return-value]
 

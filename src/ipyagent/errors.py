@@ -18,8 +18,8 @@ class ScriptError(IpyagentError):
         self.path = path
         self.turn = turn
         self.reason = reason
-        where = f"{path}" if turn is None else f"{path}, turn {turn}"
-        super().__init__(f"bad model script {where}: {reason}")
+        where = one_line(path, 120) if turn is None else f"{one_line(path, 120)}, turn {turn}"
+        super().__init__(f"bad model script {where}: {one_line(reason)}")
 
 
 class ToolDefinitionError(IpyagentError):

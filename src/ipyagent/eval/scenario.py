@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ..dispatch.backends.scripted import ScriptTurn, parse_turns
-from ..errors import IpyagentError, ScriptError
+from ..errors import IpyagentError, ScriptError, one_line
 
 Behaviour = Literal[
     "quick_question",  # answer a quick question while a slow tool runs
@@ -101,8 +101,9 @@ class ScenarioError(IpyagentError):
         self.path = path
         self.scenario = scenario
         self.reason = reason
-        where = path if scenario is None else f"{path}, scenario {scenario!r}"
-        super().__init__(f"bad suite {where}: {reason}")
+        shown = one_line(path, 120)
+        where = shown if scenario is None else f"{shown}, scenario {scenario!r}"
+        super().__init__(f"bad suite {where}: {one_line(reason)}")
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,8 @@ def load_suite(path: str | Path) -> Suite:
         raise ScenarioError(source, f"cannot read it: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(source, "not valid TOML: arrays or tables nested too deeply") from None
     except ValueError as exc:  # a path no file can have (a NUL character)
         raise ScenarioError(source, f"not a usable file name: {exc}") from None
     return parse_suite(raw, source, Path(path).stem)

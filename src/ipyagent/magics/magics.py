@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -89,29 +90,40 @@ def one_line_errors(fn: F) -> F:
 
 def parse_agent_line(line: str) -> tuple[dict[str, Any], str]:
     """Split ``%agent`` options (only at the start) from the message."""
+    from ..errors import one_line
+
     opts: dict[str, Any] = {}
     rest = line.strip()
     while rest.startswith("--"):
-        token, _, after = rest.partition(" ")
-        after = after.lstrip()
+        token, after = _split(rest)
         if token not in _OPTIONS:
-            raise UsageError(f"%agent: unknown option {token}; see %agent --help")
+            raise UsageError(f"%agent: unknown option {one_line(token, 60)}; see %agent --help")
         if token == "--timeout":
-            value, _, after = after.partition(" ")
+            value, after = _split(after)
             try:
                 opts["timeout"] = float(value)
             except ValueError:
-                raise UsageError(f"%agent --timeout needs a number of seconds, got {value!r}") from None
-            if opts["timeout"] <= 0:
-                raise UsageError("%agent --timeout must be positive")
+                raise UsageError(
+                    f"%agent --timeout needs a number of seconds, got {one_line(value, 60)!r}"
+                ) from None
+            if not 0 < opts["timeout"] < math.inf:
+                raise UsageError(
+                    "%agent --timeout must be positive and finite: a number of seconds, such as 60"
+                )
         elif token == "--resume":
             opts["resume"] = True
             if after and not after.startswith("--"):
-                opts["resume_path"], _, after = after.partition(" ")
+                opts["resume_path"], after = _split(after)
         else:
             opts[token[2:].replace("-", "_")] = True
-        rest = after.lstrip()
+        rest = after
     return opts, rest
+
+
+def _split(text: str) -> tuple[str, str]:
+    """The first word of ``text`` and the rest (both stripped); words are split by any whitespace."""
+    parts = text.strip().split(None, 1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")

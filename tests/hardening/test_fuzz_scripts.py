@@ -45,8 +45,9 @@ turn_like = st.fixed_dictionaries(
 )
 
 
-def _refused(exc: IpyagentError) -> None:
+def _refused(exc: IpyagentError, naming: str = "") -> None:
     assert_one_line(str(exc))
+    assert naming in str(exc)
 
 
 @FUZZ
@@ -81,8 +82,7 @@ def test_a_script_file_loads_or_is_refused_in_one_line(content: bytes) -> None:
         try:
             load_script(path)
         except ScriptError as exc:
-            _refused(exc)
-            assert str(path) in str(exc)  # it names the file
+            _refused(exc, naming=str(path))
 
 
 @FUZZ

@@ -22,7 +22,7 @@ from ipyagent.ledger import ENTRY_KINDS, Entry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXAMPLES = int(os.environ.get("IPYAGENT_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("IPYAGENT_FUZZ_EXAMPLES", "30"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

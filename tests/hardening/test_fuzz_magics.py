@@ -187,3 +187,32 @@ def test_a_question_to_the_agent_is_still_valid_python(line: str) -> None:
     assert len(out) == len(cell)
     if "\n" not in line and "\r" not in line:
         ast.parse(out[0])
+
+
+def test_notifications_and_timeline_print_as_text_with_hostile_content() -> None:
+    from ipyagent import Agent, RealClock
+    from ipyagent.dispatch.backends import ScriptedBackend
+    from ipyagent.ledger import Ledger
+
+    ledger = Ledger()
+    ledger.append("user", "plan my trip", time=1_800_000_000.0)
+    ledger.append(
+        "notification", "itinerary ready\n\x1b[2Jday 1: <Paris>", time=1_800_000_005.0, source="tool_result",
+        task_id="t1", name="plan_itinerary",
+    )  # fmt: skip
+    agent = Agent(ScriptedBackend.from_list([{"text": "hi"}], RealClock()), ledger=ledger, builtins=False)
+
+    class WithAgent(FakeSession):
+        def widget(self, make: Any, name: str | None = None, *, start: bool = False) -> Any:
+            return make(agent)
+
+    shell_magics = AgentMagics(InteractiveShell.instance(), WithAgent)  # type: ignore[arg-type]
+    try:
+        shown = _run(lambda: shell_magics.notifications("--text"))
+        assert "[tool_result t1 plan_itinerary] itinerary ready" in shown
+        assert "\x1b" not in shown and shown.count("\n") == 2  # a header and one line
+        assert _run(lambda: shell_magics.timeline("--text")).startswith("timeline of main")
+        with pytest.raises(UsageError, match=r"usage: %timeline \[--text\]"):
+            shell_magics.timeline("--txt")
+    finally:
+        InteractiveShell.clear_instance()

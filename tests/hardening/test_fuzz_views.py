@@ -93,6 +93,7 @@ def test_widget_rows_are_clipped_json_for_any_entry(entry: Entry) -> None:
 @FUZZ_SLOW
 @given(entry_lists(max_size=6))
 @example([Entry("subagent", "\x1b[2J", time=0.0, index=0, name="<kid>", status="fork", task_id="\u2028")])
+@example([Entry("notification", "ready\n\x1b[2J<b>", time=0.0, index=0, source="tool_result")])
 @target("widget text fallbacks (%timeline, %notifications, %agents, %ledger, chat)")
 def test_every_widget_shows_any_ledger_as_text(items: list[Entry]) -> None:
     agent = _agent(items)
@@ -101,6 +102,8 @@ def test_every_widget_shows_any_ledger_as_text(items: list[Entry]) -> None:
         try:
             text = widget.text()
             assert isinstance(text, str) and text
+            for row_ in text.split("\n"):  # content cannot break a line or reach the terminal raw
+                assert all(c.isprintable() for c in row_), f"{type(widget).__name__}: {row_[:200]!r}"
             bundle_ = widget._repr_mimebundle_()
             data = bundle_[0] if isinstance(bundle_, tuple) else bundle_
             assert data["text/plain"] == text

@@ -41,9 +41,9 @@ working in the background (the cell returns at once).
          [--system] [--text]  entries by role, tool calls with status, filters; --text or
                             --system (with the system message): one line per entry
   %chat                     a chat box: typing while the agent talks interrupts it
-  %timeline                 the agents' states and tool calls over time
+  %timeline [--text]        the agents' states and tool calls over time
   %voice [--tts piper|espeak|gtts]  talk through the microphone; the agent answers aloud
-  %notifications            tool results, errors and sub-agent reports as they arrive
+  %notifications [--text]   tool results, errors and sub-agent reports as they arrive
   %interrupt                stop what the agents are saying now (tools keep running); the Jupyter
                             interrupt button does the same in the ipyagent kernel
   %cancel NAME              stop an agent and everything under it
@@ -216,15 +216,28 @@ class AgentMagics(Magics):
         display(widget)  # type: ignore[no-untyped-call]
         return True
 
-    def _widget_only(self, magic: str, kind: str, line: str, *, start: bool = False) -> None:
-        if line.strip():
-            raise UsageError(f"%{magic} takes no arguments")
+    def _widget_only(
+        self, magic: str, kind: str, line: str, *, start: bool = False, text: bool = False
+    ) -> None:
+        words = line.split()
+        as_text = text and words == ["--text"]
+        if words and not as_text:
+            raise UsageError(f"usage: %{magic} [--text]" if text else f"%{magic} takes no arguments")
         try:
-            import anywidget  # noqa: F401
+            from .. import widgets
         except ImportError:
             raise UsageError(f"%{magic} needs anywidget: pip install 'ipyagent[lab]'") from None
-        if not self._show(kind, start=start):
-            raise UsageError(f"%{magic}: no agent yet: send it a message with %agent MESSAGE (or open %chat)")
+        no_agent = f"%{magic}: no agent yet: send it a message with %agent MESSAGE (or open %chat)"
+        if as_text:  # a snapshot: the widget's own text, then it is closed
+            widget = self.session.widget(getattr(widgets, kind))
+            if widget is None:
+                raise UsageError(no_agent)
+            try:
+                print(widget.text())
+            finally:
+                widget.close()
+        elif not self._show(kind, start=start):
+            raise UsageError(no_agent)
 
     @line_magic
     @one_line_errors
@@ -258,14 +271,15 @@ class AgentMagics(Magics):
     @line_magic
     @one_line_errors
     def timeline(self, line: str) -> None:
-        """States and tool-call spans of the agents over time."""
-        self._widget_only("timeline", "timeline", line)
+        """``%timeline [--text]``: states and tool-call spans of the agents over time."""
+        self._widget_only("timeline", "timeline", line, text=True)
 
     @line_magic
     @one_line_errors
     def notifications(self, line: str) -> None:
-        """A feed of tool results, errors, timers and sub-agent reports as they arrive."""
-        self._widget_only("notifications", "notifications", line)
+        """``%notifications [--text]``: tool results, errors, timers and sub-agent reports as
+        they arrive (--text: what arrived so far, as text)."""
+        self._widget_only("notifications", "notifications", line, text=True)
 
     @line_magic
     @one_line_errors

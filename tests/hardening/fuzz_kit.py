@@ -129,6 +129,11 @@ small_json = st.recursive(
     max_leaves=6,
 )
 json_objects = st.dictionaries(short_texts, small_json, max_size=4)
+usages = st.dictionaries(
+    st.sampled_from(["input_tokens", "output_tokens", "first_token_seconds", "total_seconds"]) | short_texts,
+    small_json | st.floats(allow_nan=False),
+    max_size=4,
+)
 
 
 @st.composite
@@ -150,7 +155,7 @@ def entries(draw: st.DrawFn, index: int = 0) -> Entry:
             st.none() | st.sampled_from(["tool_result", "tool_error", "timer", "cell"]) | short_texts
         ),
         generation=draw(st.none() | st.integers(0, 10**6)),
-        usage=draw(st.none() | json_objects),
+        usage=draw(st.none() | usages),
     )
 
 

@@ -160,3 +160,21 @@ def test_the_eval_report_escapes_everything(records: list[RunRecord], model: str
     document = html_report(results, model)
     _no_markup_from_content(document, REPORT_TAGS)
     assert console_report(results, model, verbose=True)
+
+
+def test_damaged_usage_figures_count_as_zero_in_scores() -> None:
+    bad = Entry(
+        "assistant",
+        "hi",
+        time=1.0,
+        index=1,
+        generation=1,
+        usage={"input_tokens": "many", "output_tokens": [2]},
+    )
+    record = RunRecord(
+        scenario=SCENARIO, model="m", entries=(Entry("user", "q", time=0.0, index=0), bad), sub_ledgers={},
+        tasks=(), steps=(), generation_starts=(0.0,), tool_specs=(), epoch=0.0, end="settled",
+        virtual_seconds=1.0, real_seconds=1.0,
+    )  # fmt: skip
+    result = score(record)  # was a ValueError
+    assert (result.input_tokens, result.output_tokens) == (0, 0)

@@ -106,7 +106,8 @@ def test_every_widget_shows_any_ledger_as_text(items: list[Entry]) -> None:
                 assert all(c.isprintable() for c in row_), f"{type(widget).__name__}: {row_[:200]!r}"
             bundle_ = widget._repr_mimebundle_()
             data = bundle_[0] if isinstance(bundle_, tuple) else bundle_
-            assert data["text/plain"] == text
+            # the same text (the timeline's header holds the time now, so it may move on)
+            assert data["text/plain"].splitlines()[1:] == text.splitlines()[1:]
         finally:
             widget.close()
 

@@ -18,8 +18,8 @@ class ScriptError(IpyagentError):
         self.path = path
         self.turn = turn
         self.reason = reason
-        where = f"{path}" if turn is None else f"{path}, turn {turn}"
-        super().__init__(f"bad model script {where}: {reason}")
+        where = one_line(path, 120) if turn is None else f"{one_line(path, 120)}, turn {turn}"
+        super().__init__(f"bad model script {where}: {one_line(reason)}")
 
 
 class ToolDefinitionError(IpyagentError):
@@ -57,3 +57,15 @@ class LedgerError(IpyagentError):
 
 class AgentError(IpyagentError):
     """Raised when an agent is used in a way it cannot honour (for example sending to a closed agent)."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` as one line for a user to read: whitespace runs (newlines too) become one space,
+    other control characters are shown escaped, and anything past ``limit`` characters is cut."""
+    # Only the head can show; looking at a bounded part keeps huge texts cheap.
+    head = text[: limit * 8 + 64]
+    flat = " ".join(head.split())
+    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+    if len(flat) <= limit and len(head) == len(text):
+        return flat
+    return flat[: limit - 1] + "…"

@@ -149,11 +149,13 @@ async def test_bad_messages_from_the_browser_get_a_one_line_error(wire: Any) -> 
         ):
             view._receive(view, bad, [])
         errors = [m["text"] for m in sent.custom("error")]
+        again = "reload the page if this repeats"
         assert errors == [
-            "a 'follow' message needs a str 'path'",
-            "this widget does not accept 'explode' messages (it takes ['bye', 'follow', 'hello', 'sync'])",
-            "expected an object with a 'type', got \"['not', 'a', 'dict']\"",
-            "no agent 'x' under 'main'",
+            f"refused a 'follow' message from the browser: 'path' must be a string, not missing; {again}",
+            "refused a 'explode' message from the browser: this widget takes bye, follow, hello, sync; "
+            + again,
+            f"refused a message from the browser: a list, not an object; {again}",
+            "no agent 'x' under 'main'; its agents are: main",
         ]
         assert view.path == "main"
 
@@ -211,7 +213,9 @@ async def test_a_view_of_a_sub_agent_follows_only_within_its_own_subtree(wire: A
             view = ledger_view(kid, timer=ClockTimer(clock))
             sent = wire(view)
             view._receive(view, {"type": "follow", "path": "main"}, [])
-            assert [m["text"] for m in sent.custom("error")] == ["no agent 'main' under 'main/kid'"]
+            assert [m["text"] for m in sent.custom("error")] == [
+                "no agent 'main' under 'main/kid'; its agents are: main/kid"
+            ]
             view._receive(view, {"type": "sync"}, [])
             assert sent.custom("reset")[-1]["agents"] == ["main/kid"]
             await wait_for(agent, lambda: kid.status == "done")

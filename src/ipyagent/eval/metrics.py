@@ -21,6 +21,7 @@ Metrics (per scenario, and pooled over a suite):
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -388,10 +389,17 @@ def _first_answer(record: RunRecord) -> float | None:
             continue
         for n, began in enumerate(starts, 1):
             if began + 1e-9 >= step.time and n in spoke:
-                first = (usage_of.get(n) or {}).get("first_token_seconds") or 0.0
-                figures.append(began - step.time + float(first))
+                first = _figure((usage_of.get(n) or {}).get("first_token_seconds"))
+                figures.append(began - step.time + first)
                 break
     return mean(figures) if figures else None
+
+
+def _figure(value: Any) -> float:
+    """A usage figure as a number; anything else (missing, damaged) counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return float(value)
 
 
 def score(record: RunRecord) -> ScenarioResult:
@@ -405,8 +413,8 @@ def score(record: RunRecord) -> ScenarioResult:
     for entries in (record.entries, *record.sub_ledgers.values()):
         for e in entries:
             if e.kind == "assistant" and e.usage:
-                tokens_in += int(e.usage.get("input_tokens") or 0)
-                tokens_out += int(e.usage.get("output_tokens") or 0)
+                tokens_in += int(_figure(e.usage.get("input_tokens")))
+                tokens_out += int(_figure(e.usage.get("output_tokens")))
     return ScenarioResult(
         scenario=scenario,
         record=record,

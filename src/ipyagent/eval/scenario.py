@@ -29,6 +29,7 @@ Every problem is reported as a :class:`ScenarioError` naming the file, the scena
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import tomllib
@@ -40,7 +41,7 @@ from typing import Any, Literal, get_args
 
 from ..dispatch.backends.scripted import ScriptTurn, parse_turns
 from ..dispatch.schema import SchemaError, check_schema
-from ..errors import IpyagentError, ScriptError
+from ..errors import IpyagentError, ScriptError, one_line
 
 Behaviour = Literal[
     "quick_question",  # answer a quick question while a slow tool runs
@@ -101,8 +102,9 @@ class ScenarioError(IpyagentError):
         self.path = path
         self.scenario = scenario
         self.reason = reason
-        where = path if scenario is None else f"{path}, scenario {scenario!r}"
-        super().__init__(f"bad suite {where}: {reason}")
+        shown = one_line(path, 120)
+        where = shown if scenario is None else f"{shown}, scenario {scenario!r}"
+        super().__init__(f"bad suite {where}: {one_line(reason)}")
 
 
 @dataclass(frozen=True)
@@ -268,12 +270,19 @@ def find_suites(names: Sequence[str] = ()) -> list[Suite]:
     for name in names:
         if name in shipped:
             suites.append(load_suite(shipped[name]))
-        elif name.endswith(".toml") or Path(name).exists():
+        elif name.endswith(".toml") or _exists(name):
             suites.append(load_suite(name))
         else:
             known = ", ".join(shipped) or "none"
             raise ScenarioError(name, f"no such suite; shipped suites: {known} (or give a .toml path)")
     return suites
+
+
+def _exists(name: str) -> bool:
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):  # too long, or a NUL character
+        return False
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -287,6 +296,10 @@ def load_suite(path: str | Path) -> Suite:
         raise ScenarioError(source, f"cannot read it: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(source, "not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # a path no file can have (a NUL character)
+        raise ScenarioError(source, f"not a usable file name: {exc}") from None
     return parse_suite(raw, source, Path(path).stem)
 
 
@@ -326,8 +339,35 @@ def _unknown(raw: Mapping[str, Any], allowed: set[str], source: str, scenario: s
         )
 
 
+def _template(text: str, what: str, source: str, scenario: str | None) -> None:
+    """A result is filled in with ``{argument}`` only: no positions, attributes or formats, so
+    answering a call can never fail on it."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ScenarioError(
+            source,
+            f"{what} is not a valid template ({exc}); write {{{{ and }}}} for a literal brace",
+            scenario,
+        ) from None
+    for _, field_name, spec, conversion in parts:
+        if field_name is not None and (not field_name.isidentifier() or spec or conversion):
+            written = field_name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise ScenarioError(
+                source,
+                f"{what}: {{{written}}} is not an argument placeholder; "
+                "use {NAME} with a parameter's name, or {{ and }} for braces",
+                scenario,
+            )
+
+
 def _number(value: Any, what: str, source: str, scenario: str | None, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < minimum
+    ):
         raise ScenarioError(source, f"{what} must be a number >= {minimum:g}, got {value!r}", scenario)
     return float(value)
 
@@ -348,7 +388,7 @@ def _tool(name: str, spec: Any, source: str) -> SimTool:
     if not isinstance(params, Mapping):
         raise ScenarioError(source, f"{where}: 'parameters' must be a table of name = type")
     optional = spec.get("optional", [])
-    if not isinstance(optional, list) or any(o not in params for o in optional):
+    if not isinstance(optional, list) or any(not isinstance(o, str) or o not in params for o in optional):
         raise ScenarioError(source, f"{where}: 'optional' must list some of its parameters")
     properties: dict[str, Any] = {}
     for param, kind in params.items():
@@ -374,6 +414,7 @@ def _tool(name: str, spec: Any, source: str) -> SimTool:
     error = spec.get("error")
     if not isinstance(result, str) or (error is not None and not isinstance(error, str)):
         raise ScenarioError(source, f"{where}: 'result' and 'error' must be strings")
+    _template(result, f"{where}: 'result'", source, None)
     timeout = spec.get("timeout")
     return SimTool(
         name,
@@ -421,6 +462,8 @@ def _scenario(item: Any, n: int, suite: str, source: str, tools: Mapping[str, Si
                 value = _number(value, f"latency of {tool_name!r}", source, sid)
             elif not isinstance(value, str):
                 raise ScenarioError(source, f"'{key}' of {tool_name!r} must be a string", sid)
+            elif key == "results":
+                _template(value, f"'results' of {tool_name!r}", source, sid)
             overrides[tool_name][field_name] = value
     sim_tools = tuple(_replace(tools[x], overrides[x]) for x in names)
     known_tools = {t.name for t in sim_tools} | BUILTIN_TOOLS
@@ -492,7 +535,9 @@ def _step(raw: Any, n: int, source: str, sid: str, known: frozenset[str] | set[s
         raise ScenarioError(source, f"{what} does nothing: give 'user', 'interrupt = true', or both", sid)
     at = None if "at" not in raw else _number(raw["at"], f"{what}: 'at'", source, sid)
     after_words = raw.get("after_words")
-    if after_words is not None and (not isinstance(after_words, int) or after_words < 1):
+    if after_words is not None and (
+        isinstance(after_words, bool) or not isinstance(after_words, int) or after_words < 1
+    ):
         raise ScenarioError(source, f"{what}: 'after_words' must be a whole number >= 1", sid)
     after = raw.get("after", "start" if n == 1 or after_words is not None else "reply")
     if not isinstance(after, str):
@@ -559,7 +604,9 @@ def _check(raw: Any, n: int, source: str, sid: str, known: frozenset[str] | set[
     if after is not None:
         after = _notification_name(after, f"{what}: 'after'", source, sid, known)
     after_step = raw.get("after_step")
-    if after_step is not None and (not isinstance(after_step, int) or not 1 <= after_step <= steps):
+    if after_step is not None and (
+        isinstance(after_step, bool) or not isinstance(after_step, int) or not 1 <= after_step <= steps
+    ):
         raise ScenarioError(source, f"{what}: 'after_step' must be a step number from 1 to {steps}", sid)
     by = None if raw.get("by") is None else _number(raw["by"], f"{what}: 'by'", source, sid)
     metric: Metric

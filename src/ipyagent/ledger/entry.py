@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args
@@ -18,6 +19,12 @@ EntryKind = Literal[
     "subagent",  # link to a sub-agent: name, status "fork" or "spawn", text = its task
 ]
 ENTRY_KINDS: frozenset[str] = frozenset(get_args(EntryKind))
+
+# Stored bodies are checked field by field, so a damaged or hand-edited file is refused with a
+# reason instead of breaking a renderer later. Times must be ones a calendar can show.
+_STRINGS = ("text", "name", "call_id", "task_id", "status", "source")
+_MAPPINGS = ("arguments", "usage")
+_EARLIEST_TIME, _LATEST_TIME = -62135510400.0, 253402214400.0  # 0001-01-02 .. 9999-12-30 UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +52,51 @@ class Entry:
     def to_json(self) -> str:
         """Compact JSON holding only the fields that are set."""
         body = {k: v for k, v in asdict(self).items() if v is not None and k != "index"}
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (from a browser's JSON): keep it, escaped
+            text = json.dumps(body, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+        return text
 
     @classmethod
     def from_json(cls, text: str, index: int) -> Entry:
-        """Inverse of :meth:`to_json`; unknown keys are ignored so old files stay readable."""
-        body = json.loads(text)
-        if not isinstance(body, dict) or body.get("kind") not in ENTRY_KINDS:
-            raise ValueError(f"not a ledger entry: {text[:80]!r}")
+        """Inverse of :meth:`to_json`; unknown keys are ignored so old files stay readable.
+
+        Raises ValueError (one line, saying which field is wrong) for anything that is not an
+        entry :meth:`to_json` could have written.
+        """
+        try:
+            body = json.loads(text)
+        except RecursionError:
+            raise ValueError("not a ledger entry: JSON nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a ledger entry: bad JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(body, dict):
+            raise ValueError(f"not a ledger entry: a JSON {type(body).__name__}, not an object")
+        kind = body.get("kind")
+        if not isinstance(kind, str) or kind not in ENTRY_KINDS:
+            raise ValueError(f"not a ledger entry: unknown kind {str(kind)[:40]!r}")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in body.items() if k in known and k != "index"}, index=index)
+        values = {k: v for k, v in body.items() if k in known and k != "index"}
+        _check_fields(values)
+        return cls(**values, index=index)
+
+
+def _check_fields(values: Mapping[str, Any]) -> None:
+    for key in _STRINGS:
+        if values.get(key) is not None and not isinstance(values[key], str):
+            raise ValueError(f"ledger entry field {key!r} is a {type(values[key]).__name__}, not a string")
+    if "text" in values and values["text"] is None:
+        raise ValueError("ledger entry field 'text' is null, not a string")
+    for key in _MAPPINGS:
+        if values.get(key) is not None and not isinstance(values[key], dict):
+            raise ValueError(f"ledger entry field {key!r} is a {type(values[key]).__name__}, not an object")
+    time = values.get("time", 0.0)
+    if isinstance(time, bool) or not isinstance(time, int | float):
+        raise ValueError(f"ledger entry field 'time' is a {type(time).__name__}, not a number")
+    if not (math.isfinite(time) and _EARLIEST_TIME <= time <= _LATEST_TIME):
+        raise ValueError(f"ledger entry field 'time' is {time!r}, not a time a calendar can show")
+    generation = values.get("generation")
+    if generation is not None and (isinstance(generation, bool) or not isinstance(generation, int)):
+        raise ValueError(f"ledger entry field 'generation' is a {type(generation).__name__}, not an integer")

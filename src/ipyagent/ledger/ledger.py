@@ -67,13 +67,25 @@ class Ledger:
         return cls.load(LedgerStore(path), name)
 
     @classmethod
-    def load(cls, store: LedgerStore, name: str) -> Ledger:
+    def load(cls, store: LedgerStore, name: str, *, _children: frozenset[int] = frozenset()) -> Ledger:
+        """The ledger ``name`` in ``store`` (a new, empty one if there is none). Raises
+        LedgerError, naming the problem, for a damaged file."""
         found = store.find(name)
         if found is None:
             return cls(name, store=store)
         ledger_id, parent_id, fork_point = found
-        parent = cls.load(store, store.name_of(parent_id)) if parent_id is not None else None
+        if ledger_id in _children:
+            raise LedgerError(f"ledger file {store.path} is damaged: ledger {name!r} is its own ancestor")
+        parent = None
+        if parent_id is not None:
+            parent = cls.load(store, store.name_of(parent_id), _children=_children | {ledger_id})
         own = list(store.entries(ledger_id))
+        for position, entry in enumerate(own):
+            if entry.index != fork_point + position:
+                raise LedgerError(
+                    f"ledger file {store.path} is damaged: ledger {name!r} has entry {entry.index} "
+                    f"where entry {fork_point + position} belongs (entries are missing)"
+                )
         return cls(name, store=store, parent=parent, fork_point=fork_point, _ledger_id=ledger_id, _own=own)
 
     def fork(self, name: str) -> Ledger:

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import LedgerError
 from .entry import Entry
@@ -62,24 +63,35 @@ class LedgerStore:
             assert cur.lastrowid is not None
             return cur.lastrowid
 
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerError(f"cannot read ledger file {self.path}: {exc}") from None
+
     def find(self, name: str) -> tuple[int, int | None, int] | None:
         """``(id, parent_id, fork_point)`` of the ledger called ``name``, or ``None``."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT id, parent_id, fork_point FROM ledgers WHERE name = ?", (name,)
-            ).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
+        rows = self._rows("SELECT id, parent_id, fork_point FROM ledgers WHERE name = ?", (name,))
+        if not rows:
+            return None
+        ledger_id, parent_id, fork_point = rows[0]
+        if not (
+            isinstance(ledger_id, int)
+            and (parent_id is None or isinstance(parent_id, int))
+            and isinstance(fork_point, int)
+        ):
+            raise LedgerError(f"ledger file {self.path} is damaged: ledger {name!r} has a bad row")
+        return ledger_id, parent_id, fork_point
 
     def name_of(self, ledger_id: int) -> str:
-        with self._lock:
-            row = self._conn.execute("SELECT name FROM ledgers WHERE id = ?", (ledger_id,)).fetchone()
-        if row is None:
+        rows = self._rows("SELECT name FROM ledgers WHERE id = ?", (ledger_id,))
+        if not rows:
             raise LedgerError(f"ledger id {ledger_id} is missing from {self.path}")
-        return str(row[0])
+        return str(rows[0][0])
 
     def names(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT name FROM ledgers ORDER BY id")]
+        return [str(r[0]) for r in self._rows("SELECT name FROM ledgers ORDER BY id")]
 
     def append(self, ledger_id: int, entry: Entry) -> None:
         """Write one entry and commit it (autocommit: the INSERT is its own transaction)."""
@@ -90,13 +102,33 @@ class LedgerStore:
             )
 
     def entries(self, ledger_id: int) -> Iterator[Entry]:
-        """The ledger's own entries (not its parent's), in order."""
+        """The ledger's own entries (not its parent's), in order.
+
+        Raises LedgerError naming the entry when a row is not one this store could have written
+        (the file was damaged or edited by hand): nothing is skipped silently.
+        """
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT idx, body FROM entries WHERE ledger_id = ? ORDER BY idx", (ledger_id,)
-            ).fetchall()
+            try:
+                rows = self._conn.execute(
+                    "SELECT idx, body FROM entries WHERE ledger_id = ? ORDER BY idx", (ledger_id,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerError(f"cannot read ledger file {self.path}: {exc}") from None
         for idx, body in rows:
-            yield Entry.from_json(body, idx)
+            if isinstance(body, bytes):
+                try:
+                    body = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    body = None
+            try:
+                if not isinstance(idx, int) or not isinstance(body, str):
+                    raise ValueError("not a ledger entry: the row holds no JSON text")
+                yield Entry.from_json(body, idx)
+            except ValueError as exc:
+                raise LedgerError(
+                    f"ledger file {self.path} is damaged at entry {idx!r} of ledger id {ledger_id}: "
+                    f"{exc}; open a backup copy or start a new session"
+                ) from None
 
     def integrity_ok(self) -> bool:
         with self._lock:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..errors import one_line
 from .entry import Entry
 
 _WIDTH = 96
 
 
 def describe(entry: Entry) -> str:
-    """What an entry says, in one line."""
-    text = " ".join(entry.text.split())
+    """What an entry says, in one line (control characters shown escaped, never sent to the
+    terminal as they are)."""
+    text = entry.text
     match entry.kind:
         case "tool_call":
             args = (
@@ -31,7 +33,7 @@ def describe(entry: Entry) -> str:
             shown = f"{entry.status} {entry.name!r} ({entry.task_id}): {text}"
         case _:
             shown = text
-    return shown if len(shown) <= _WIDTH else shown[: _WIDTH - 1] + "…"
+    return one_line(shown, _WIDTH)
 
 
 def format_entries(entries: Iterable[Entry], *, start: float | None = None, system: bool = False) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,9 +41,9 @@ working in the background (the cell returns at once).
          [--system] [--text]  entries by role, tool calls with status, filters; --text or
                             --system (with the system message): one line per entry
   %chat                     a chat box: typing while the agent talks interrupts it
-  %timeline                 the agents' states and tool calls over time
+  %timeline [--text]        the agents' states and tool calls over time
   %voice [--tts piper|espeak|gtts]  talk through the microphone; the agent answers aloud
-  %notifications            tool results, errors and sub-agent reports as they arrive
+  %notifications [--text]   tool results, errors and sub-agent reports as they arrive
   %interrupt                stop what the agents are saying now (tools keep running); the Jupyter
                             interrupt button does the same in the ipyagent kernel
   %cancel NAME              stop an agent and everything under it
@@ -72,48 +73,57 @@ VOICES = ("piper", "espeak", "gtts")
 
 def one_line_errors(fn: F) -> F:
     """Turn any failure of a magic into a one-line UsageError (the details go to the log)."""
-    from ..errors import IpyagentError
+    from ..errors import IpyagentError, one_line
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except UsageError:
-            raise
-        except IpyagentError as exc:
-            raise UsageError(str(exc)) from None
+        except (UsageError, IpyagentError) as exc:
+            raise UsageError(one_line(str(exc), 400)) from None
         except Exception as exc:
             log.exception("ipyagent magic %s failed", fn.__name__)
-            raise UsageError(f"ipyagent: {type(exc).__name__}: {exc}") from None
+            raise UsageError(one_line(f"ipyagent: {type(exc).__name__}: {exc}", 400)) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def parse_agent_line(line: str) -> tuple[dict[str, Any], str]:
     """Split ``%agent`` options (only at the start) from the message."""
+    from ..errors import one_line
+
     opts: dict[str, Any] = {}
     rest = line.strip()
     while rest.startswith("--"):
-        token, _, after = rest.partition(" ")
-        after = after.lstrip()
+        token, after = _split(rest)
         if token not in _OPTIONS:
-            raise UsageError(f"%agent: unknown option {token}; see %agent --help")
+            raise UsageError(f"%agent: unknown option {one_line(token, 60)}; see %agent --help")
         if token == "--timeout":
-            value, _, after = after.partition(" ")
+            value, after = _split(after)
             try:
                 opts["timeout"] = float(value)
             except ValueError:
-                raise UsageError(f"%agent --timeout needs a number of seconds, got {value!r}") from None
-            if opts["timeout"] <= 0:
-                raise UsageError("%agent --timeout must be positive")
+                raise UsageError(
+                    f"%agent --timeout needs a number of seconds, got {one_line(value, 60)!r}"
+                ) from None
+            if not 0 < opts["timeout"] < math.inf:
+                raise UsageError(
+                    "%agent --timeout must be positive and finite: a number of seconds, such as 60"
+                )
         elif token == "--resume":
             opts["resume"] = True
             if after and not after.startswith("--"):
-                opts["resume_path"], _, after = after.partition(" ")
+                opts["resume_path"], after = _split(after)
         else:
             opts[token[2:].replace("-", "_")] = True
-        rest = after.lstrip()
+        rest = after
     return opts, rest
+
+
+def _split(text: str) -> tuple[str, str]:
+    """The first word of ``text`` and the rest (both stripped); words are split by any whitespace."""
+    parts = text.strip().split(None, 1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -206,15 +216,28 @@ class AgentMagics(Magics):
         display(widget)  # type: ignore[no-untyped-call]
         return True
 
-    def _widget_only(self, magic: str, kind: str, line: str, *, start: bool = False) -> None:
-        if line.strip():
-            raise UsageError(f"%{magic} takes no arguments")
+    def _widget_only(
+        self, magic: str, kind: str, line: str, *, start: bool = False, text: bool = False
+    ) -> None:
+        words = line.split()
+        as_text = text and words == ["--text"]
+        if words and not as_text:
+            raise UsageError(f"usage: %{magic} [--text]" if text else f"%{magic} takes no arguments")
         try:
-            import anywidget  # noqa: F401
+            from .. import widgets
         except ImportError:
             raise UsageError(f"%{magic} needs anywidget: pip install 'ipyagent[lab]'") from None
-        if not self._show(kind, start=start):
-            raise UsageError(f"%{magic}: no agent yet: send it a message with %agent MESSAGE (or open %chat)")
+        no_agent = f"%{magic}: no agent yet: send it a message with %agent MESSAGE (or open %chat)"
+        if as_text:  # a snapshot: the widget's own text, then it is closed
+            widget = self.session.widget(getattr(widgets, kind))
+            if widget is None:
+                raise UsageError(no_agent)
+            try:
+                print(widget.text())
+            finally:
+                widget.close()
+        elif not self._show(kind, start=start):
+            raise UsageError(no_agent)
 
     @line_magic
     @one_line_errors
@@ -248,14 +271,15 @@ class AgentMagics(Magics):
     @line_magic
     @one_line_errors
     def timeline(self, line: str) -> None:
-        """States and tool-call spans of the agents over time."""
-        self._widget_only("timeline", "timeline", line)
+        """``%timeline [--text]``: states and tool-call spans of the agents over time."""
+        self._widget_only("timeline", "timeline", line, text=True)
 
     @line_magic
     @one_line_errors
     def notifications(self, line: str) -> None:
-        """A feed of tool results, errors, timers and sub-agent reports as they arrive."""
-        self._widget_only("notifications", "notifications", line)
+        """``%notifications [--text]``: tool results, errors, timers and sub-agent reports as
+        they arrive (--text: what arrived so far, as text)."""
+        self._widget_only("notifications", "notifications", line, text=True)
 
     @line_magic
     @one_line_errors

@@ -15,7 +15,7 @@ import anywidget
 
 from ..agents import Agent
 from ..agents.updates import Update
-from ..errors import IpyagentError
+from ..errors import IpyagentError, one_line
 from .throttle import DEFAULT_INTERVAL, Throttle, Timer
 from .wire import ClientMsg, WireError, parse_client
 
@@ -31,6 +31,12 @@ def esm(name: str) -> str:
 
 
 CSS = (_HERE / "js" / "widgets.css").read_text(encoding="utf-8")
+
+
+def _kind(content: Any) -> str:
+    """A browser message's type, for the log (never the whole message: it may be huge)."""
+    kind = content.get("type") if isinstance(content, dict) else type(content).__name__
+    return str(kind)[:40]
 
 
 def root_of(agent: Agent) -> Agent:
@@ -50,7 +56,8 @@ def find(agent: Agent, path: str) -> Agent:
     for a in walk(agent):
         if a.path == path:
             return a
-    raise IpyagentError(f"no agent {path!r} under {agent.path!r}")
+    known = ", ".join(a.path for a in walk(agent))
+    raise IpyagentError(f"no agent {path[:200]!r} under {agent.path!r}; its agents are: {known}")
 
 
 class AgentWidget(anywidget.AnyWidget):
@@ -136,10 +143,10 @@ class AgentWidget(anywidget.AnyWidget):
             else:
                 self.handle(msg)
         except (WireError, IpyagentError) as exc:
-            self.send_msg({"type": "error", "text": str(exc)})
+            self.send_msg({"type": "error", "text": one_line(str(exc))})
         except Exception as exc:  # a widget bug must never take the kernel down
-            log.exception("widget %s failed on %r", type(self).__name__, content)
-            self.send_msg({"type": "error", "text": f"internal error: {type(exc).__name__}: {exc}"})
+            log.exception("widget %s failed on a %r message", type(self).__name__, _kind(content))
+            self.send_msg({"type": "error", "text": one_line(f"internal error: {type(exc).__name__}: {exc}")})
 
     def agent_loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the agent runs on: the one it was started on, else (an agent not
@@ -161,7 +168,7 @@ class AgentWidget(anywidget.AnyWidget):
             try:
                 fn()
             except IpyagentError as exc:
-                self.send_msg({"type": "error", "text": str(exc)})
+                self.send_msg({"type": "error", "text": one_line(str(exc))})
 
         loop.call_soon_threadsafe(guarded)
 
@@ -188,7 +195,7 @@ class AgentWidget(anywidget.AnyWidget):
             return
         exc = future.exception()
         if exc is not None:
-            self.send_msg({"type": "error", "text": str(exc)})
+            self.send_msg({"type": "error", "text": one_line(str(exc))})
 
     def close(self) -> None:
         unsubscribe = getattr(self, "_unsubscribe", None)

@@ -8,6 +8,7 @@ import traitlets as t
 
 from ..agents import Agent
 from ..agents.updates import AgentStatusChanged, EntryAdded, StateChanged, TextDelivered, Update
+from ..errors import one_line
 from ..fsm import State
 from ..ledger import Entry
 from .base import CSS, AgentWidget, esm
@@ -100,7 +101,7 @@ class ChatBox(AgentWidget):
         rows = [f"chat with {self.agent.path} ({self.agent.state}):"]
         for item in self._lines[-30:]:
             who = {"user": "you", "assistant": self.agent.name}.get(item["role"], "--")
-            rows.append(f"  {who}: {' '.join(item['text'].split())[:300]}")
+            rows.append(f"  {who}: {one_line(item['text'], 300)}")
         if self._live:
-            rows.append(f"  {self.agent.name} (speaking): {self._live[-300:]}")
+            rows.append(f"  {self.agent.name} (speaking): {one_line(self._live[-300:], 300)}")
         return "\n".join(rows)

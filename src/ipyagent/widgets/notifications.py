@@ -9,6 +9,7 @@ import traitlets as t
 from ..agents import Agent
 from ..agents.updates import EntryAdded, Update
 from ..clock import format_wall
+from ..errors import one_line
 from ..ledger import Entry
 from .base import CSS, AgentWidget, esm
 from .wire import clip
@@ -69,5 +70,6 @@ class NotificationsFeed(AgentWidget):
         lines = [f"notifications of {self.agent.path}:"]
         for item in self._items[-20:]:
             who = " ".join(x for x in (item.get("task_id"), item.get("name")) if x)
-            lines.append(f"  {format_wall(item['t'])[11:19]} [{item['source']} {who}] {item['text'][:200]}")
+            head = one_line(f"[{item['source']} {who}]", 80)
+            lines.append(f"  {format_wall(item['t'])[11:19]} {head} {one_line(item['text'], 200)}")
         return "\n".join(lines)

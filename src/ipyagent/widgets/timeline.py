@@ -15,6 +15,7 @@ from ..agents import Agent
 from ..agents.updates import EntryAdded, StateChanged, TaskChanged, Update
 from ..clock import RealClock
 from ..dispatch.tasks import BackgroundTask
+from ..errors import one_line
 from .base import CSS, AgentWidget, esm, walk
 
 MAX_SPANS = 2000  # per lane; older spans are dropped
@@ -122,5 +123,5 @@ class Timeline(AgentWidget):
             for s in spans:
                 end = "…" if s["e"] is None else f"{s['e']:.2f}"
                 parts.append(f"{s['v']} {s['s']:.2f}–{end}")
-            lines.append(f"  {lane['label']:<28} " + ", ".join(parts))
+            lines.append(f"  {one_line(lane['label'], 60):<28} " + ", ".join(parts))
         return "\n".join(lines)

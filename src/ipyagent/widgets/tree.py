@@ -8,6 +8,7 @@ import traitlets as t
 
 from ..agents import Agent
 from ..agents.updates import AgentStatusChanged, StateChanged, TaskChanged, Update
+from ..errors import one_line
 from .base import CSS, AgentWidget, esm, find
 from .wire import ClientMsg
 
@@ -60,7 +61,8 @@ class AgentTree(AgentWidget):
         def walk(n: dict[str, Any], depth: int) -> None:
             how = "" if n["how"] == "root" else f" ({n['how']})"
             tasks = f", {n['running']} task(s) running" if n["running"] else ""
-            why = f": {n['failure']}" if n["failure"] and n["status"] in ("failed", "cancelled") else ""
+            failed = n["failure"] and n["status"] in ("failed", "cancelled")
+            why = f": {one_line(n['failure'], 200)}" if failed else ""
             lead = "  " * depth + ("└ " if depth else "")
             lines.append(f"{lead}{n['name']}{how}  {n['state']}  {n['status']}{tasks}{why}")
             for c in n["children"]:

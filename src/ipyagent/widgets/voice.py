@@ -27,6 +27,8 @@ from ..audio.speech import AudioChunk, VoiceOutput
 from ..audio.stt import WhisperTranscriber
 from ..audio.tts import make_synthesizer
 from ..audio.vad import VadConfig
+from ..errors import one_line
+from .wire import WireError, parse_voice
 
 if TYPE_CHECKING:
     from ..agents import Agent
@@ -52,6 +54,7 @@ class VoiceWidget(anywidget.AnyWidget):
     played_chunks = traitlets.Int(0).tag(sync=True)
     stopped = traitlets.Int(0).tag(sync=True)
     rejected = traitlets.Int(0).tag(sync=True)
+    refused = 0  # messages from the browser that broke the contract in wire.py
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -71,35 +74,37 @@ class VoiceWidget(anywidget.AnyWidget):
     # --- from the browser (the kernel's comm handler thread) ----------------------------------
 
     def _on_custom(self, _: Any, content: Any, buffers: list[Any] | None) -> None:
-        pipeline = self.pipeline
-        if pipeline is None or not isinstance(content, dict):
+        try:
+            msg = parse_voice(content)
+        except WireError as exc:
+            self.refused += 1
+            if self.refused <= 3 or self.refused % 100 == 0:
+                log.warning("voice widget: %s (%d refused so far)", exc, self.refused)
+            self.status = one_line(str(exc))
             return
-        kind = content.get("type")
-        if kind == "mic":
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        if msg["type"] == "mic":
             if not buffers or len(buffers) != 1:
-                pipeline.call(pipeline.feed, None, content.get("rate"))
+                pipeline.call(pipeline.feed, None, msg["rate"])
                 return
-            pipeline.submit_frame(buffers[0], content.get("rate"))
-        elif kind == "playback":
-            chunk, played, done = content.get("chunk"), content.get("played"), content.get("done")
-            if isinstance(chunk, int) and isinstance(played, int | float) and isinstance(done, bool):
-                self.connected = True
-                if done:
-                    self.played_chunks += 1
-                pipeline.submit_playback(chunk, int(played), done)
-        elif kind == "stopped":
-            self.stopped += 1
-        elif kind == "ready":
+            pipeline.submit_frame(buffers[0], msg["rate"])
+        elif msg["type"] == "playback":
             self.connected = True
-        elif kind == "mic_state":
-            on = bool(content.get("on"))
-            self.phase = "quiet" if on else "off"
-            if not on:
+            if msg["done"]:
+                self.played_chunks += 1
+            pipeline.submit_playback(msg["chunk"], int(msg["played"]), msg["done"])
+        elif msg["type"] == "stopped":
+            self.stopped += 1
+        elif msg["type"] == "ready":
+            self.connected = True
+        elif msg["type"] == "mic_state":
+            self.phase = "quiet" if msg["on"] else "off"
+            if not msg["on"]:
                 pipeline.call(pipeline.vad.reset)
-        elif kind == "error":
-            self.status = str(content.get("text", "browser error"))[:300]
         else:
-            log.warning("voice widget: unknown message type %r ignored", kind)
+            self.status = one_line(msg["text"] or "browser error")
 
     def warm_up(self) -> None:
         """Load the speech models now (blocking) instead of on first use."""

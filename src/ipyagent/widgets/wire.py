@@ -8,6 +8,7 @@ TypeScript types in ``wire.d.ts``, which the ES modules reference in JSDoc.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal, NotRequired, TypedDict
 
 from ..dispatch.tasks import BackgroundTask
@@ -122,32 +123,144 @@ class CancelMsg(TypedDict):
 
 ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg
 
-_FIELDS: dict[str, dict[str, type]] = {
+# kind -> field -> the types it may have (a bool is never taken for a number)
+Fields = dict[str, dict[str, tuple[type, ...]]]
+
+_FIELDS: Fields = {
     "hello": {},
     "bye": {},
     "sync": {},
-    "follow": {"path": str},
-    "send": {"text": str},
+    "follow": {"path": (str,)},
+    "send": {"text": (str,)},
     "interrupt": {},
-    "cancel": {"path": str},
+    "cancel": {"path": (str,)},
 }
+# Longest strings taken from the browser: a chat message (a pasted page is fine, a flood is
+# not), and anything else (agent paths, error texts).
+MAX_MESSAGE = 100_000
+MAX_FIELD = 1000
+_LONG_FIELDS = {"text": MAX_MESSAGE}
+
+
+# --- what the voice widget's browser side sends ----------------------------------------------
+
+
+class MicMsg(TypedDict):
+    """A frame of microphone audio; the PCM16 samples travel as the one binary buffer."""
+
+    type: Literal["mic"]
+    rate: int
+
+
+class PlaybackMsg(TypedDict):
+    """How far the speaker got through a chunk the kernel sent (samples played)."""
+
+    type: Literal["playback"]
+    chunk: int
+    played: float
+    done: bool
+
+
+class MicStateMsg(TypedDict):
+    type: Literal["mic_state"]
+    on: bool
+
+
+class ReadyMsg(TypedDict):
+    type: Literal["ready"]
+
+
+class StoppedMsg(TypedDict):
+    """The speaker stopped as told; ``chunks`` were dropped from its queue."""
+
+    type: Literal["stopped"]
+    chunks: NotRequired[int]
+
+
+class BrowserErrorMsg(TypedDict):
+    """Something failed in the browser (no microphone, permission refused...)."""
+
+    type: Literal["error"]
+    text: str
+
+
+VoiceMsg = MicMsg | PlaybackMsg | MicStateMsg | ReadyMsg | StoppedMsg | BrowserErrorMsg
+
+_VOICE_FIELDS: Fields = {
+    "mic": {"rate": (int,)},
+    "playback": {"chunk": (int,), "played": (int, float), "done": (bool,)},
+    "mic_state": {"on": (bool,)},
+    "ready": {},
+    "stopped": {},
+    "error": {"text": (str,)},
+}
+_OPTIONAL: Fields = {"stopped": {"chunks": (int,)}}  # fields that may be left out
+VOICE_KINDS = frozenset(_VOICE_FIELDS)
 
 
 class WireError(ValueError):
     """Raised when a message from the browser does not follow the contract."""
 
 
+_NAMES = {str: "string", int: "whole number", float: "number", bool: "true or false"}
+_AGAIN = "reload the page if this repeats"
+
+
+def _fits(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return isinstance(value, types)
+
+
+def _check(msg: Any, allowed: frozenset[str], table: Fields) -> Any:
+    if not isinstance(msg, dict):
+        raise WireError(
+            f"refused a message from the browser: a {type(msg).__name__}, not an object; {_AGAIN}"
+        )
+    kind = msg.get("type")
+    if not isinstance(kind, str):
+        raise WireError(f"refused a message from the browser: it has no 'type' string; {_AGAIN}")
+    if kind not in allowed or kind not in table:
+        raise WireError(
+            f"refused a {kind[:40]!r} message from the browser: this widget takes "
+            f"{', '.join(sorted(allowed & set(table)))}; {_AGAIN}"
+        )
+    fields = [(f, t, True) for f, t in table[kind].items()]
+    fields += [(f, t, False) for f, t in _OPTIONAL.get(kind, {}).items()]
+    for field, types, required in fields:
+        if field not in msg and not required:
+            continue
+        value = msg.get(field)
+        if not _fits(value, types):
+            wanted = " or ".join(_NAMES.get(t, t.__name__) for t in types)
+            got = "missing" if field not in msg else f"a {type(value).__name__}"
+            raise WireError(
+                f"refused a {kind!r} message from the browser: {field!r} must be a {wanted}, "
+                f"not {got}; {_AGAIN}"
+            )
+        limit = _LONG_FIELDS.get(field, MAX_FIELD)
+        if isinstance(value, str) and len(value) > limit:
+            raise WireError(
+                f"refused a {kind!r} message from the browser: {field!r} has {len(value):,} "
+                f"characters, more than the {limit:,} allowed; send it in smaller parts"
+            )
+    return msg
+
+
 def parse_client(msg: Any, allowed: frozenset[str]) -> ClientMsg:
-    """Check a browser message against the contract and the types this widget accepts."""
-    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-        raise WireError(f"expected an object with a 'type', got {str(msg)[:60]!r}")
-    kind = msg["type"]
-    if kind not in allowed:
-        raise WireError(f"this widget does not accept {kind!r} messages (it takes {sorted(allowed)})")
-    for field, typ in _FIELDS[kind].items():
-        if not isinstance(msg.get(field), typ):
-            raise WireError(f"a {kind!r} message needs a {typ.__name__} {field!r}")
-    return msg  # type: ignore[return-value]
+    """Check a browser message against the contract and the types this widget accepts.
+
+    Raises WireError whose text is one line saying what was wrong."""
+    checked: ClientMsg = _check(msg, allowed, _FIELDS)
+    return checked
+
+
+def parse_voice(msg: Any) -> VoiceMsg:
+    """Check a message from the voice widget's browser side; raises WireError (one line)."""
+    checked: VoiceMsg = _check(msg, VOICE_KINDS, _VOICE_FIELDS)
+    return checked
 
 
 # --- building rows --------------------------------------------------------------------------------

@@ -86,6 +86,10 @@ def load_script(path: str | Path) -> list[ScriptTurn]:
         raise ScriptError(
             source, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except ValueError as exc:  # a path no file can have (a NUL character)
+        raise ScriptError(source, f"not a usable file name: {exc}") from None
+    except RecursionError:
+        raise ScriptError(source, "its JSON is nested too deeply") from None
     return parse_turns(raw, source)
 
 

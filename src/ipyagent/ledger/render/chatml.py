@@ -120,7 +120,7 @@ def parse_chatml_tool_calls(text: str) -> tuple[str, list[tuple[str, dict[str, A
         raw = match.group(1).strip()
         try:
             body = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deeply
             name = re.search(r'"name"\s*:\s*"([^"]*)"', raw)
             calls.append((name.group(1) if name else "", raw))
             continue

@@ -42,6 +42,16 @@ export interface InterruptMsg { type: "interrupt" }
 export interface CancelMsg { type: "cancel"; path: string }
 export type ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg;
 
+// voice widget (voice.js): browser -> kernel; the "mic" frame's PCM16 samples are its one buffer.
+// The kernel refuses any other shape (see wire.py parse_voice).
+export interface MicMsg { type: "mic"; rate: number }
+export interface PlaybackMsg { type: "playback"; chunk: number; played: number; done: boolean }
+export interface MicStateMsg { type: "mic_state"; on: boolean }
+export interface ReadyMsg { type: "ready" }
+export interface StoppedMsg { type: "stopped"; chunks?: number }
+export interface BrowserErrorMsg { type: "error"; text: string }
+export type VoiceMsg = MicMsg | PlaybackMsg | MicStateMsg | ReadyMsg | StoppedMsg | BrowserErrorMsg;
+
 // synced traits
 export interface Notice {
   i: number; agent: string; source: string; text: string; t: number;

@@ -6,6 +6,7 @@ by saying ``%approve``, not by extra tool arguments, not through the chat box or
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -18,8 +19,16 @@ def run_python(code: str, text: str = "", **extra: Any) -> dict[str, Any]:
 STATE = """
 from ipyagent.magics import get_session
 _s = get_session(get_ipython())
-print(sorted((a.id, a.status) for a in _s.approvals.values()), _s.allow_code, 'pwned' in globals())
+print("\\nSTATE", sorted((a.id, a.status) for a in _s.approvals.values()), _s.allow_code, 'pwned' in dir())
 """
+
+
+def marked(text: str, marker: str) -> str:
+    """The line a cell printed after ``marker`` (live views may refresh under the same cell)."""
+    found = re.search(rf"{marker} (.*)$", text, re.MULTILINE)
+    assert found is not None, text
+    return found.group(1)
+
 
 VOICE = """
 from ipyagent import events as _ev
@@ -58,7 +67,7 @@ def test_every_path_to_running_code_asks_the_user(start_kernel, script) -> None:
     kernel = start_kernel(script(turns))
 
     def state() -> str:
-        return kernel.text(STATE).strip()
+        return marked(kernel.text(STATE), "STATE")
 
     def wait_state(expected: str) -> None:
         for _ in range(100):
@@ -105,11 +114,15 @@ def test_every_path_to_running_code_asks_the_user(start_kernel, script) -> None:
         # (Other lines may be live views refreshing under this cell.)
         assert f"request {request} denied" in kernel.text(f"%deny {request}")
     assert "request r4 approved" in kernel.text("%approve r4")
+
+    def pwned() -> str:
+        return marked(kernel.text("print('\\nPWNED', repr(globals().get('pwned')))"), "PWNED")
+
     for _ in range(100):
-        if kernel.text("globals().get('pwned')") == "'spawn'":
+        if pwned() == "'spawn'":
             break
         kernel.drain(0.1)
-    assert kernel.text("globals().get('pwned')") == "'spawn'"
+    assert pwned() == "'spawn'"
     assert "already denied" in kernel.error("%approve r1")[1]
     ledger = kernel.text("%ledger --text")
     assert "did not allow running this code" in ledger

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, overload
 
 import anyio
-import jsonschema
 
 from ..clock import Clock
 from ..errors import ToolCallError, ToolDefinitionError
 from ..ledger.render.context import ToolSpec
+from ._jsonschema import jsonschema
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher

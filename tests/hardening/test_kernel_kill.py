@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import random
 import signal
 import sqlite3
@@ -197,7 +198,10 @@ class Kernel:
         out: list[str] = []
         deadline = time.monotonic() + timeout
         while True:
-            msg = self.kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            try:
+                msg = self.kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the kernel did not finish {code[:40]!r} within {timeout} s") from None
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             if msg["msg_type"] == "stream":
@@ -229,12 +233,14 @@ def starter(dirs: dict[str, Path]) -> Callable[[int, str], Kernel]:
     ksm = KernelSpecManager(kernel_dirs=[str(dirs["prefix"] / "share" / "jupyter" / "kernels")])
 
     def start(life: int, model: str) -> Kernel:
+        # Unix sockets, not TCP ports: two kernels start at once here, and others run beside us.
         km = KernelManager(
             kernel_name="ipyagent",
             kernel_spec_manager=ksm,
             connection_file=str(dirs["runtime"] / f"kernel-{life}.json"),
+            transport="ipc",
+            ip=str(dirs["runtime"] / f"kernel-{life}"),
         )
-        km.cache_ports = False
         km.start_kernel(
             env={
                 **os.environ,

@@ -506,8 +506,8 @@ class Agent:
         for task_id, entry in running.items():
             self._record(
                 "notification",
-                f"{entry.name} ({task_id}) did not finish: the agent running it stopped "
-                "(a kernel restart, a crash or a cancel); it is not running now",
+                "did not finish: the agent running it stopped (a kernel restart, a crash or a "
+                "cancel); it is not running now",
                 source="tool_cancelled",
                 task_id=task_id,
                 name=entry.name,

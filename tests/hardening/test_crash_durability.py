@@ -73,7 +73,10 @@ def test_sigkill_at_random_points_loses_nothing_and_resumes(tmp_path: Path) -> N
         clock = RealClock()
         backend = ScriptedBackend.from_list([{"delay": 0.0, "text": "Back again."}], clock)
         async with Agent(backend, clock=clock, ledger=path, builtins=False) as agent:
-            assert len(agent.ledger) == last_length
+            # Everything is back, then one notification per task that died with the process.
+            died = agent.ledger[last_length:]
+            assert all(e.kind == "notification" and e.source == "tool_cancelled" for e in died), died
+            assert {e.task_id for e in died} <= {e.task_id for e in agent.ledger[:last_length]}
             await agent.send("are you there?")
             with anyio.fail_after(30):
                 await agent.settled()

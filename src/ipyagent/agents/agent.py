@@ -148,6 +148,8 @@ class Agent:
         self.ledger.subscribe(lambda entry: self._publish(EntryAdded(self, entry)))
         if len(self.ledger) == 0:
             self._record("system", instructions)
+        elif self.ledger.own:
+            self._carry_on()
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -487,6 +489,30 @@ class Agent:
                     name=task.name,
                 )
 
+    def _carry_on(self) -> None:
+        """Take over a ledger with a history (a resumed session, or a new agent after a cancelled
+        one): ids continue after the ones in it, and each task it shows running is recorded as
+        ended, for the agent that ran it is gone and its result will never come."""
+        own = self.ledger.own
+        self.dispatcher.continue_after(own)
+        running: dict[str, Entry] = {}
+        for entry in own:
+            if entry.task_id is None:
+                continue
+            if entry.kind == "notification":
+                running.pop(entry.task_id, None)
+            elif entry.kind == "subagent" or (entry.kind == "tool_result" and entry.status == "started"):
+                running[entry.task_id] = entry
+        for task_id, entry in running.items():
+            self._record(
+                "notification",
+                "did not finish: the agent running it stopped (a kernel restart, a crash or a "
+                "cancel); it is not running now",
+                source="tool_cancelled",
+                task_id=task_id,
+                name=entry.name,
+            )
+
     # --- sub-agents ---------------------------------------------------------------------------
 
     def start_child(
@@ -504,8 +530,10 @@ class Agent:
                 f"sub-agents nest at most {MAX_SUBAGENT_DEPTH} deep; {self.path!r} cannot start another, "
                 "do the task yourself"
             )
-        name = name or f"{how}-{next(self._child_ids)}"
-        if name in self.children:
+        taken = self._child_taken
+        if not name:
+            name = next(n for n in (f"{how}-{i}" for i in self._child_ids) if not taken(n))
+        if taken(name):
             raise AgentError(f"a sub-agent named {name!r} already exists; pick another name")
         path = f"{self.path}/{name}"
         ledger = self.ledger.fork(path) if how == "fork" else self.ledger.spawn(path)
@@ -543,6 +571,11 @@ class Agent:
         if call_id is None:
             self._record("subagent", task, name=name, status=how, task_id=bg.task_id)
         return child, bg
+
+    def _child_taken(self, name: str) -> bool:
+        """Whether a sub-agent of that name runs, or ran in this session (a resumed one too)."""
+        store = self.ledger.store
+        return name in self.children or (store is not None and store.find(f"{self.path}/{name}") is not None)
 
     async def _work_on(self, task: str) -> str:
         """A sub-agent's whole life: take the task, work until settled, return the answer."""

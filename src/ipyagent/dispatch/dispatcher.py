@@ -136,6 +136,21 @@ class Dispatcher:
     def attach(self, tg: anyio.abc.TaskGroup) -> None:
         self._tg = tg
 
+    def continue_after(self, entries: Iterable[Entry]) -> None:
+        """Number generations and tasks on after the ones in ``entries`` (a resumed ledger's),
+        and never reuse its call ids: in one conversation each id names one thing."""
+        generations = tasks = 0
+        for entry in entries:
+            if entry.generation is not None:
+                generations = max(generations, entry.generation)
+            task = entry.task_id or ""
+            if task[:1] == "t" and task[1:].isdigit():
+                tasks = max(tasks, int(task[1:]))
+            if entry.call_id:
+                self._call_ids.add(entry.call_id)
+        self._generation_ids = itertools.count(generations + 1)
+        self._task_ids = itertools.count(tasks + 1)
+
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
         if self._tg is None:

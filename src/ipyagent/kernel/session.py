@@ -376,12 +376,13 @@ class NotebookSession:
             await self._close_agent()
             self._drop_empty_file()
             self._open_ledger(file)
+            assert self.ledger is not None
+            count = len(self.ledger)  # the agent may add some: what died with the last kernel
             await self._ensure_agent()
             from ..ledger.text import format_entries
 
-            assert self.ledger is not None
             text = format_entries(self.ledger, system=False)
-            return f"resumed {len(self.ledger)} entries from {file}\n{text}"
+            return f"resumed {count} entries from {file}\n{text}"
 
         return self.loop.run(go)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from fake_providers import Calls, Drop, FakeProvider, Status, Text, fake_provider
 
+from fake_providers import Calls, Drop, FakeProvider, Status, Text, fake_provider
 from ipyagent import Agent, Entry, State, tool
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Backend, resolve

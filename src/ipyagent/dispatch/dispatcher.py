@@ -21,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .. import events as ev
 from ..clock import Clock, TimedOut, run_with_timeout
-from ..errors import ToolCallError
+from ..errors import IpyagentError, ToolCallError
 from ..ledger.entry import Entry
 from ..ledger.render.context import Context, PendingTask, ToolSpec
 from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
@@ -94,6 +94,14 @@ def default_notification(task: BackgroundTask, outcome: Outcome, text: str) -> e
         "cancelled": ev.ToolCancelled,
     }[outcome]
     return cls(text, task_id=task.task_id, name=task.name)
+
+
+def failure_text(exc: Exception) -> str:
+    """One line for a failed generation: our own errors already say what happened and what to
+    do, so their class name is noise; anything else keeps it."""
+    if isinstance(exc, IpyagentError) and str(exc).strip():
+        return " ".join(str(exc).split())
+    return error_text(exc)
 
 
 class Dispatcher:
@@ -199,7 +207,7 @@ class Dispatcher:
                     raise
                 except Exception as exc:  # any backend failure becomes a notification
                     log.debug("generation %s failed", gen.id, exc_info=True)
-                    self._post(ev.ModelFailed(f"the model failed: {error_text(exc)}", generation=gen.id))
+                    self._post(ev.ModelFailed(f"the model failed: {failure_text(exc)}", generation=gen.id))
                     return
                 self._post(ev.GenerationFinished(gen.id, "".join(text), tuple(calls), usage))
         finally:

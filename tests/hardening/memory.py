@@ -56,10 +56,16 @@ def _current() -> int:
 
 
 async def measure(
-    inject: Callable[[], Awaitable[None]], entries: Callable[[], list[Entry]], n: int, *, warmup: int = 20
+    inject: Callable[[], Awaitable[None]],
+    entries: Callable[[], list[Entry]],
+    n: int,
+    *,
+    per_call: int = 1,
+    warmup: int = 20,
 ) -> Growth:
-    """Call ``inject`` ``warmup`` times (caches, imports, first connections), then ``n`` times and
-    compare the memory still held with the ledger entries those ``n`` added.
+    """Call ``inject`` ``warmup`` times (caches, imports, first connections), then ``n`` times
+    (each injecting ``per_call`` faults), and compare the memory still held with the ledger
+    entries those ``n`` calls added.
 
     Tracing starts two injections before the measured ones, so what the last injection leaves
     behind (its request, its error) is traced both before and after, and cancels out."""
@@ -75,4 +81,4 @@ async def measure(
         after, held_after = _current(), entry_bytes(entries())
     finally:
         tracemalloc.stop()
-    return Growth(n, after - before, held_after - held_before)
+    return Growth(n * per_call, after - before, held_after - held_before)

@@ -8,6 +8,7 @@ and one notification per task (result, error, timeout or cancellation).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import math
@@ -38,6 +39,9 @@ from .tasks import (
 from .tools import Tool
 
 log = logging.getLogger(__name__)
+
+# Ended tasks kept for list_tasks, cancel_task and the views; older ones live on in the ledger.
+KEEP_ENDED_TASKS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,10 @@ class Dispatcher:
         self._on_delivered = on_delivered
         self._on_status = on_status
         self.tools: dict[str, Tool] = {}
+        # Running tasks and the most recent KEEP_ENDED_TASKS ended ones: a long session must
+        # not hold every task it ever ran (the ledger keeps each outcome).
         self.tasks: dict[str, BackgroundTask] = {}
+        self._ended: collections.deque[str] = collections.deque()
         # Invariant: every task whose _run_task has not returned is here (possibly already marked
         # ended by a wind-down); checked after every event, so it must not grow with history.
         self._live: dict[str, BackgroundTask] = {}
@@ -318,6 +325,9 @@ class Dispatcher:
             await self._run_to_outcome(task, work, notify)
         finally:
             self._live.pop(task.task_id, None)
+            self._ended.append(task.task_id)
+            while len(self._ended) > KEEP_ENDED_TASKS:
+                self.tasks.pop(self._ended.popleft(), None)
 
     async def _run_to_outcome(
         self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory

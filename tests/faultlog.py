@@ -1,4 +1,6 @@
-"""The fault report's rows, shared by the fault tests and the conftest that prints them."""
+"""The fault report: each fault-injection test records what it injected, the notification the
+user got, and whether the agent survived (notified, back to idle, answering the next request).
+tests/conftest.py prints the table at the end of the run and writes tests/artifacts/faults.txt."""
 
 from __future__ import annotations
 

@@ -184,7 +184,7 @@ async def test_failing_child_reports_the_failure() -> None:
             assert child.status == "failed"
             report = agent.ledger[-2]
             assert report.source == "subagent_report"
-            assert report.text.startswith("sub-agent 'helper' did not finish: the model failed: ModelError:")
+            assert report.text.startswith("sub-agent 'helper' did not finish: the model failed: the script")
             assert "no turn left for agent 'helper'" in report.text
             assert agent.ledger[-1].text == "The helper failed."
 

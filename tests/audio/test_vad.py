@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sounds import frames_of, needs_espeak, silence, speech, voiced_span
 
 from ipyagent.audio import FrameFormat, SpeechEnded, SpeechStarted, VadConfig, VadSegmenter
 from ipyagent.audio.vad import SpeechPaused, SpeechResumed, VadState
+from sounds import frames_of, needs_espeak, silence, speech, voiced_span
 
 
 def scripted(pattern: str) -> tuple[VadSegmenter, list[bytes]]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import anyio
 import numpy as np
 import pytest
-from sounds import frames_of, needs_espeak, silence, speech
 
 from ipyagent import Agent, State
 from ipyagent.agents import EventHandled, Update
@@ -24,6 +23,7 @@ from ipyagent.audio.tts import EspeakSynthesizer
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.events import GenerationFinished
 from ipyagent.testing import VirtualClock, kinds, wait_for, wait_for_state
+from sounds import frames_of, needs_espeak, silence, speech
 
 pytestmark = needs_espeak
 ANSWER = "It is sunny in Paris today. Tomorrow it will rain a little. Bring an umbrella."

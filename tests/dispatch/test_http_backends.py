@@ -1,6 +1,6 @@
 """The OpenAI and Anthropic backends, through the official SDKs, over real HTTP on 127.0.0.1.
 
-The server (tests/dispatch/fake_providers.py) speaks each provider's streaming wire format and
+The server (tests/fake_providers.py) speaks each provider's streaming wire format and
 answers from a queue of scripted replies, so every fault is repeatable: rate limits, server
 errors, a bad key, a connection cut mid-stream, malformed tool-call JSON.
 """
@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from fake_providers import Calls, Drop, FakeProvider, Status, Text, fake_provider
 
+from fake_providers import Calls, Drop, FakeProvider, Status, Text, fake_provider
 from ipyagent import Agent, Entry, State, tool
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Backend, resolve

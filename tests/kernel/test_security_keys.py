@@ -1,7 +1,7 @@
 """API keys never leak: realistic sessions through the real ipyagent kernel, with canary keys.
 
 One kernel talks to the OpenAI and the Anthropic wire formats (the loopback fake server of
-tests/dispatch/fake_providers.py, run on a thread of its own) through ``%agent`` and ``%model``:
+tests/fake_providers.py, run on a thread of its own) through ``%agent`` and ``%model``:
 answers, tool calls, a tool that raises with the whole environment in its message, a tool that
 returns the environment (and a key in base64), approved code printing the key, a forked
 sub-agent, 401s that echo the key, 500s, a stream cut off mid-answer, a server that never
@@ -20,7 +20,6 @@ import concurrent.futures
 import json
 import logging
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dispatch"))
 from fake_providers import Calls, Drop, FakeProvider, Reply, Status, Text, fake_provider
 
 OPENAI_KEY = "oa-canary-" + secrets.token_hex(20)

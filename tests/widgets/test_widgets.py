@@ -269,7 +269,10 @@ async def test_timeline_keeps_running_tasks_and_the_latest_finished_ones() -> No
         async with Agent(backend, tools=[quick, slow_lookup], clock=clock) as agent:
             line = timeline(agent, timer=ClockTimer(clock))
             await agent.send("run them all")
-            await wait_for(agent, lambda: sum(t.status == "done" for t in agent.tasks) == MAX_TASKS + 20)
+            # agent.tasks keeps only the newest ended tasks; the ledger has every result.
+            await wait_for(
+                agent, lambda: sum(e.source == "tool_result" for e in agent.ledger) == MAX_TASKS + 20
+            )
             await agent.send("and a slow one")
             await wait_for(agent, lambda: any(t.name == "slow_lookup" and t.running for t in agent.tasks))
             await clock.sleep(0.1)

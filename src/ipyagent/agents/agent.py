@@ -164,7 +164,8 @@ class Agent:
 
     @property
     def tasks(self) -> list[BackgroundTask]:
-        """Every background task this agent started, running or ended."""
+        """The background tasks this agent started: every running one, and the most recent
+        ended ones (up to ``dispatch.dispatcher.KEEP_ENDED_TASKS``; the ledger keeps them all)."""
         return list(self.dispatcher.tasks.values())
 
     def add_tool(self, fn: Tool | Callable[..., Any]) -> Tool:

@@ -105,6 +105,10 @@ class VoicePipeline:
         self.marks = Marks()
         self.rejected = 0
         self.barge_ins = 0
+        # Invariant: the highest sequence number taken since the mic (re)started, or None.
+        self._last_seq: int | None = None
+        self.late_frames = 0  # duplicated or out of order: dropped
+        self.lost_frames = 0  # numbers skipped: never arrived
         self._loop = loop
         self._loop_thread: int | None = None
         self._send: MemoryObjectSendStream[bytes | _Early]
@@ -129,8 +133,8 @@ class VoicePipeline:
         else:
             self._loop.call_soon_threadsafe(fn, *args)
 
-    def submit_frame(self, data: Any, sample_rate: Any) -> None:
-        self.call(self.feed, data, sample_rate)
+    def submit_frame(self, data: Any, sample_rate: Any, seq: Any = None) -> None:
+        self.call(self.feed, data, sample_rate, seq)
 
     def submit_playback(self, chunk_id: int, played: int, done: bool) -> None:
         self.call(self.output.on_playback, chunk_id, played, done)
@@ -140,10 +144,14 @@ class VoicePipeline:
     def _mark(self, name: str) -> None:
         self.marks.times[name] = self.agent.clock.now()
 
-    def feed(self, data: Any, sample_rate: Any = 16_000) -> None:
-        """Take one frame. A malformed one is logged and dropped; nothing else changes."""
+    def feed(self, data: Any, sample_rate: Any = 16_000, seq: Any = None) -> None:
+        """Take one frame. A malformed one, or one that arrives late or twice, is logged and
+        dropped; nothing else changes. ``seq`` numbers the frames from 0 each time the mic starts
+        (:meth:`restart_sequence`); frames without one are taken as they come."""
         try:
             frame = check_frame(data, sample_rate, self.fmt)
+            if seq is not None:
+                self._check_order(seq)
         except BadFrame as exc:
             self.rejected += 1
             if self.rejected <= 3 or self.rejected % 100 == 0:
@@ -154,6 +162,26 @@ class VoicePipeline:
             self._handle(frame)
         except Exception:  # a bug here must not reach the kernel's comm handler; say what broke
             log.exception("voice: handling a microphone frame failed")
+
+    def _check_order(self, seq: Any) -> None:
+        """Raise BadFrame for a frame that is not newer than the last one taken: the VAD has
+        moved past it. A jump forward means frames were lost on the way; they are counted and
+        the VAD carries on."""
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise BadFrame(f"sequence number must be a whole number >= 0, got {seq!r}")
+        last = self._last_seq
+        if last is not None and seq <= last:
+            self.late_frames += 1
+            what = "a duplicate" if seq == last else "out of order"
+            raise BadFrame(f"frame {seq} is {what} (frame {last} was already heard); dropped")
+        if last is not None and seq > last + 1:
+            self.lost_frames += seq - last - 1
+        self._last_seq = seq
+
+    def restart_sequence(self) -> None:
+        """The mic was switched on or off: the browser numbers frames from 0 again."""
+        self._last_seq = None
+        self.vad.reset()
 
     def _handle(self, frame: bytes) -> None:
         for event in self.vad.feed(frame):

@@ -8,6 +8,7 @@ and one notification per task (result, error, timeout or cancellation).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import math
@@ -21,7 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .. import events as ev
 from ..clock import Clock, TimedOut, run_with_timeout
-from ..errors import ToolCallError
+from ..errors import IpyagentError, ToolCallError
 from ..ledger.entry import Entry
 from ..ledger.render.context import Context, PendingTask, ToolSpec
 from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
@@ -38,6 +39,9 @@ from .tasks import (
 from .tools import Tool
 
 log = logging.getLogger(__name__)
+
+# Ended tasks kept for list_tasks, cancel_task and the views; older ones live on in the ledger.
+KEEP_ENDED_TASKS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,14 @@ def default_notification(task: BackgroundTask, outcome: Outcome, text: str) -> e
     return cls(text, task_id=task.task_id, name=task.name)
 
 
+def failure_text(exc: Exception) -> str:
+    """One line for a failed generation: our own errors already say what happened and what to
+    do, so their class name is noise; anything else keeps it."""
+    if isinstance(exc, IpyagentError) and str(exc).strip():
+        return " ".join(str(exc).split())
+    return error_text(exc)
+
+
 class Dispatcher:
     """Generations and background tasks of one agent. Runs entirely on the agent's event loop."""
 
@@ -120,7 +132,10 @@ class Dispatcher:
         self._on_delivered = on_delivered
         self._on_status = on_status
         self.tools: dict[str, Tool] = {}
+        # Running tasks and the most recent KEEP_ENDED_TASKS ended ones: a long session must
+        # not hold every task it ever ran (the ledger keeps each outcome).
         self.tasks: dict[str, BackgroundTask] = {}
+        self._ended: collections.deque[str] = collections.deque()
         # Invariant: every task whose _run_task has not returned is here (possibly already marked
         # ended by a wind-down); checked after every event, so it must not grow with history.
         self._live: dict[str, BackgroundTask] = {}
@@ -214,7 +229,7 @@ class Dispatcher:
                     raise
                 except Exception as exc:  # any backend failure becomes a notification
                     log.debug("generation %s failed", gen.id, exc_info=True)
-                    self._post(ev.ModelFailed(f"the model failed: {error_text(exc)}", generation=gen.id))
+                    self._post(ev.ModelFailed(f"the model failed: {failure_text(exc)}", generation=gen.id))
                     return
                 self._post(ev.GenerationFinished(gen.id, "".join(text), tuple(calls), usage))
         finally:
@@ -325,6 +340,9 @@ class Dispatcher:
             await self._run_to_outcome(task, work, notify)
         finally:
             self._live.pop(task.task_id, None)
+            self._ended.append(task.task_id)
+            while len(self._ended) > KEEP_ENDED_TASKS:
+                self.tasks.pop(self._ended.popleft(), None)
 
     async def _run_to_outcome(
         self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory

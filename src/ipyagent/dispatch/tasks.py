@@ -58,23 +58,37 @@ class BackgroundTask:
 
 
 def result_text(value: Any) -> str:
-    """How a tool's return value is shown to the model: text, JSON where it can be, bounded."""
+    """How a tool's return value is shown to the model: text, JSON where it can be, else its
+    repr; never more than ``MAX_RESULT_CHARS``, with a marker saying how much was cut. Never
+    raises: a value that cannot even be shown is described by its type."""
     import json
 
     if value is None:
-        text = "done (no output)"
-    elif isinstance(value, str):
+        return "done (no output)"
+    if isinstance(value, str):
         text = value
+    elif isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value[: MAX_RESULT_CHARS // 4])  # repr of a byte takes at most 4 characters
+        if len(value) > len(data):
+            return _cut(redact(repr(data)), f"{len(value):,} bytes")
+        text = repr(data)
     else:
         try:
             text = json.dumps(value, ensure_ascii=False, default=repr)
-        except (TypeError, ValueError):
-            text = repr(value)
+        except Exception:
+            try:
+                text = repr(value)
+            except Exception as exc:
+                return f"(a {type(value).__name__} that cannot be shown: {error_text(exc)})"
     text = redact(text)  # before cutting, so no part of a key survives the cut
     if len(text) > MAX_RESULT_CHARS:
-        dropped = len(text) - MAX_RESULT_CHARS
-        text = text[:MAX_RESULT_CHARS] + f"\n[... {dropped} more characters not shown]"
+        return _cut(text, f"{len(text):,} characters")
     return text
+
+
+def _cut(text: str, total: str) -> str:
+    shown = text[:MAX_RESULT_CHARS]
+    return shown + f"\n[... output cut: only the first {len(shown):,} characters of {total} are shown]"
 
 
 def error_text(exc: BaseException) -> str:

@@ -85,6 +85,7 @@ function render({ model, el }) {
   let tap = null;
   let micOn = false;
   let pending = [];
+  let micSeq = 0;
   let down = null;
   // Playback: chunks scheduled back to back; each {id, node, start, duration, samples, reported}.
   let queue = [];
@@ -130,7 +131,7 @@ function render({ model, el }) {
         frame[i] = v < 0 ? v * 0x8000 : v * 0x7fff;
       }
       pending = pending.slice(FRAME_SAMPLES);
-      model.send({ type: "mic", rate: TARGET_RATE }, undefined, [frame.buffer]);
+      model.send({ type: "mic", rate: TARGET_RATE, seq: micSeq++ }, undefined, [frame.buffer]);
       stats.framesSent++;
     }
   }
@@ -144,6 +145,7 @@ function render({ model, el }) {
     tap = new AudioWorkletNode(ac, "ipyagent-tap");
     down = downsampler(ac.sampleRate);
     pending = [];
+    micSeq = 0; // the kernel drops a frame numbered at or below one it already heard
     tap.port.onmessage = (e) => sendFrames(e.data);
     source.connect(tap);
     micOn = true;

@@ -3,7 +3,8 @@
 Wire (custom comm messages; audio travels as binary buffers, never as JSON):
 
 browser -> kernel
-    {"type": "mic", "rate": 16000}          + one buffer: a 30 ms frame of PCM16 mono
+    {"type": "mic", "rate": 16000, "seq": n} + one buffer: a 30 ms frame of PCM16 mono; n counts
+                                            frames from 0 each time the mic is switched on
     {"type": "playback", "chunk": id, "played": samples, "done": bool}
     {"type": "mic_state", "on": bool}       {"type": "ready"}       {"type": "error", "text": str}
 kernel -> browser
@@ -89,7 +90,7 @@ class VoiceWidget(anywidget.AnyWidget):
             if not buffers or len(buffers) != 1:
                 pipeline.call(pipeline.feed, None, msg["rate"])
                 return
-            pipeline.submit_frame(buffers[0], msg["rate"])
+            pipeline.submit_frame(buffers[0], msg["rate"], msg.get("seq"))
         elif msg["type"] == "playback":
             self.connected = True
             if msg["done"]:
@@ -101,10 +102,28 @@ class VoiceWidget(anywidget.AnyWidget):
             self.connected = True
         elif msg["type"] == "mic_state":
             self.phase = "quiet" if msg["on"] else "off"
-            if not msg["on"]:
-                pipeline.call(pipeline.vad.reset)
+            pipeline.call(pipeline.restart_sequence)  # the browser numbers frames from 0 again
         else:
             self.status = one_line(msg["text"] or "browser error")
+
+    def listener(self) -> VoiceListener:
+        """What the pipeline tells this widget: phase, transcript, status, and each rejected
+        frame (counted, and the reason shown as the status line)."""
+
+        def set_phase(phase: Phase) -> None:
+            self.phase = phase
+
+        def set_transcript(text: str) -> None:
+            self.transcript = text
+
+        def set_status(text: str) -> None:
+            self.status = text
+
+        def rejected(reason: str) -> None:
+            self.rejected += 1
+            self.status = reason  # the same reason again changes nothing on the wire
+
+        return VoiceListener(phase=set_phase, transcript=set_transcript, status=set_status, rejected=rejected)
 
     def warm_up(self) -> None:
         """Load the speech models now (blocking) instead of on first use."""
@@ -139,17 +158,7 @@ class VoiceWidget(anywidget.AnyWidget):
         output = VoiceOutput(synth, widget, agent.clock)
         agent.output = output
         agent.dispatcher.output = output
-
-        def set_phase(phase: Phase) -> None:
-            widget.phase = phase
-
-        def set_transcript(text: str) -> None:
-            widget.transcript = text
-
-        def rejected(_: str) -> None:
-            widget.rejected += 1
-
-        listener = VoiceListener(phase=set_phase, transcript=set_transcript, status=status, rejected=rejected)
+        listener = widget.listener()
         vad = VadConfig(aggressiveness, onset_frames, hangover_frames, fmt=FrameFormat(frame_ms))
         loop = loop or _agent_loop(agent)
         pipeline = VoicePipeline(

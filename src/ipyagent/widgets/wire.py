@@ -146,10 +146,12 @@ _LONG_FIELDS = {"text": MAX_MESSAGE}
 
 
 class MicMsg(TypedDict):
-    """A frame of microphone audio; the PCM16 samples travel as the one binary buffer."""
+    """A frame of microphone audio; the PCM16 samples travel as the one binary buffer. ``seq``
+    counts frames from 0 each time the microphone starts (late and repeated frames are dropped)."""
 
     type: Literal["mic"]
     rate: int
+    seq: NotRequired[int]
 
 
 class PlaybackMsg(TypedDict):
@@ -194,7 +196,7 @@ _VOICE_FIELDS: Fields = {
     "stopped": {},
     "error": {"text": (str,)},
 }
-_OPTIONAL: Fields = {"stopped": {"chunks": (int,)}}  # fields that may be left out
+_OPTIONAL: Fields = {"stopped": {"chunks": (int,)}, "mic": {"seq": (int,)}}  # may be left out
 VOICE_KINDS = frozenset(_VOICE_FIELDS)
 
 

@@ -94,30 +94,33 @@ class AnthropicBackend:
         secrets = (self._api_key, os.environ.get(KEY_ENV))
         try:
             events = await self.client().messages.create(**self.request(context))
-            async for event in events:
-                kind = event.type
-                if kind == "message_start":
-                    u = event.message.usage
-                    input_tokens = (u.input_tokens or 0) + (getattr(u, "cache_creation_input_tokens", 0) or 0)
-                    cached = getattr(u, "cache_read_input_tokens", 0) or 0
-                    input_tokens += cached
-                elif kind == "content_block_start":
-                    block = event.content_block
-                    if block.type == "tool_use":
-                        blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
-                elif kind == "content_block_delta":
-                    if first is None:
-                        first = self.clock.now() - started
-                    delta = event.delta
-                    if delta.type == "text_delta" and delta.text:
-                        yield TextChunk(delta.text)
-                    elif delta.type == "input_json_delta" and event.index in blocks:
-                        blocks[event.index]["json"] += delta.partial_json
-                elif kind == "message_delta" and event.usage is not None:
-                    output_tokens = event.usage.output_tokens or output_tokens
-                elif kind == "message_stop":
-                    finished = True
-        except anthropic.AnthropicError as exc:
+            async with events:  # closed on every way out: no half-read connection is left behind
+                async for event in events:
+                    kind = event.type
+                    if kind == "message_start":
+                        u = event.message.usage
+                        input_tokens = (u.input_tokens or 0) + (
+                            getattr(u, "cache_creation_input_tokens", 0) or 0
+                        )
+                        cached = getattr(u, "cache_read_input_tokens", 0) or 0
+                        input_tokens += cached
+                    elif kind == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                    elif kind == "content_block_delta":
+                        if first is None:
+                            first = self.clock.now() - started
+                        delta = event.delta
+                        if delta.type == "text_delta" and delta.text:
+                            yield TextChunk(delta.text)
+                        elif delta.type == "input_json_delta" and event.index in blocks:
+                            blocks[event.index]["json"] += delta.partial_json
+                    elif kind == "message_delta" and event.usage is not None:
+                        output_tokens = event.usage.output_tokens or output_tokens
+                    elif kind == "message_stop":
+                        finished = True
+        except Exception as exc:  # SDK, HTTP and stream-parsing failures alike (sdk_error sorts them)
             raise sdk_error(
                 exc,
                 anthropic,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,6 +47,26 @@ def status_error(
     return ModelError(f"{provider} rejected the request ({status}): {detail}", category="request")
 
 
+def _status_detail(exc: Any) -> str:
+    """The server's own message from an error response (OpenAI and Anthropic both send
+    ``{"error": {"message": ...}}``; the SDKs put the decoded body in ``exc.body``), else the
+    SDK's text without its "Error code: N - " prefix."""
+    body = getattr(exc, "body", None)
+    for candidate in (body.get("error") if isinstance(body, dict) else None, body):
+        if isinstance(candidate, dict) and isinstance(candidate.get("message"), str):
+            return str(candidate["message"])
+    return re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", exc)))
+
+
+def _is_http(exc: Exception, base: str) -> bool:
+    """Whether ``exc`` is an HTTP-library error of class ``base`` (or a subclass). By name: the
+    SDKs are built on ``httpx`` or its successor ``httpx2``, which share the class tree."""
+    return any(
+        cls.__name__ == base and cls.__module__.partition(".")[0] in ("httpx", "httpx2")
+        for cls in type(exc).__mro__
+    )
+
+
 def sdk_error(
     exc: Exception,
     sdk: Any,
@@ -57,22 +78,39 @@ def sdk_error(
     key_env: str,
     secrets: Iterable[str | None],
 ) -> ModelError:
-    """A ModelError for a failure raised by an official SDK (``sdk`` is the ``openai`` or
-    ``anthropic`` module; both name their exceptions alike)."""
+    """A ModelError for a failure while calling an official SDK (``sdk`` is the ``openai`` or
+    ``anthropic`` module; both name their exceptions alike).
+
+    Not every failure arrives wrapped in the SDK's own classes: once a stream is under way, a
+    stalled or broken connection surfaces as the HTTP library's error, and a malformed event as
+    whatever the SDK's parser tripped on. Each still becomes one line saying what happened."""
     secrets = tuple(secrets)
+    if isinstance(exc, ModelError):
+        return exc
     if isinstance(exc, sdk.APIStatusError):
-        return status_error(provider, exc.status_code, str(exc.message), key_env=key_env, secrets=secrets)
-    if isinstance(exc, sdk.APITimeoutError):
+        return status_error(provider, exc.status_code, _status_detail(exc), key_env=key_env, secrets=secrets)
+    if isinstance(exc, sdk.APITimeoutError) or _is_http(exc, "TimeoutException"):
         return ModelError(
             f"{name} did not answer within {timeout:g} s (after retries)",
             category="timeout",
             is_permanent=False,
         )
-    if isinstance(exc, sdk.APIConnectionError):
+    if isinstance(exc, sdk.APIConnectionError) or _is_http(exc, "TransportError"):
+        cause = exc.__cause__ if isinstance(exc, sdk.APIConnectionError) else None
+        detail = one_line(redact(str(cause or exc), secrets)) or type(cause or exc).__name__
         return ModelError(
-            f"lost the connection to {redact(base_url or provider)}: "
-            f"{one_line(redact(str(exc.__cause__ or exc), secrets))}",
+            f"lost the connection to {redact(base_url or provider)}: {detail}",
             category="connection",
+            is_permanent=False,
+        )
+    if not isinstance(exc, sdk.APIError):
+        # Raised while reading the stream, not by the SDK's request: the server sent an event the
+        # SDK could not read (not JSON, or JSON of the wrong shape).
+        detail = one_line(redact(f"{type(exc).__name__}: {exc}", secrets), 160)
+        return ModelError(
+            f"{redact(base_url or provider)} sent a malformed stream ({detail}); "
+            "the answer was dropped, ask again",
+            category="protocol",
             is_permanent=False,
         )
     return ModelError(f"{provider}: {one_line(redact(str(exc), secrets))}", category="model")

@@ -121,32 +121,33 @@ class OpenAIBackend:
         secrets = (self._api_key, os.environ.get(KEY_ENV))
         try:
             response = await self.client().chat.completions.create(**self.request(context))
-            async for chunk in response:
-                if chunk.usage is not None:
-                    details = getattr(chunk.usage, "prompt_tokens_details", None)
-                    usage = Usage(
-                        input_tokens=chunk.usage.prompt_tokens or 0,
-                        output_tokens=chunk.usage.completion_tokens or 0,
-                        cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
-                    )
-                if not chunk.choices:
-                    continue
-                delta = chunk.choices[0].delta
-                finished = finished or chunk.choices[0].finish_reason is not None
-                if first is None and (delta.content or delta.tool_calls):
-                    first = self.clock.now() - started
-                if delta.content:
-                    yield TextChunk(delta.content)
-                for call in delta.tool_calls or ():
-                    slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                    if call.id:
-                        slot["id"] = call.id
-                    if call.function is not None:
-                        # The name comes whole (some servers repeat it in every chunk).
-                        if call.function.name and not slot["name"]:
-                            slot["name"] = call.function.name
-                        slot["arguments"] += call.function.arguments or ""
-        except openai.OpenAIError as exc:
+            async with response:  # closed on every way out: no half-read connection is left behind
+                async for chunk in response:
+                    if chunk.usage is not None:
+                        details = getattr(chunk.usage, "prompt_tokens_details", None)
+                        usage = Usage(
+                            input_tokens=chunk.usage.prompt_tokens or 0,
+                            output_tokens=chunk.usage.completion_tokens or 0,
+                            cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+                        )
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta
+                    finished = finished or chunk.choices[0].finish_reason is not None
+                    if first is None and (delta.content or delta.tool_calls):
+                        first = self.clock.now() - started
+                    if delta.content:
+                        yield TextChunk(delta.content)
+                    for call in delta.tool_calls or ():
+                        slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                        if call.id:
+                            slot["id"] = call.id
+                        if call.function is not None:
+                            # The name comes whole (some servers repeat it in every chunk).
+                            if call.function.name and not slot["name"]:
+                                slot["name"] = call.function.name
+                            slot["arguments"] += call.function.arguments or ""
+        except Exception as exc:  # SDK, HTTP and stream-parsing failures alike (sdk_error sorts them)
             raise sdk_error(
                 exc,
                 openai,

@@ -44,7 +44,7 @@ export type ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | Inte
 
 // voice widget (voice.js): browser -> kernel; the "mic" frame's PCM16 samples are its one buffer.
 // The kernel refuses any other shape (see wire.py parse_voice).
-export interface MicMsg { type: "mic"; rate: number }
+export interface MicMsg { type: "mic"; rate: number; seq?: number }
 export interface PlaybackMsg { type: "playback"; chunk: number; played: number; done: boolean }
 export interface MicStateMsg { type: "mic_state"; on: boolean }
 export interface ReadyMsg { type: "ready" }

@@ -6,9 +6,14 @@ Each reply is one of:
     Calls([(name, arguments_json)])   streamed tool calls (arguments_json may be malformed on purpose)
     Status(code, message)             an error response (with retry-after-ms so retries are quick)
     Drop("partial text")              streams some text, then cuts the connection mid-body
+    Cut(reply, after)                 streams ``after`` events of ``reply``, then cuts the connection
+    Stall(reply, after)               streams ``after`` events of ``reply`` (-1: not even the
+                                      response headers), then holds the connection open, silent
+    Garbage(lines, reply)             sends raw ``lines`` after the first event of ``reply``
+    Empty()                           a 200 event stream that ends before its first event
 
 Requests are recorded (path, headers, JSON body) so tests can check what the SDK sent. The server
-runs on the test's own event loop and is closed by its context manager.
+runs on the test's own event loop and is closed by its context manager (which also ends stalls).
 """
 
 from __future__ import annotations
@@ -44,7 +49,30 @@ class Drop:
     text: str
 
 
-Reply = Text | Calls | Status | Drop
+@dataclass
+class Cut:
+    reply: Text | Calls
+    after: int
+
+
+@dataclass
+class Stall:
+    reply: Text | Calls
+    after: int
+
+
+@dataclass
+class Garbage:
+    lines: list[str]
+    reply: Text | Calls
+
+
+@dataclass
+class Empty:
+    pass
+
+
+Reply = Text | Calls | Status | Drop | Cut | Stall | Garbage | Empty
 
 
 @dataclass
@@ -60,6 +88,7 @@ class FakeProvider:
     requests: list[Request] = field(default_factory=list)
     port: int = 0
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    record: bool = True  # keep each request (off for long runs that measure memory)
 
     @property
     def openai_url(self) -> str:
@@ -77,17 +106,23 @@ class FakeProvider:
             _, path, _ = lines[0].split(" ", 2)
             headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
             body = json.loads(await reader.readexactly(int(headers.get("content-length", "0"))) or b"{}")
-            self.requests.append(Request(path, headers, body))
+            if self.record:
+                self.requests.append(Request(path, headers, body))
             reply = self.replies.pop(0) if self.replies else Status(500, "the fake server has no reply left")
             anthropic = path.endswith("/messages")
-            await self.answer(writer, reply, anthropic)
+            await self.answer(reader, writer, reply, anthropic)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             self.writers.discard(writer)
             writer.close()
 
-    async def answer(self, writer: asyncio.StreamWriter, reply: Reply, anthropic: bool) -> None:
+    async def answer(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply, anthropic: bool
+    ) -> None:
+        if isinstance(reply, Stall) and reply.after < 0:
+            await reader.read()  # silent until the client gives up or the server closes
+            return
         if isinstance(reply, Status):
             if anthropic:
                 error = {"type": "error", "error": {"type": "api_error", "message": reply.message}}
@@ -105,11 +140,19 @@ class FakeProvider:
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
             b"connection: close\r\n\r\n"
         )
-        events = anthropic_events(reply) if anthropic else openai_events(reply)
+        if isinstance(reply, Empty):
+            return
+        inner = reply.reply if isinstance(reply, Cut | Stall | Garbage) else reply
+        events = anthropic_events(inner) if anthropic else openai_events(inner)
         for n, (name, data) in enumerate(events):
-            if isinstance(reply, Drop) and n == 3:
+            if (isinstance(reply, Drop) and n == 3) or (isinstance(reply, Cut) and n == reply.after):
                 writer.transport.abort()  # cut mid-stream, no clean end
                 return
+            if isinstance(reply, Stall) and n == reply.after:
+                await reader.read()
+                return
+            if isinstance(reply, Garbage) and n == 1:
+                writer.write("".join(line + "\n" for line in reply.lines).encode())
             prefix = f"event: {name}\n" if name else ""
             writer.write(f"{prefix}data: {data}\n\n".encode())
             await writer.drain()
@@ -121,7 +164,7 @@ def _pieces(text: str) -> list[str]:
     return [w + " " for w in words[:-1]] + words[-1:] if text else []
 
 
-def openai_events(reply: Reply) -> list[tuple[str, str]]:
+def openai_events(reply: Text | Calls | Drop) -> list[tuple[str, str]]:
     def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, Any] | None = None) -> str:
         choices = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
         body = {
@@ -182,7 +225,7 @@ def openai_events(reply: Reply) -> list[tuple[str, str]]:
     return out
 
 
-def anthropic_events(reply: Reply) -> list[tuple[str, str]]:
+def anthropic_events(reply: Text | Calls | Drop) -> list[tuple[str, str]]:
     cached = reply.cached_tokens if isinstance(reply, Text) else 0
     out = [
         (

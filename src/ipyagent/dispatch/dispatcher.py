@@ -310,13 +310,16 @@ class Dispatcher:
             await self._run_to_outcome(task, work, notify)
         finally:
             self._live.pop(task.task_id, None)
+            task.scope = None
 
     async def _run_to_outcome(
         self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
     ) -> None:
         outcome: Outcome
+        scope = task.scope
+        assert scope is not None
         try:
-            with task.scope:
+            with scope:
                 try:
                     value = await run_with_timeout(self.clock, task.timeout, work)
                     outcome, text = "ok", result_text(value)
@@ -326,7 +329,7 @@ class Dispatcher:
                     raise
                 except Exception as exc:
                     outcome, text = "error", error_text(exc)
-            if task.scope.cancelled_caught:
+            if scope.cancelled_caught:
                 outcome, text = "cancelled", f"cancelled ({task.cancel_reason or 'no reason given'})"
         except BaseException:
             # The agent itself is going away; it records what it cancels.

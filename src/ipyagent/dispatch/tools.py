@@ -94,10 +94,14 @@ class Tool:
     parameters: Mapping[str, Any]
     timeout: float | None = None
     is_async: bool = field(init=False)
+    # Built once: making a validator costs more than validating (a model may call a thousand
+    # tools in one turn).
+    _validator: jsonschema.Draft202012Validator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
         jsonschema.Draft202012Validator.check_schema(self.parameters)
+        object.__setattr__(self, "_validator", jsonschema.Draft202012Validator(self.parameters))
 
     @property
     def spec(self) -> ToolSpec:
@@ -108,8 +112,7 @@ class Tool:
         if arguments is None or isinstance(arguments, str):
             shown = (arguments or "")[:120]
             raise ToolCallError(self.name, f"arguments are not a JSON object: {shown!r}")
-        validator = jsonschema.Draft202012Validator(self.parameters)
-        errors = sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path))
+        errors = sorted(self._validator.iter_errors(dict(arguments)), key=lambda e: list(e.path))
         if errors:
             first = errors[0]
             where = "/".join(str(p) for p in first.path)

@@ -4,6 +4,7 @@ also interrupts the agent."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -12,6 +13,12 @@ from ipykernel.ipkernel import IPythonKernel
 from .. import __version__
 
 log = logging.getLogger(__name__)
+
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms). The
+# agent's thread can be busy for long stretches (a hundred sub-agents, thousands of tools); every
+# kernel message passes the GIL between the kernel's threads several times, and each hand-over
+# can wait this long, so at the default a loaded agent delays each reply by 20-40 ms.
+SWITCH_INTERVAL = 0.001
 
 
 class IpyagentKernel(IPythonKernel):
@@ -31,6 +38,7 @@ class IpyagentKernel(IPythonKernel):
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         from ..magics import load_ipython_extension
 
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         # Invariant: every message the shell channel routes to this subshell is a comm message
         # of an agent widget (nobody else knows its id).
         self._widget_subshell: str | None = None

@@ -13,7 +13,6 @@ import asyncio
 import collections
 import contextlib
 import contextvars
-import gc
 import io
 import itertools
 import logging
@@ -40,7 +39,7 @@ W = TypeVar("W")
 DEFAULT_MODEL = "local"
 CODE_TOOL = "run_python"
 TICK_SECONDS = 1.0  # how often the views of running tasks refresh their times
-FREEZE_AFTER = 0.5  # seconds after the first agent starts (its cell has replied by then)
+SETTLE_HEAP_AFTER = 0.5  # seconds after the first agent starts (its cell has replied by then)
 
 
 class SessionError(IpyagentError):
@@ -467,7 +466,9 @@ class NotebookSession:
         self.agent = agent
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ipyagent ticker")
-            asyncio.get_running_loop().call_later(FREEZE_AFTER, freeze_heap)
+            settle_heap = getattr(getattr(self.shell, "kernel", None), "settle_heap", None)
+            if callable(settle_heap):  # the ipyagent kernel's policy; other kernels are left alone
+                asyncio.get_running_loop().call_later(SETTLE_HEAP_AFTER, settle_heap)
         from ..agents.updates import AgentStatusChanged
 
         started = asyncio.Event()
@@ -643,19 +644,6 @@ def run_code(code: str, namespace: dict[str, Any]) -> str:
     if value is not None:
         text += repr(value)
     return text if text.strip() else "ran without output"
-
-
-def freeze_heap() -> None:
-    """Take everything alive now out of the cyclic garbage collector's reach (``gc.freeze``).
-
-    A full collection holds the GIL, stalling every thread of the kernel, for a time that grows
-    with the number of objects: in a fresh kernel some 180,000 from IPython, Jupyter and the
-    agent's modules, which live as long as the kernel anyway. Frozen, they are no longer scanned,
-    so the kernel's pauses only grow with what the agents create. Once, after the first agent
-    starts (every module is loaded by then); collected first, so no garbage is frozen.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

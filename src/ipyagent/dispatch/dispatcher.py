@@ -340,6 +340,7 @@ class Dispatcher:
             await self._run_to_outcome(task, work, notify)
         finally:
             self._live.pop(task.task_id, None)
+            task.scope = None  # the scope holds the finished asyncio task; let both go
             self._ended.append(task.task_id)
             while len(self._ended) > KEEP_ENDED_TASKS:
                 self.tasks.pop(self._ended.popleft(), None)
@@ -348,8 +349,10 @@ class Dispatcher:
         self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
     ) -> None:
         outcome: Outcome
+        scope = task.scope
+        assert scope is not None
         try:
-            with task.scope:
+            with scope:
                 try:
                     value = await run_with_timeout(self.clock, task.timeout, work)
                     outcome, text = "ok", result_text(value)
@@ -359,7 +362,7 @@ class Dispatcher:
                     raise
                 except Exception as exc:
                     outcome, text = "error", error_text(exc)
-            if task.scope.cancelled_caught:
+            if scope.cancelled_caught:
                 outcome, text = "cancelled", f"cancelled ({task.cancel_reason or 'no reason given'})"
         except BaseException:
             # The agent itself is going away; it records what it cancels.

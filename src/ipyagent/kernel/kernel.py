@@ -3,7 +3,9 @@ also interrupts the agent."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -12,6 +14,12 @@ from ipykernel.ipkernel import IPythonKernel
 from .. import __version__
 
 log = logging.getLogger(__name__)
+
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms). The
+# agent's thread can be busy for long stretches (a hundred sub-agents, thousands of tools); every
+# kernel message passes the GIL between the kernel's threads several times, and each hand-over
+# can wait this long, so at the default a loaded agent delays each reply by 20-40 ms.
+SWITCH_INTERVAL = 0.001
 
 
 class IpyagentKernel(IPythonKernel):
@@ -31,6 +39,7 @@ class IpyagentKernel(IPythonKernel):
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         from ..magics import load_ipython_extension
 
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         # Invariant: every message the shell channel routes to this subshell is a comm message
         # of an agent widget (nobody else knows its id).
         self._widget_subshell: str | None = None
@@ -83,6 +92,19 @@ class IpyagentKernel(IPythonKernel):
         if not done.wait(10) or not made:
             return None
         return made[0]
+
+    def settle_heap(self) -> None:
+        """Take everything alive now out of the cyclic garbage collector's reach (``gc.freeze``).
+
+        A full collection holds the GIL, stalling every thread of the kernel, for a time that
+        grows with the number of objects: a fresh kernel has some 180,000 from IPython, Jupyter
+        and the agent's modules, which live as long as the kernel anyway. Frozen, they are no
+        longer scanned, so the pauses only grow with what the agents create. The session calls
+        this once, shortly after its first agent starts (every module is loaded by then);
+        collected first, so no garbage is frozen.
+        """
+        gc.collect()
+        gc.freeze()
 
     async def dispatch_shell(
         self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False

@@ -39,6 +39,7 @@ W = TypeVar("W")
 DEFAULT_MODEL = "local"
 CODE_TOOL = "run_python"
 TICK_SECONDS = 1.0  # how often the views of running tasks refresh their times
+SETTLE_HEAP_AFTER = 0.5  # seconds after the first agent starts (its cell has replied by then)
 
 
 class SessionError(IpyagentError):
@@ -466,6 +467,9 @@ class NotebookSession:
         self.agent = agent
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ipyagent ticker")
+            settle_heap = getattr(getattr(self.shell, "kernel", None), "settle_heap", None)
+            if callable(settle_heap):  # the ipyagent kernel's policy; other kernels are left alone
+                asyncio.get_running_loop().call_later(SETTLE_HEAP_AFTER, settle_heap)
         from ..agents.updates import AgentStatusChanged
 
         started = asyncio.Event()

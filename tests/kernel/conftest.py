@@ -96,10 +96,14 @@ class Kernel:
         return reply, self.outputs(msg_id)
 
     def outputs(self, msg_id: str) -> list[Msg]:
+        """What the cell shows. An update of another cell's live view can carry this cell's
+        header (it is sent while this cell runs) but is drawn in that other cell: left out."""
         kinds = {"stream", "display_data", "execute_result", "error", "update_display_data"}
-        return [
+        mine = [
             m for m in self.messages if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] in kinds
         ]
+        own_views = {self.display_id(m) for m in mine if m["msg_type"] == "display_data"}
+        return [m for m in mine if m["msg_type"] != "update_display_data" or self.display_id(m) in own_views]
 
     def text(self, code: str, timeout: float = 30) -> str:
         """Run ``code``; its stdout and results as text; fails on an error reply."""

@@ -1,9 +1,11 @@
-"""Audio the tests make: espeak-ng speech mixed with silence, as 16 kHz PCM16."""
+"""Audio the tests make (espeak-ng speech mixed with silence, as 16 kHz PCM16) and a speech
+recogniser that always hears the same words."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -38,3 +40,15 @@ def voiced_span(samples: Int16Array, threshold: int = 500) -> tuple[float, float
     """Seconds from the start of ``samples`` to the first and past the last loud sample."""
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
     return loud[0] / SAMPLE_RATE, (loud[-1] + 1) / SAMPLE_RATE
+
+
+@dataclass
+class FixedTranscriber:
+    """Hears ``text`` in any audio (and counts how often it was asked)."""
+
+    text: str
+    heard: int = 0
+
+    def transcribe(self, pcm16: bytes) -> str:
+        self.heard += 1
+        return self.text

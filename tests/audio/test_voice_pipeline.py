@@ -23,7 +23,7 @@ from ipyagent.audio.tts import EspeakSynthesizer
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.events import GenerationFinished
 from ipyagent.testing import VirtualClock, kinds, wait_for, wait_for_state
-from sounds import frames_of, needs_espeak, silence, speech
+from sounds import FixedTranscriber, frames_of, needs_espeak, silence, speech
 
 pytestmark = needs_espeak
 ANSWER = "It is sunny in Paris today. Tomorrow it will rain a little. Bring an umbrella."
@@ -42,16 +42,6 @@ class RecordingSynth(EspeakSynthesizer):
         self.calls.append((self.clock.now(), text))
         self.made[text] = samples = super().synthesize(text)
         return samples
-
-
-@dataclass
-class FixedTranscriber:
-    text: str
-    heard: int = 0
-
-    def transcribe(self, pcm16: bytes) -> str:
-        self.heard += 1
-        return self.text
 
 
 @dataclass

@@ -25,20 +25,10 @@ from ipyagent.audio.tts import EspeakSynthesizer
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock
 from ipyagent.widgets.voice import VoiceWidget
-from sounds import frames_of, needs_espeak, silence, speech
+from sounds import FixedTranscriber, frames_of, needs_espeak, silence, speech
 
 pytestmark = needs_espeak
 QUESTION = "what time is it"
-
-
-@dataclass
-class FixedTranscriber:
-    text: str
-    heard: int = 0
-
-    def transcribe(self, pcm16: bytes) -> str:
-        self.heard += 1
-        return self.text
 
 
 @dataclass
@@ -164,7 +154,7 @@ BAD_FRAMES: list[tuple[str, dict[str, Any], str]] = [
     ("wrong sample rate (44.1 kHz)", {"rate": 44100}, "sample rate 44100 Hz; the browser must resample"),
     ("no audio buffer", {"buffers": []}, "expected binary PCM16, got NoneType"),
     ("text instead of audio", {"frame": "AAAA"}, "expected binary PCM16, got str"),
-    ("bad sequence number", {"seq": "seven"}, "sequence number must be a whole number"),
+    ("bad sequence number", {"seq": "seven"}, "'seq' must be a whole number"),
 ]
 
 

@@ -185,14 +185,17 @@ class FakePipeline:
     def reset(self) -> None:
         self.calls.append(("reset", ()))
 
+    def restart_sequence(self) -> None:
+        self.calls.append(("restart", ()))
+
     def feed(self, *args: Any) -> None:
         self.calls.append(("feed", args))
 
     def call(self, fn: Any, *args: Any) -> None:
         fn(*args)
 
-    def submit_frame(self, data: Any, rate: Any) -> None:
-        self.calls.append(("frame", (data, rate)))
+    def submit_frame(self, data: Any, rate: Any, seq: Any = None) -> None:
+        self.calls.append(("frame", (data, rate, seq)))
 
     def submit_playback(self, chunk: Any, played: Any, done: Any) -> None:
         assert isinstance(chunk, int) and isinstance(played, int) and isinstance(done, bool)

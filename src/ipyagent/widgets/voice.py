@@ -79,6 +79,8 @@ class VoiceWidget(anywidget.AnyWidget):
             msg = parse_voice(content)
         except WireError as exc:
             self.refused += 1
+            if isinstance(content, dict) and content.get("type") == "mic":
+                self.rejected += 1  # a microphone frame all the same: the count the user sees
             if self.refused <= 3 or self.refused % 100 == 0:
                 log.warning("voice widget: %s (%d refused so far)", exc, self.refused)
             self.status = one_line(str(exc))

@@ -284,13 +284,32 @@ def all_agents(agent: Agent) -> list[Agent]:
 
 
 def peak_concurrency(agents: Iterable[Agent]) -> int:
-    """The most tools and timers that ran at the same moment (from the agents' task records)."""
+    """The most tools and timers that ran at the same moment. Read from each agent's own ledger
+    entries (a task starts at its "started" result and ends at its last notification), since an
+    agent keeps only its newest ended task records."""
     edges: list[tuple[float, int]] = []
     for a in agents:
-        for t in a.dispatcher.tasks.values():
-            if t.kind != "subagent":
-                edges.append((t.started, 1))
-                edges.append((t.finished if t.finished is not None else float("inf"), -1))
+        started: dict[str, float] = {}
+        ended: dict[str, float] = {}
+        subagents: set[str] = set()
+        for e in a.ledger.own:
+            if e.task_id is None:
+                continue
+            if e.kind == "tool_result" and e.status == "started":
+                started.setdefault(e.task_id, e.time)
+            elif e.kind == "notification":
+                ended[e.task_id] = e.time
+                if (e.source or "").startswith("subagent"):
+                    subagents.add(e.task_id)
+        for task_id, task in a.dispatcher.tasks.items():
+            if task.kind == "subagent":
+                subagents.add(task_id)
+            if task.running:
+                ended.pop(task_id, None)  # progress so far, not the end
+        for task_id, t0 in started.items():
+            if task_id not in subagents:
+                edges.append((t0, 1))
+                edges.append((ended.get(task_id, float("inf")), -1))
     peak = running = 0
     for _, step in sorted(edges):
         running += step

@@ -252,6 +252,7 @@ def test_the_chatml_parser_never_raises(text: str) -> None:
 
 @FUZZ
 @given(st.lists(st.tuples(texts, json_values), max_size=4), texts)
+@example([("\ud800\udfff", None)], "")  # two halves of a surrogate pair: JSON reads back one character
 @target("ChatML tool-call round trip")
 def test_tool_calls_written_in_chatml_parse_back(calls: list[tuple[str, Any]], plain: str) -> None:
     plain = plain.replace("<tool_call>", "").replace("<|interrupt|>", "").strip()
@@ -260,7 +261,8 @@ def test_tool_calls_written_in_chatml_parse_back(calls: list[tuple[str, Any]], p
     )
     parsed_plain, parsed = parse_chatml_tool_calls(text)
     assert parsed_plain == plain
-    assert parsed == [(n, {"value": a}) for n, a in calls]
+    # What JSON itself gives back (a surrogate pair written as two escapes is one character).
+    assert parsed == [(json.loads(json.dumps(n)), json.loads(json.dumps({"value": a}))) for n, a in calls]
 
 
 @FUZZ

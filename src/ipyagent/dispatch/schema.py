@@ -11,7 +11,7 @@ should not wait for.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 # Keywords understood here; a schema with any other keyword goes to jsonschema.
@@ -44,15 +44,28 @@ def check_schema(schema: Any) -> None:
         raise SchemaError(exc.message) from None
 
 
+def checker(schema: Mapping[str, Any] | bool) -> Callable[[Any], list[Error]]:
+    """A function giving every way an instance breaks ``schema``: (path to the value, message),
+    in path order. Which checker serves the schema is decided once, here (a tool checks its
+    arguments on every call)."""
+    if _simple(schema):
+
+        def check(instance: Any) -> list[Error]:
+            return _in_path_order(_errors(schema, instance, []))
+
+        return check
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    return lambda instance: _in_path_order((list(e.path), e.message) for e in validator.iter_errors(instance))
+
+
 def errors(schema: Mapping[str, Any] | bool, instance: Any) -> list[Error]:
     """Every way ``instance`` breaks ``schema``: (path to the value, message), in path order."""
-    if _simple(schema):
-        found = list(_errors(schema, instance, []))
-    else:
-        import jsonschema
+    return checker(schema)(instance)
 
-        validator = jsonschema.Draft202012Validator(schema)
-        found = [(list(e.path), e.message) for e in validator.iter_errors(instance)]
+
+def _in_path_order(found: Iterable[Error]) -> list[Error]:
     return sorted(found, key=lambda e: [str(p) for p in e[0]])
 
 

@@ -19,7 +19,7 @@ import anyio
 from ..clock import Clock
 from ..errors import ToolCallError, ToolDefinitionError
 from ..ledger.render.context import ToolSpec
-from .schema import SchemaError, check_schema, errors
+from .schema import Error, SchemaError, check_schema, checker
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -94,6 +94,7 @@ class Tool:
     parameters: Mapping[str, Any]
     timeout: float | None = None
     is_async: bool = field(init=False)
+    _check: Callable[[Any], list[Error]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
@@ -103,6 +104,7 @@ class Tool:
             raise ToolDefinitionError(
                 f"tool {self.name!r}: invalid parameter schema: {exc.message}"
             ) from None
+        object.__setattr__(self, "_check", checker(self.parameters))  # decided once, used per call
 
     @property
     def spec(self) -> ToolSpec:
@@ -113,7 +115,7 @@ class Tool:
         if arguments is None or isinstance(arguments, str):
             shown = (arguments or "")[:120]
             raise ToolCallError(self.name, f"arguments are not a JSON object: {shown!r}")
-        found = errors(self.parameters, dict(arguments))
+        found = self._check(dict(arguments))
         if found:
             path, message = found[0]
             where = "/".join(str(p) for p in path)

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import threading
 
+from failing_tools import explode, hang
 from ipyagent import Agent, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock, kinds
-
-
-@tool
-async def explode(city: str) -> str:
-    "Always fails."
-    raise ValueError(f"no such city: {city}")
-
-
-@tool(timeout=5)
-async def hang() -> str:
-    "Never finishes on its own."
-    await current_clock().sleep(3600)
-    return "unreachable"
 
 
 @tool

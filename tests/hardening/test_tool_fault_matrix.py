@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from memory import measure
 
+from failing_tools import explode, hang
 from faultlog import FaultRecorder
 from ipyagent import Agent, Entry, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
@@ -26,19 +27,6 @@ BIG = 50 * 1024 * 1024
 class Unshowable:
     def __repr__(self) -> str:
         raise RuntimeError("repr is broken too")
-
-
-@tool
-async def explode(city: str) -> str:
-    "Always fails."
-    raise ValueError(f"no such city: {city}")
-
-
-@tool(timeout=5)
-async def hang() -> str:
-    "Never finishes on its own."
-    await current_clock().sleep(3600)
-    return "unreachable"
 
 
 @tool

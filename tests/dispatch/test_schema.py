@@ -23,7 +23,7 @@ json_values = st.recursive(
     | st.booleans()
     | st.integers(-5, 5)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.sampled_from(["a", "b", "", "1"]),
+    | st.sampled_from(["a", "b", "", "1", "ab1", "Oslo-2"]),
     lambda inner: (
         st.lists(inner, max_size=3)
         | st.dictionaries(st.sampled_from(["x", "y", "z", "w"]), inner, max_size=3)
@@ -34,6 +34,12 @@ TYPES = ["string", "integer", "number", "boolean", "null", "array", "object"]
 leaf_schemas = st.sampled_from(
     [{"type": t} for t in TYPES]
     + [{}, {"enum": ["a", 1, True, None]}, {"const": 1}, {"type": ["string", "null"]}, True, False]
+    # The bounds the built-in tools use (and their neighbours), with and without a type.
+    + [{"type": "string", "minLength": 1}, {"minLength": 2}, {"maxLength": 0}, {"maxLength": 1}]
+    + [{"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,40}$"}, {"pattern": "[0-9]"}]
+    + [{"type": "number", "minimum": 0, "maximum": 7 * 86400}, {"minimum": -1.5}, {"maximum": 0}]
+    + [{"exclusiveMinimum": 0}, {"exclusiveMaximum": 1}, {"type": "integer", "minimum": 1}]
+    + [{"minItems": 1}, {"maxItems": 0}, {"type": "array", "minItems": 2}, {"maxItems": 2}]
 )
 names = st.sampled_from(["x", "y", "z"])
 schemas = st.recursive(
@@ -98,17 +104,25 @@ def test_hand_written_schemas_with_more_keywords_are_fully_checked() -> None:
 
     schema = {
         "type": "object",
-        "properties": {"factor": {"type": "number", "minimum": 0}},
+        "properties": {"factor": {"type": "number", "minimum": 0, "multipleOf": 0.5}},
         "required": ["factor"],
     }
     checked = Tool(scale, "scale", "Scale.", schema)
+    assert not _simple(schema)
     assert checked.validate({"factor": 2}) == {"factor": 2}
     with pytest.raises(ToolCallError, match="-1 is less than the minimum of 0"):
         checked.validate({"factor": -1})
+    with pytest.raises(ToolCallError, match=r"0\.3 is not a multiple of 0\.5"):
+        checked.validate({"factor": 0.3})
     with pytest.raises(ToolDefinitionError, match=r"tool 'scale': invalid parameter schema: .*'wrong'"):
         Tool(scale, "scale", "Scale.", {"type": "wrong"})
     with pytest.raises(ToolDefinitionError, match="invalid parameter schema"):
         Tool(scale, "scale", "Scale.", {"type": "object", "required": "factor"})
+    # Malformed bounds are not for the fast path: jsonschema says what is wrong with them.
+    for broken in ({"minLength": -1}, {"minimum": "0"}, {"pattern": "("}, {"maxItems": True}):
+        assert not _simple(broken)
+        with pytest.raises(ToolDefinitionError, match="invalid parameter schema"):
+            Tool(scale, "scale", "Scale.", {"type": "object", "properties": {"factor": broken}})
 
 
 def test_generated_schemas_stay_on_the_fast_path() -> None:
@@ -118,3 +132,15 @@ def test_generated_schemas_stay_on_the_fast_path() -> None:
         return city
 
     assert _simple(plan.parameters)
+
+
+def test_the_built_in_tools_stay_on_the_fast_path() -> None:
+    from ipyagent import Agent
+    from ipyagent.dispatch.backends import ScriptedBackend
+    from ipyagent.testing import VirtualClock
+
+    clock = VirtualClock()
+    agent = Agent(ScriptedBackend.from_list([], clock), clock=clock)
+    assert {"set_timer", "sleep", "fork", "spawn", "cancel_task", "list_tasks"} <= set(agent.tools)
+    for name, builtin in agent.tools.items():
+        assert _simple(builtin.parameters), name

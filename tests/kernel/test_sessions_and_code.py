@@ -146,6 +146,19 @@ def test_the_magics_load_into_a_plain_ipython_kernel(start_kernel, script) -> No
     assert kernel.text("1 + 1") == "2"
 
 
+def test_the_first_agent_cell_loads_no_library_it_does_not_need(start_kernel, script) -> None:
+    """The first %agent starts the agent and its built-in tools (and run_python). None of them
+    may pull in a library that costs seconds to import: jsonschema with its format checkers once
+    made every kernel's first %agent cell take over 3 s."""
+    kernel = start_kernel(script([{"delay": 0.1, "text": "Hello."}]))
+    view = kernel.view_of(kernel.execute("%agent hi"))
+    assert "Hello." in kernel.wait_view(view, lambda text: "main: idle" in text)
+    assert "run_python" in kernel.text("%tools")
+    heavy = ("jsonschema", "lark", "llama_cpp", "faster_whisper")
+    loaded = kernel.text(f"import sys; sorted(m for m in {heavy!r} if m in sys.modules)")
+    assert loaded == "[]"
+
+
 def test_install_cli_registers_the_kernelspec(tmp_path: Path) -> None:
     import json
     import subprocess

@@ -1,8 +1,9 @@
 """Checking tool arguments against their JSON schema, quickly.
 
-Schemas made by ``@tool`` use a small vocabulary (type, properties, required,
-additionalProperties, items, enum, const, anyOf, and annotations such as description and
-default); those are checked here, with the same messages as the jsonschema library. Any schema
+Schemas made by ``@tool`` and the built-in tools use a small vocabulary (type, properties,
+required, additionalProperties, items, enum, const, anyOf, the bounds on lengths and numbers,
+pattern, and annotations such as description and default); those are checked here, with the same
+messages as the jsonschema library. Any schema
 that uses more of JSON Schema goes to jsonschema (Draft 2020-12), imported only then: importing
 it costs seconds of CPU where its optional format checkers are installed, which a first request
 should not wait for.
@@ -11,13 +12,17 @@ should not wait for.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 # Keywords understood here; a schema with any other keyword goes to jsonschema.
 _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment"})
+_COUNTS = ("minLength", "maxLength", "minItems", "maxItems")  # each a non-negative integer
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")  # each a finite number
 _CHECKED = frozenset(
     {"type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf"}
+    | {"pattern", *_COUNTS, *_BOUNDS}
 )
 # A broken rule: the path to the value (keys and indices) and what is wrong with it.
 Error = tuple[list[str | int], str]
@@ -99,7 +104,28 @@ def _simple(schema: Any) -> bool:
         options = schema["anyOf"]
         if not isinstance(options, list) or not options or not all(_simple(s) for s in options):
             return False
+    if not all(_count(schema[key]) for key in _COUNTS if key in schema):
+        return False
+    if not all(_bound(schema[key]) for key in _BOUNDS if key in schema):
+        return False
+    if "pattern" in schema:
+        if not isinstance(schema["pattern"], str):
+            return False
+        try:
+            re.compile(schema["pattern"])
+        except re.error:
+            return False
     return True
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _bound(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is(kind: str, value: Any) -> bool:
@@ -141,9 +167,7 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
-def _errors(
-    schema: Mapping[str, Any] | bool, value: Any, path: list[str | int]
-) -> Iterator[tuple[list[str | int], str]]:
+def _errors(schema: Mapping[str, Any] | bool, value: Any, path: list[str | int]) -> Iterator[Error]:
     if schema is True:
         return
     if schema is False:
@@ -163,6 +187,14 @@ def _errors(
         yield path, f"{schema['const']!r} was expected"
     if "anyOf" in schema and not any(not any(_errors(s, value, path)) for s in schema["anyOf"]):
         yield path, f"{value!r} is not valid under any of the given schemas"
+    if isinstance(value, str):
+        yield from _length_errors(schema, value, path, "minLength", "maxLength")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            yield path, f"{value!r} does not match {schema['pattern']!r}"
+    if _is("number", value):
+        yield from _bound_errors(schema, value, path)
+    if isinstance(value, list):
+        yield from _length_errors(schema, value, path, "minItems", "maxItems")
     if isinstance(value, Mapping):
         properties = schema.get("properties", {})
         for name in schema.get("required", []):
@@ -183,3 +215,23 @@ def _errors(
     if isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             yield from _errors(schema["items"], item, [*path, i])
+
+
+def _length_errors(
+    schema: Mapping[str, Any], value: str | list[Any], path: list[str | int], least: str, most: str
+) -> Iterator[Error]:
+    if least in schema and len(value) < schema[least]:
+        yield path, f"{value!r} {'should be non-empty' if schema[least] == 1 else 'is too short'}"
+    if most in schema and len(value) > schema[most]:
+        yield path, f"{value!r} {'is expected to be empty' if schema[most] == 0 else 'is too long'}"
+
+
+def _bound_errors(schema: Mapping[str, Any], value: float, path: list[str | int]) -> Iterator[Error]:
+    if "minimum" in schema and value < schema["minimum"]:
+        yield path, f"{value!r} is less than the minimum of {schema['minimum']!r}"
+    if "maximum" in schema and value > schema["maximum"]:
+        yield path, f"{value!r} is greater than the maximum of {schema['maximum']!r}"
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        yield path, f"{value!r} is less than or equal to the minimum of {schema['exclusiveMinimum']!r}"
+    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+        yield path, f"{value!r} is greater than or equal to the maximum of {schema['exclusiveMaximum']!r}"

@@ -121,6 +121,33 @@ def test_code_runs_in_the_notebook_only_with_approval(start_kernel, script) -> N
     assert kernel.text("answer") == "43"
 
 
+def test_agent_wait_hands_over_to_the_user_and_runs_allowed_code(start_kernel, script) -> None:
+    """%agent --wait holds the kernel: it stops waiting when the agent asks to run code (the user
+    can only answer once it returns), and code the agent may run, runs during the wait."""
+    kernel = start_kernel(
+        script(
+            [
+                _run_python("answer = 6 * 7", "Let me compute."),
+                {"delay": 0.1, "text": "Done."},
+                _run_python("answer += 1", "Adding one."),
+                {"delay": 0.1, "text": "Now 43."},
+            ]
+        )
+    )
+    kernel.execute("%agent Compute the answer")
+    waited = kernel.text("%agent --wait --timeout 40", timeout=60)
+    assert "the agent is waiting for you: %approve r1 runs its code, %deny r1 refuses" in waited
+    assert kernel.text("%approve r1").strip() == "request r1 approved"
+    assert kernel.text("%agent --wait --timeout 40", timeout=60) == ""
+    assert kernel.text("answer") == "42"
+
+    kernel.text("%agent --allow-code")
+    kernel.execute("%agent Add one")
+    assert kernel.text("%agent --wait --timeout 40", timeout=60) == ""  # ran while it waited
+    assert kernel.text("answer") == "43"
+    assert "Now 43." in kernel.text("%ledger --text")
+
+
 def test_the_magics_load_into_a_plain_ipython_kernel(start_kernel, script) -> None:
     long_answer = " ".join(f"w{i}" for i in range(400))
     kernel = start_kernel(

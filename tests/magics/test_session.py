@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from ipyagent.kernel.loop import AgentLoop, LoopTimeout
+from ipyagent.kernel.loop import AgentLoop, LoopTimeout, MainThreadInbox
 from ipyagent.kernel.session import NotebookSession
 
 
@@ -98,6 +100,40 @@ def test_the_loop_reports_errors_and_timeouts_to_the_caller() -> None:
     finally:
         loop.stop()
     assert not loop.running
+
+
+def test_work_for_the_main_thread_runs_once_there_and_never_after_a_cancel() -> None:
+    main_loop = asyncio.new_event_loop()  # the kernel's loop, held up by a cell: never run here
+    inbox = MainThreadInbox(main_loop)
+    loop = AgentLoop("test-loop")
+    ran: list[str] = []
+
+    def job() -> str:
+        ran.append(threading.current_thread().name)
+        return "done"
+
+    try:
+        # A cell that waits for the agent does the agent's main-thread work as it comes.
+        assert loop.run(lambda: inbox.run(job), timeout=10, serve=inbox) == "done"
+        assert ran == [threading.current_thread().name]
+        main_loop.run_until_complete(asyncio.sleep(0))  # the loop's own turn finds nothing left
+        assert len(ran) == 1
+
+        # An interrupted agent stops waiting: its code must not run later, when the cell ends.
+        async def ask_then_cancel() -> None:
+            task = asyncio.ensure_future(inbox.run(job))
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        loop.run(ask_then_cancel)
+        main_loop.run_until_complete(asyncio.sleep(0))
+        inbox.serve_pending()
+        assert len(ran) == 1
+    finally:
+        loop.stop()
+        main_loop.close()
 
 
 def test_a_widget_can_take_the_place_of_the_text_view(session) -> None:

@@ -4,6 +4,8 @@ A user's cell may block the kernel's main thread (``time.sleep``, a long computa
 live on a separate thread with its own asyncio loop, so they keep generating, running tools and
 updating their cell views while a cell blocks. The main thread talks to this loop only through
 :meth:`AgentLoop.call` (wait for a result, bounded) and :meth:`AgentLoop.submit` (fire and forget).
+The other way round, the agent hands work that must run on the main thread (code in the user's
+namespace) to a :class:`MainThreadInbox`.
 
 Every callback runs in a fresh, empty ``contextvars.Context``: a task started here must not inherit
 the kernel's per-cell context (its parent header), or its messages would be tied to a stale cell.
@@ -15,7 +17,9 @@ import asyncio
 import concurrent.futures
 import contextvars
 import logging
+import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -95,9 +99,12 @@ class AgentLoop:
 
         return self.run(wrapped, timeout)
 
-    def run(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+    def run(
+        self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0, serve: MainThreadInbox | None = None
+    ) -> T:
         """Await ``fn()`` on the agent loop and return its result here (its exception is raised
-        here). Raises :class:`LoopTimeout` after ``timeout`` seconds."""
+        here). Raises :class:`LoopTimeout` after ``timeout`` seconds. With ``serve``, the work the
+        agent hands to the main thread meanwhile is done here (the caller holds that thread)."""
         if self.in_loop():
             raise RuntimeError("AgentLoop.run() from the agent loop itself would deadlock")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
@@ -115,6 +122,8 @@ class AgentLoop:
 
         self.loop.call_soon_threadsafe(start, context=contextvars.Context())
         try:
+            if serve is not None:
+                return serve.serve_until(future, timeout)
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             raise LoopTimeout(
@@ -130,6 +139,77 @@ class AgentLoop:
             return
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
+
+
+class MainThreadInbox:
+    """Work the agent's thread hands to the kernel's main thread: code that must run in the
+    user's namespace, never at the same time as a cell.
+
+    Each job is posted to the main thread's event loop, which runs it once the running cell (if
+    any) is done. A cell that itself waits for the agent (``%agent --wait``) holds the main thread
+    and would wait for ever; it waits with :meth:`serve_until` instead, which does the jobs as they
+    come. Each job runs exactly once, whichever of the two takes it.
+    """
+
+    _WAKE = object()  # tells a waiting serve_until to look at its future again
+
+    def __init__(self, main_loop: asyncio.AbstractEventLoop | None) -> None:
+        self._main_loop = main_loop
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    @property
+    def available(self) -> bool:
+        return self._main_loop is not None and not self._main_loop.is_closed()
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on the main thread and return its result (from the agent's loop)."""
+        if self._main_loop is None:
+            raise RuntimeError("this kernel has no main-thread event loop")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return  # the agent stopped waiting for it (cancelled): it never runs
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the agent, who reports it
+                future.set_exception(exc)
+
+        self._jobs.put(job)
+        self._main_loop.call_soon_threadsafe(self.serve_pending)
+        wrapped = asyncio.wrap_future(future)
+        try:
+            return await wrapped
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def serve_pending(self) -> None:
+        """Do every job waiting now (main thread)."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not self._WAKE:
+                job()
+
+    def serve_until(self, future: concurrent.futures.Future[T], timeout: float) -> T:
+        """Do jobs as they come until ``future`` is done; its result (main thread). Raises
+        ``concurrent.futures.TimeoutError`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        future.add_done_callback(lambda _: self._jobs.put(self._WAKE))
+        while not future.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise concurrent.futures.TimeoutError
+            try:
+                job = self._jobs.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if job is not self._WAKE:
+                job()
+        return future.result()
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:

@@ -20,12 +20,12 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import IpyagentError
 from . import paths
 from .frontend import IPythonPublisher, KernelPublisher, publisher_for
-from .loop import AgentLoop
+from .loop import AgentLoop, MainThreadInbox
 from .views import Approval, ExchangeView, SubAgentView
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 W = TypeVar("W")
+# How %agent --wait ended: the agent settled, it asks the user to approve code, or time ran out.
+WaitOutcome = Literal["settled", "asking", "busy"]
 
 DEFAULT_MODEL = "local"
 CODE_TOOL = "run_python"
@@ -65,6 +67,7 @@ class NotebookSession:
         self._child_views: dict[str, SubAgentView] = {}
         self._task_views: dict[tuple[str, str], ExchangeView | SubAgentView] = {}
         self.approvals: dict[str, Approval] = {}
+        self._asking: set[asyncio.Future[None]] = set()  # resolved when code asks for approval
         # Where cell views come from. A widget takes over by setting these to subclasses that
         # show themselves differently (override ``open`` and ``flush``); the session feeds them.
         self.exchange_view: type[ExchangeView] = ExchangeView
@@ -76,9 +79,10 @@ class NotebookSession:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # strong references to background work
         try:
-            self._main_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            main_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            self._main_loop = None
+            main_loop = None
+        self._main_thread = MainThreadInbox(main_loop)
 
     # --- talking to the agent (main thread) ---------------------------------------------------
 
@@ -150,25 +154,56 @@ class NotebookSession:
 
         return self.loop.call(go)
 
-    def wait(self, timeout: float) -> bool:
-        """Block until the agent is settled (idle, nothing running); False on timeout."""
+    def wait(self, timeout: float) -> WaitOutcome:
+        """Block until the agent is settled (idle, nothing running): "settled"; or until it asks
+        the user to approve code, which they cannot do while this blocks the kernel: "asking";
+        or for ``timeout`` seconds: "busy". Code the agent runs in the notebook meanwhile (allowed,
+        or approved with a button) runs here, since this holds the main thread."""
         if self.agent is None:
-            return True
+            return "settled"
 
-        async def settle() -> bool:
+        async def settle() -> WaitOutcome:
             agent = self.agent
             if agent is None:
-                return True
+                return "settled"
+            if self.pending_approvals():
+                return "asking"
+            loop = asyncio.get_running_loop()
+            asked: asyncio.Future[None] = loop.create_future()
+            self._asking.add(asked)
+            settled = loop.create_task(agent.settled())
             try:
-                await asyncio.wait_for(agent.settled(), timeout)
-            except TimeoutError:
-                return False
+                await asyncio.wait({settled, asked}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self._asking.discard(asked)
+                settled.cancel()
                 for view in self._views():
                     view.flush_if_pending()
-            return True
+            if settled.done() and not settled.cancelled():
+                return "settled"
+            return "asking" if asked.done() else "busy"
 
-        return self.loop.run(settle, timeout=timeout + 10)
+        return self.loop.run(settle, timeout=timeout + 10, serve=self._main_thread)
+
+    def asking_line(self) -> str:
+        """One line for the user when the agent waits for their approval (main thread)."""
+        ids = [a.id for a in self.loop.call(self.pending_approvals)]
+        if not ids:
+            return "the agent asked to run code; that request has been answered"
+        if len(ids) > 1:
+            return (
+                f"the agent is waiting for you: requests {', '.join(ids)} ask to run code (shown in "
+                "their cells); %approve ID runs one, %deny ID refuses it"
+            )
+        return (
+            f"the agent is waiting for you: %approve {ids[0]} runs its code, %deny {ids[0]} refuses "
+            "(the code is shown in its cell)"
+        )
+
+    def pending_approvals(self) -> list[Approval]:
+        """Requests to run code that wait for the user's %approve or %deny, oldest first (agent
+        loop)."""
+        return [a for a in self.approvals.values() if a.status == "pending"]
 
     # --- model, tools, code approval (main thread) --------------------------------------------
 
@@ -237,7 +272,7 @@ class NotebookSession:
 
     def answer(self, approval_id: str | None, yes: bool) -> str:
         def go() -> str:
-            pending = [a for a in self.approvals.values() if a.status == "pending"]
+            pending = self.pending_approvals()
             if approval_id is None:
                 if len(pending) != 1:
                     ids = ", ".join(a.id for a in pending) or "none"
@@ -591,6 +626,9 @@ class NotebookSession:
         approval = Approval(f"r{next(self._approval_ids)}", tool, code)
         approval.answer = asyncio.get_running_loop().create_future()
         self.approvals[approval.id] = approval
+        for asked in self._asking:  # a cell waiting with %agent --wait hands over to the user
+            if not asked.done():
+                asked.set_result(None)
         view = self._asking_view(code)
         if view is not None:
             view.approvals.append(approval)
@@ -618,14 +656,9 @@ class NotebookSession:
         """Run ``code`` in the notebook's namespace, on the kernel's main thread (so it never runs
         at the same time as a cell, and its output is captured, not printed into some cell)."""
         ns = self.shell.user_ns
-        if self._main_loop is None or self._main_loop.is_closed():
+        if not self._main_thread.available:
             return await asyncio.to_thread(run_code, code, ns)
-
-        async def on_main() -> str:
-            return run_code(code, ns)
-
-        future = asyncio.run_coroutine_threadsafe(on_main(), self._main_loop)
-        return await asyncio.wrap_future(future)
+        return await self._main_thread.run(lambda: run_code(code, ns))
 
 
 def run_code(code: str, namespace: dict[str, Any]) -> str:

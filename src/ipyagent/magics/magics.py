@@ -27,7 +27,8 @@ working in the background (the cell returns at once).
   %%agent                   the same, with the message in the cell body
   %agent --interrupt MSG    cut the agent off, then send
   %agent --wait             block this cell until the agent is idle with nothing running
-         [--timeout S]      (default 600 s); useful for "Run all" and headless runs
+         [--timeout S]      (default 600 s), or until it asks you to approve code; useful for
+                            "Run all" and headless runs
   %agent --resume [PATH]    after a kernel restart: bring back this notebook's last session
   %agent --allow-code       let the agent run Python in this notebook without asking
   %agent --ask-code         ask again before each run (the default)
@@ -170,13 +171,15 @@ class AgentMagics(Magics):
         if opts.get("wait"):
             timeout = float(opts.get("timeout", 600.0))
             try:
-                done = session.wait(timeout)
+                outcome = session.wait(timeout)
             except KeyboardInterrupt:
                 session.interrupt("button")
                 print("stopped waiting; the agent was interrupted")
                 return
-            if not done:
+            if outcome == "busy":
                 raise UsageError(f"%agent --wait: the agent was still busy after {timeout:g} s")
+            if outcome == "asking":
+                print(session.asking_line())
         elif "timeout" in opts:
             raise UsageError("%agent --timeout goes with --wait")
 

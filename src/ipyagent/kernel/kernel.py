@@ -3,7 +3,6 @@ also interrupts the agent."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import threading
@@ -12,6 +11,7 @@ from typing import Any
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__
+from .collector import CollectionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class IpyagentKernel(IPythonKernel):
         from ..magics import load_ipython_extension
 
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+        # No full collections while the agents are busy: see collector.py.
+        self.collection_policy = CollectionPolicy()
         # Invariant: every message the shell channel routes to this subshell is a comm message
         # of an agent widget (nobody else knows its id).
         self._widget_subshell: str | None = None
@@ -92,19 +94,6 @@ class IpyagentKernel(IPythonKernel):
         if not done.wait(10) or not made:
             return None
         return made[0]
-
-    def settle_heap(self) -> None:
-        """Take everything alive now out of the cyclic garbage collector's reach (``gc.freeze``).
-
-        A full collection holds the GIL, stalling every thread of the kernel, for a time that
-        grows with the number of objects: a fresh kernel has some 180,000 from IPython, Jupyter
-        and the agent's modules, which live as long as the kernel anyway. Frozen, they are no
-        longer scanned, so the pauses only grow with what the agents create. The session calls
-        this once, shortly after its first agent starts (every module is loaded by then);
-        collected first, so no garbage is frozen.
-        """
-        gc.collect()
-        gc.freeze()
 
     async def dispatch_shell(
         self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False

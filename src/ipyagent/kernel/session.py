@@ -41,7 +41,6 @@ WaitOutcome = Literal["settled", "asking", "busy"]
 DEFAULT_MODEL = "local"
 CODE_TOOL = "run_python"
 TICK_SECONDS = 1.0  # how often the views of running tasks refresh their times
-SETTLE_HEAP_AFTER = 0.5  # seconds after the first agent starts (its cell has replied by then)
 
 
 class SessionError(IpyagentError):
@@ -109,6 +108,7 @@ class NotebookSession:
             if interrupt:
                 agent.interrupt("the user sent a new message", source="magic")
             agent.post(ev.UserMessage(text, "cell"))
+            self._tell_collector()
 
         view.open()
         self.loop.submit(lambda: self._background(post()))
@@ -502,9 +502,6 @@ class NotebookSession:
         self.agent = agent
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ipyagent ticker")
-            settle_heap = getattr(getattr(self.shell, "kernel", None), "settle_heap", None)
-            if callable(settle_heap):  # the ipyagent kernel's policy; other kernels are left alone
-                asyncio.get_running_loop().call_later(SETTLE_HEAP_AFTER, settle_heap)
         from ..agents.updates import AgentStatusChanged
 
         started = asyncio.Event()
@@ -526,11 +523,22 @@ class NotebookSession:
         return agent
 
     async def _tick(self) -> None:
-        """While tasks run, refresh the views once a second so their running times move."""
+        """While tasks run, refresh the views once a second so their running times move; tell
+        the kernel's garbage collection policy whether the agents are busy."""
         while True:
             await asyncio.sleep(TICK_SECONDS)
             if any(t.running for a in self._all_agents() for t in a.dispatcher.tasks.values()):
                 self._views_changed()
+            self._tell_collector()
+
+    def _tell_collector(self) -> None:
+        """The ipyagent kernel holds full garbage collections back while the agents are busy
+        (kernel/collector.py); other kernels are left alone (agent loop)."""
+        policy = getattr(getattr(self.shell, "kernel", None), "collection_policy", None)
+        if policy is not None:
+            agent = self.agent
+            busy = agent is not None and agent.status == "running" and not agent.is_settled()
+            policy.update(busy)
 
     async def _close_agent(self) -> None:
         if self.agent is not None:

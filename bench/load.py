@@ -60,13 +60,16 @@ async def virtual(minutes: float, subagents: int, per_minute: int) -> dict[str, 
                     entries = sum(len(a.ledger.own) for a in all_agents(agent))
                     samples.append((clock.now(), tracemalloc.get_traced_memory()[0], entries))
 
+            # The agent's own tasks (its loop, its task group) run until it closes; count the rest.
+            baseline_tasks = len(asyncio.all_tasks())
             sampler = asyncio.get_running_loop().create_task(sample())
             await agent.send(START)
             await agent.settled()
             sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
             cpu = time.process_time() - cpu
             result = check_load(agent, model)
-            tasks_left = len(asyncio.all_tasks()) - 1
+            tasks_left = len(asyncio.all_tasks()) - baseline_tasks
     tracemalloc.stop()
     pairs = itertools.pairwise(samples)
     per_entry = [(b[1] - a[1]) / (b[2] - a[2]) for a, b in pairs if b[2] > a[2]]
@@ -273,7 +276,7 @@ def main() -> None:
             f"  memory {v['memory_mb']:.1f} MB; bytes per entry by minute: "
             f"{', '.join(f'{x:.0f}' for x in v['bytes_per_entry_by_minute'])}"
         )
-        print(f"  tasks left after settling: {v['tasks_left']}")
+        print(f"  tasks left after settling (beyond the agent's own): {v['tasks_left']}")
     if not args.skip_kernel:
         k = kernel_run(
             args.kernel_minutes,

@@ -148,6 +148,35 @@ def test_agent_wait_hands_over_to_the_user_and_runs_allowed_code(start_kernel, s
     assert "Now 43." in kernel.text("%ledger --text")
 
 
+def test_the_interrupt_button_stops_code_the_agent_runs_while_a_cell_waits(start_kernel, script) -> None:
+    kernel = start_kernel(
+        script(
+            [
+                _run_python("import time\nprint('working', flush=True)\ntime.sleep(60)", "A long one."),
+                {"delay": 0.1, "text": "That was stopped."},
+                {"delay": 0.1, "text": "Still here."},
+            ]
+        )
+    )
+    kernel.text("%agent --allow-code")
+    view = kernel.view_of(kernel.execute("%agent Run the long job"))
+    cell = kernel.execute("%agent --wait --timeout 50", stop_on_error=False)
+    kernel.wait_view(view, lambda text: "run_python" in text)
+    kernel.km.interrupt_kernel()
+    assert kernel.reply(cell, timeout=20)["content"]["status"] == "ok"
+    kernel.idle(cell)
+    assert "stopped waiting; the agent was interrupted" in "".join(
+        m["content"].get("text", "") for m in kernel.outputs(cell)
+    )
+    assert kernel.text("1 + 1") == "2"
+    # The agent heard that its code was stopped, and goes on.
+    kernel.execute("%agent Are you there?")
+    assert kernel.text("%agent --wait --timeout 20", timeout=30) == ""
+    ledger = kernel.text("%ledger --text")
+    assert "CodeInterrupted: stopped with the interrupt button" in ledger
+    assert "agent work failed" not in "".join(m["content"].get("text", "") for m in kernel.messages)
+
+
 def test_the_magics_load_into_a_plain_ipython_kernel(start_kernel, script) -> None:
     long_answer = " ".join(f"w{i}" for i in range(400))
     kernel = start_kernel(

@@ -33,6 +33,10 @@ class LoopTimeout(IpyagentError):
     """Raised when the agent loop did not answer a request in time (it is busy or stuck)."""
 
 
+class CodeInterrupted(IpyagentError):
+    """Code the agent ran on the main thread was stopped by the user (KeyboardInterrupt)."""
+
+
 class AgentLoop:
     """A daemon thread running an asyncio loop. Started on first use, stopped by :meth:`stop`."""
 
@@ -172,6 +176,12 @@ class MainThreadInbox:
                 return  # the agent stopped waiting for it (cancelled): it never runs
             try:
                 future.set_result(fn())
+            except KeyboardInterrupt:
+                # The interrupt button, while a waiting cell ran this: the agent hears that its
+                # code was stopped (a KeyboardInterrupt would end its whole loop), and the
+                # waiting cell stops too.
+                future.set_exception(CodeInterrupted("stopped with the interrupt button"))
+                raise
             except BaseException as exc:  # handed to the agent, who reports it
                 future.set_exception(exc)
 

@@ -80,6 +80,9 @@ def test_live_view_streams_while_a_cell_blocks_and_the_stop_button_interrupts(la
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
                 1, timeout=60_000
             )
+            # The kernel connected (the indicator can say idle before it has; cells run before
+            # then are dropped by JupyterLab, and stay "[ ]").
+            page.get_by_text("Python 3 (ipyagent) | Idle").wait_for(timeout=60_000)
             first, sleeper, third, fourth, fifth = (cells.nth(i) for i in range(5))
             first.locator(".jp-InputArea-editor").click()
             page.keyboard.press("Shift+Enter")  # runs the agent cell, selects the sleeping one

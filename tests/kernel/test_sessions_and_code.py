@@ -121,6 +121,32 @@ def test_code_runs_in_the_notebook_only_with_approval(start_kernel, script) -> N
     assert kernel.text("answer") == "43"
 
 
+def test_a_bare_approve_never_runs_a_request_that_replaced_a_cancelled_one(start_kernel, script) -> None:
+    """The user reads request r1 and types %approve; meanwhile r1 is cancelled and the agent asks
+    again (r2, other code). A bare %approve must not run code the user has not read."""
+    kernel = start_kernel(
+        script(
+            [
+                _run_python("answer = 1", "Setting it to one."),
+                _run_python("answer = 2", "Setting it to two."),
+                {"delay": 0.1, "text": "Done."},
+            ]
+        )
+    )
+    first = kernel.view_of(kernel.execute("%agent Set it"))
+    kernel.wait_view(first, lambda text: "request r1" in text)
+    assert kernel.text("%cancel main").strip() == "cancelled main"
+    second = kernel.view_of(kernel.execute("%agent Set it again"))
+    kernel.wait_view(second, lambda text: "request r2" in text)
+
+    _, shown = kernel.error("%approve")
+    assert "request r1 was cancelled and r2 is a new one; read it, then %approve r2" in shown
+    assert kernel.text("'answer' in globals()") == "False"
+    assert kernel.text("%approve r2").strip() == "request r2 approved"
+    kernel.wait_view(second, lambda text: "Done." in text)
+    assert kernel.text("answer") == "2"
+
+
 def test_agent_wait_hands_over_to_the_user_and_runs_allowed_code(start_kernel, script) -> None:
     """%agent --wait holds the kernel: it stops waiting when the agent asks to run code (the user
     can only answer once it returns), and code the agent may run, runs during the wait."""

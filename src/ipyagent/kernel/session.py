@@ -67,6 +67,9 @@ class NotebookSession:
         self._task_views: dict[tuple[str, str], ExchangeView | SubAgentView] = {}
         self.approvals: dict[str, Approval] = {}
         self._asking: set[asyncio.Future[None]] = set()  # resolved when code asks for approval
+        # Requests cancelled (by the agent, not the user) since the user last answered one: while
+        # there are any, "%approve" without an id might mean one of them, not the pending one.
+        self._cancelled_since_answer: list[str] = []
         # Where cell views come from. A widget takes over by setting these to subclasses that
         # show themselves differently (override ``open`` and ``flush``); the session feeds them.
         self.exchange_view: type[ExchangeView] = ExchangeView
@@ -278,6 +281,14 @@ class NotebookSession:
                     ids = ", ".join(a.id for a in pending) or "none"
                     raise SessionError(f"say which request: pending requests: {ids}")
                 approval = pending[0]
+                if yes and self._cancelled_since_answer:
+                    # The request the user read may be gone and this one new: never run code on
+                    # a guess (refusing it is safe either way).
+                    gone = ", ".join(self._cancelled_since_answer)
+                    raise SessionError(
+                        f"request {gone} was cancelled and {approval.id} is a new one; "
+                        f"read it, then %approve {approval.id}"
+                    )
             else:
                 found = self.approvals.get(approval_id)
                 if found is None:
@@ -290,6 +301,7 @@ class NotebookSession:
             approval.status = "approved" if yes else "denied"
             if approval.answer is not None and not approval.answer.done():
                 approval.answer.set_result(yes)
+            self._cancelled_since_answer.clear()
             self._views_changed()
             return f"request {approval.id} {approval.status}"
 
@@ -645,6 +657,7 @@ class NotebookSession:
             await approval.answer
         except asyncio.CancelledError:
             approval.status = "cancelled"
+            self._cancelled_since_answer.append(approval.id)
             if view is not None:
                 view.changed()
             raise

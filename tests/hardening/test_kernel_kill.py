@@ -31,9 +31,8 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from ipyagent.kernel.kernelspec import install
+from kernel_dirs import kernel_env, kernelspecs, make_kernel_dirs
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 KILLS = int(os.environ.get("IPYAGENT_KERNEL_KILLS", "50"))  # more for a longer run
 ROUNDS = 100  # more rounds than one kernel lives through
 
@@ -230,7 +229,7 @@ class Kernel:
 
 
 def starter(dirs: dict[str, Path]) -> Callable[[int, str], Kernel]:
-    ksm = KernelSpecManager(kernel_dirs=[str(dirs["prefix"] / "share" / "jupyter" / "kernels")])
+    ksm = KernelSpecManager(kernel_dirs=[kernelspecs(dirs)])
 
     def start(life: int, model: str) -> Kernel:
         # Unix sockets, not TCP ports: two kernels start at once here, and others run beside us.
@@ -241,18 +240,7 @@ def starter(dirs: dict[str, Path]) -> Callable[[int, str], Kernel]:
             transport="ipc",
             ip=str(dirs["runtime"] / f"kernel-{life}"),
         )
-        km.start_kernel(
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-                "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-                "IPYTHONDIR": str(dirs["ipython"]),
-                "IPYAGENT_SESSION_DIR": str(dirs["sessions"]),
-                "JPY_SESSION_NAME": str(dirs["work"] / "durable.ipynb"),
-                "IPYAGENT_MODEL": model,
-            },
-            cwd=str(dirs["work"]),
-        )
+        km.start_kernel(env=kernel_env(dirs, "durable.ipynb", IPYAGENT_MODEL=model), cwd=str(dirs["work"]))
         kernel = Kernel(km, km.client())
         kernel.kc.start_channels()
         return kernel
@@ -288,10 +276,7 @@ class Tally:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_kernel_sigkilled_at_random_points_loses_nothing_and_resumes(tmp_path: Path) -> None:
-    dirs = {name: tmp_path / name for name in ("prefix", "runtime", "ipython", "sessions", "work")}
-    for d in dirs.values():
-        d.mkdir()
-    install(prefix=str(dirs["prefix"]))
+    dirs = make_kernel_dirs(tmp_path)
     start = starter(dirs)
     rng = random.Random(8)
     tally = Tally()

@@ -4,7 +4,6 @@ runtime/IPython/session directory, bounded waits, and shutdown in the fixture.""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import time
 from collections.abc import Callable, Iterator
@@ -16,9 +15,8 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from ipyagent.kernel.kernelspec import install
+from kernel_dirs import kernel_env, kernelspecs, make_kernel_dirs
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 Msg = dict[str, Any]
 
 
@@ -191,11 +189,7 @@ def script(tmp_path: Path) -> Callable[[list[dict[str, Any]]], str]:
 @pytest.fixture
 def kernel_dirs(tmp_path: Path) -> dict[str, Path]:
     """A prefix holding the installed kernelspec, and empty runtime/IPython/session dirs."""
-    dirs = {name: tmp_path / name for name in ("prefix", "runtime", "ipython", "sessions", "work")}
-    for d in dirs.values():
-        d.mkdir()
-    install(prefix=str(dirs["prefix"]))
-    return dirs
+    return make_kernel_dirs(tmp_path)
 
 
 @pytest.fixture
@@ -208,7 +202,7 @@ def start_kernel(kernel_dirs: dict[str, Path]) -> Iterator[Callable[..., Kernel]
         model: str | None = None, name: str = "ipyagent", output: Path | None = None, **env: str
     ) -> Kernel:
         """``output``: a file that receives the kernel process's own stdout and stderr."""
-        ksm = KernelSpecManager(kernel_dirs=[str(kernel_dirs["prefix"] / "share" / "jupyter" / "kernels")])
+        ksm = KernelSpecManager(kernel_dirs=[kernelspecs(kernel_dirs)])
         if name == "python3":
             ksm = KernelSpecManager()
         km = KernelManager(
@@ -217,15 +211,7 @@ def start_kernel(kernel_dirs: dict[str, Path]) -> Iterator[Callable[..., Kernel]
             connection_file=str(kernel_dirs["runtime"] / f"kernel-{len(started)}.json"),
         )
         km.cache_ports = False
-        environ = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-            "JUPYTER_RUNTIME_DIR": str(kernel_dirs["runtime"]),
-            "IPYTHONDIR": str(kernel_dirs["ipython"]),
-            "IPYAGENT_SESSION_DIR": str(kernel_dirs["sessions"]),
-            "JPY_SESSION_NAME": str(kernel_dirs["work"] / "test.ipynb"),
-            **env,
-        }
+        environ = kernel_env(kernel_dirs, "test.ipynb", **env)
         if model is not None:
             environ["IPYAGENT_MODEL"] = model
         streams: dict[str, Any] = {}

@@ -25,6 +25,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ipyagent.dispatch.backends import Backend
+from ipyagent.dispatch.backends.anthropic import AnthropicBackend
+from ipyagent.dispatch.backends.openai import OpenAIBackend
+
 
 @dataclass
 class Text:
@@ -91,12 +95,16 @@ class FakeProvider:
     record: bool = True  # keep each request (off for long runs that measure memory)
 
     @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def openai_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.root}/v1"
 
     @property
     def anthropic_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.root
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
@@ -343,3 +351,11 @@ async def fake_provider(*replies: Reply) -> AsyncIterator[FakeProvider]:
         for writer in list(provider.writers):
             writer.transport.abort()
         await server.wait_closed()
+
+
+def sdk_backend(provider: str, root: str, **options: Any) -> Backend:
+    """The backend for ``provider`` ("openai" or "anthropic"), through its official SDK, aimed at
+    a server at ``root`` (``http://127.0.0.1:PORT``; OpenAI's API lives under /v1 there)."""
+    if provider == "openai":
+        return OpenAIBackend("gpt-test", base_url=f"{root}/v1", **options)
+    return AnthropicBackend("claude-test", base_url=root, **options)

@@ -14,11 +14,10 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from fake_providers import Calls, Drop, FakeProvider, Status, Text, fake_provider
+from fake_providers import Calls, Drop, FakeProvider, Status, Text, fake_provider, sdk_backend
 from ipyagent import Agent, Entry, State, tool
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Backend, resolve
-from ipyagent.dispatch.backends.anthropic import AnthropicBackend
 from ipyagent.dispatch.backends.openai import OpenAIBackend
 from ipyagent.testing import kinds
 
@@ -36,9 +35,7 @@ async def get_weather(city: str) -> str:
 
 def backend_for(provider: str, server: FakeProvider, **options: object) -> Backend:
     options.setdefault("api_key", KEY)
-    if provider == "openai":
-        return OpenAIBackend("gpt-test", base_url=server.openai_url, **options)  # type: ignore[arg-type]
-    return AnthropicBackend("claude-test", base_url=server.anthropic_url, **options)  # type: ignore[arg-type]
+    return sdk_backend(provider, server.root, **options)
 
 
 async def converse(backend: Backend, *messages: str, seconds: float = 20) -> Agent:

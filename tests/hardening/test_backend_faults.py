@@ -28,13 +28,12 @@ from fake_providers import (
     anthropic_events,
     fake_provider,
     openai_events,
+    sdk_backend,
 )
 from faultlog import FaultRecorder
 from ipyagent import Agent, Entry, State, tool
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Backend, ScriptedBackend, TextChunk
-from ipyagent.dispatch.backends.anthropic import AnthropicBackend
-from ipyagent.dispatch.backends.openai import OpenAIBackend
 from ipyagent.ledger.render.context import Context
 from ipyagent.testing import VirtualClock
 
@@ -52,13 +51,11 @@ async def get_weather(city: str) -> str:
     return f"{city}: sunny"
 
 
-def backend_for(provider: str, url: str, **options: object) -> Backend:
+def backend_for(provider: str, root: str, **options: object) -> Backend:
     options.setdefault("api_key", KEY)
     options.setdefault("timeout", 30.0)  # only the stall cases wait for TIMEOUT; a busy machine must not
     options.setdefault("max_retries", 0)
-    if provider == "openai":
-        return OpenAIBackend("gpt-test", base_url=f"{url}/v1", **options)  # type: ignore[arg-type]
-    return AnthropicBackend("claude-test", base_url=url, **options)  # type: ignore[arg-type]
+    return sdk_backend(provider, root, **options)
 
 
 def first_arguments_event(provider: str, reply: Calls) -> int:
@@ -195,7 +192,7 @@ async def test_backend_fault(provider: str, index: int, faults: FaultRecorder) -
     shown = f"{case.source}: {case.expected}" if case.source else f"none; answer {case.expected!r}"
     with faults(f"{provider}: {case.fault}", shown) as row:
         async with fake_provider(*case.replies, Text(BACK)) as server:
-            backend = backend_for(provider, server.anthropic_url, **case.options)
+            backend = backend_for(provider, server.root, **case.options)
             async with Agent(backend, tools=[get_weather], clock=RealClock(), builtins=False) as agent:
                 await agent.send("hi")
                 await settle(agent)
@@ -234,7 +231,7 @@ async def test_connection_refused(provider: str, faults: FaultRecorder) -> None:
             assert agent.state is State.IDLE
             # The server comes up on another address; the user points the agent there and goes on.
             async with fake_provider(Text(BACK)) as server:
-                agent.backend = agent.dispatcher.backend = backend_for(provider, server.anthropic_url)
+                agent.backend = agent.dispatcher.backend = backend_for(provider, server.root)
                 await answers_next(agent)
 
 
@@ -323,7 +320,7 @@ async def test_memory_stays_bounded_under_repeated_backend_faults(
     with faults(f"{provider}: {what}, again and again", f"model_error: {expected}", warmup + 2 + n) as row:
         async with fake_provider(*[fault] * (warmup + 2 + n), Text(BACK)) as server:
             server.record = False  # the fake server's own record is not the agent's memory
-            backend = backend_for(provider, server.anthropic_url)
+            backend = backend_for(provider, server.root)
             async with Agent(backend, clock=RealClock(), builtins=False) as agent:
 
                 async def inject() -> None:

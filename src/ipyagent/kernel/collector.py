@@ -62,12 +62,16 @@ class CollectionPolicy:
         self._baseline = 0  # memory after the last full collection, or when the agents got busy
         self._heap_settled = False
         self.busy_periods = 0  # times the agents went from settled to busy
-        self.full_collections = 0  # run by this policy while busy
-        self.pauses: list[float] = []  # how long each of them stopped the kernel, in seconds
+        self.pauses: list[float] = []  # each full collection run while busy: how long it stopped the kernel
 
     @property
     def busy(self) -> bool:
         return self._busy
+
+    @property
+    def full_collections(self) -> int:
+        """How many full collections this policy ran while the agents were busy."""
+        return len(self.pauses)
 
     def update(self, busy: bool) -> None:
         if busy and not self._busy:
@@ -93,7 +97,6 @@ class CollectionPolicy:
         start = time.perf_counter()
         found = gc.collect()
         self.pauses.append(time.perf_counter() - start)
-        self.full_collections += 1
         self._baseline = self._allocated()
         self._last_full = self._clock()
         log.debug("ipyagent: full collection while busy: %d found in %.0f ms", found, self.pauses[-1] * 1000)

@@ -187,12 +187,8 @@ class MainThreadInbox:
 
         self._jobs.put(job)
         self._main_loop.call_soon_threadsafe(self.serve_pending)
-        wrapped = asyncio.wrap_future(future)
-        try:
-            return await wrapped
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
+        # Cancelling this await cancels ``future`` too, so a job not yet started never runs.
+        return await asyncio.wrap_future(future)
 
     def serve_pending(self) -> None:
         """Do every job waiting now (main thread)."""

@@ -29,7 +29,7 @@ from ipyagent.dispatch.backends.local import LocalBackend
 from ipyagent.dispatch.backends.openai import OpenAIBackend
 from ipyagent.ledger.render.context import Context
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dispatch"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fake_providers import Text, fake_provider
 
 RESULTS = Path(__file__).parent / "results"

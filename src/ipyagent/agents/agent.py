@@ -27,6 +27,7 @@ from ..clock import Clock, RealClock, set_current_clock
 from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
+from ..dispatch.limits import ModelCallLimit
 from ..dispatch.output import OutputChannel, TextOutput
 from ..dispatch.tasks import BackgroundTask, Outcome
 from ..dispatch.tools import Tool, as_tool
@@ -74,6 +75,9 @@ class Agent:
         listen_timeout: seconds of silence after which a listening agent goes back to idle.
         turn_based: a baseline for comparisons: user turns wait until every tool has finished.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
+        model_calls: at most this many generations of the agent and its sub-agents stream at
+            once (a number or a shared :class:`~ipyagent.dispatch.limits.ModelCallLimit`; default:
+            no limit). Sub-agents always share their parent's.
 
     Use it as ``async with Agent(...) as agent:``, or just ``await agent.send(...)`` on an asyncio
     loop (in a notebook), which starts it in the background.
@@ -93,6 +97,7 @@ class Agent:
         turn_based: bool = False,
         builtins: bool = True,
         parent: Agent | None = None,
+        model_calls: ModelCallLimit | int | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise AgentError(f"agent name {name!r} must be 1-40 letters, digits, '_', '.' or '-'")
@@ -115,7 +120,13 @@ class Agent:
         self.status: AgentStatus = "new"
         self.failure: str | None = None
         self.task_id: str | None = None  # set on a sub-agent: its task in the parent
-        self.dispatcher = Dispatcher(
+        if parent is not None:
+            shared_calls = parent.dispatcher.model_calls
+        elif isinstance(model_calls, ModelCallLimit):
+            shared_calls = model_calls
+        else:
+            shared_calls = ModelCallLimit(model_calls)
+        self.dispatcher: Dispatcher = Dispatcher(
             agent_name=name,
             backend=self.backend,
             clock=self.clock,
@@ -124,6 +135,7 @@ class Agent:
             on_task_change=self._task_changed,
             on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
             on_status=lambda text: self._publish(ModelStatus(self, text)),
+            model_calls=shared_calls,
         )
         self._user_tools: list[Tool] = []
         for builtin in builtin_tools(self) if builtins else []:

@@ -30,6 +30,7 @@ from .views import Approval, ExchangeView, SubAgentView
 
 if TYPE_CHECKING:
     from ..agents import Agent, Update
+    from ..dispatch.limits import ModelCallLimit
     from ..dispatch.tools import Tool
     from ..ledger import Ledger
 
@@ -55,6 +56,9 @@ class NotebookSession:
         self.publisher = publisher or publisher_for(shell)
         self.loop = AgentLoop()
         self.model = os.environ.get("IPYAGENT_MODEL") or DEFAULT_MODEL
+        # One limit for every agent this kernel runs, a new one after a cancel included; made
+        # with the first agent (IPYAGENT_MODEL_CALLS), so that the kernel starts light.
+        self.model_calls: ModelCallLimit | None = None
         self.allow_code = False
         self.agent: Agent | None = None
         self.ledger: Ledger | None = None
@@ -507,7 +511,11 @@ class NotebookSession:
         tools = [*self._builtin_tools(), *self._tools.values()]
         # A new agent after a cancelled one keeps its model (and a script's place in it).
         model = self.agent.backend if self.agent is not None else self.model
-        agent = Agent(model, tools=tools, ledger=self.ledger, name="main")
+        if self.model_calls is None:
+            from ..dispatch.limits import ModelCallLimit
+
+            self.model_calls = ModelCallLimit.from_environment()
+        agent = Agent(model, tools=tools, ledger=self.ledger, name="main", model_calls=self.model_calls)
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._unsubscribe = agent.subscribe(self._on_update, children=True)

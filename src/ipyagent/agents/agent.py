@@ -13,8 +13,7 @@ import contextlib
 import functools
 import itertools
 import logging
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +32,9 @@ from ..dispatch.tools import Tool, as_tool
 from ..errors import AgentError
 from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
+from . import tree
 from .builtins import builtin_tools
+from .tree import AGENT_NAME, NAME_RULE
 from .updates import (
     AgentStatusChanged,
     EntryAdded,
@@ -57,7 +58,9 @@ AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+# Who interrupts when a message is sent with ``interrupt=True``: a cell's %agent --interrupt is a
+# magic; the chat box (and the API, which acts for it) types over the agent.
+_INTERRUPTED_BY: dict[ev.UserSource, ev.InterruptSource] = {"cell": "magic"}
 
 
 class Agent:
@@ -94,8 +97,8 @@ class Agent:
         builtins: bool = True,
         parent: Agent | None = None,
     ) -> None:
-        if not _NAME.match(name):
-            raise AgentError(f"agent name {name!r} must be 1-40 letters, digits, '_', '.' or '-'")
+        if not AGENT_NAME.match(name):
+            raise AgentError(f"agent name {name!r} must be {NAME_RULE}")
         self.name = name
         self.parent = parent
         self.path: str = name if parent is None else f"{parent.path}/{name}"
@@ -168,6 +171,37 @@ class Agent:
         ended ones (up to ``dispatch.dispatcher.KEEP_ENDED_TASKS``; the ledger keeps them all)."""
         return list(self.dispatcher.tasks.values())
 
+    def task(self, task_id: str) -> BackgroundTask | None:
+        """This agent's background task ``task_id`` (running, or among the recent ended ones)."""
+        return self.dispatcher.tasks.get(task_id)
+
+    def running_tasks(self) -> list[BackgroundTask]:
+        """This agent's background tasks that are still running."""
+        return self.dispatcher.running_tasks()
+
+    def set_output(self, output: OutputChannel) -> None:
+        """Deliver answers through ``output`` from the next generation on."""
+        self.output = output
+        self.dispatcher.output = output
+
+    def set_backend(self, backend: Backend) -> None:
+        """Use ``backend`` from the next generation on; a running one finishes on the old."""
+        self.backend = backend
+        self.dispatcher.backend = backend
+
+    def walk(self) -> Iterator[Agent]:
+        """This agent and all its sub-agents, depth first."""
+        return tree.walk(self)
+
+    def find(self, name: str) -> Agent | None:
+        """The first agent in :meth:`walk` order whose path or name is ``name``."""
+        return tree.find(self, name)
+
+    @property
+    def root(self) -> Agent:
+        """The main agent of this agent's tree."""
+        return tree.root_of(self)
+
     def add_tool(self, fn: Tool | Callable[..., Any]) -> Tool:
         """Make a tool available from the next generation on (replaces one of the same name)."""
         t = as_tool(fn)
@@ -175,18 +209,29 @@ class Agent:
         self.dispatcher.add_tool(t)
         return t
 
-    async def send(self, text: str, *, interrupt: bool = False, source: ev.UserSource = "api") -> None:
+    async def send(
+        self,
+        text: str,
+        *,
+        interrupt: bool = False,
+        source: ev.UserSource = "api",
+        exchange: str | None = None,
+    ) -> None:
         """Queue a user message and return at once.
 
         While the agent is generating or speaking, the message waits its turn; with
         ``interrupt=True`` it cuts the agent off first (as typing over it in the chat box does).
+        ``exchange``: an id that the :class:`~ipyagent.agents.EventHandled` update of this message
+        carries (in its ``UserMessage``), so a view can find where its exchange starts.
         """
         if not isinstance(text, str) or not text.strip():
             raise AgentError("send() needs a non-empty message string")
         self._ensure_running()
         if interrupt:
-            self._queue.put(ev.Interrupt("the user sent a new message", source="chat"))
-        self._queue.put(ev.UserMessage(text, source))
+            self._queue.put(
+                ev.Interrupt("the user sent a new message", source=_INTERRUPTED_BY.get(source, "chat"))
+            )
+        self._queue.put(ev.UserMessage(text, source, exchange))
         await anyio.lowlevel.checkpoint()
 
     def interrupt(self, reason: str = "interrupted by the user", source: ev.InterruptSource = "api") -> None:

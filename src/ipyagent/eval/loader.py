@@ -424,7 +424,20 @@ def _check(raw: Any, n: int, source: str, sid: str, known: frozenset[str] | set[
     _unknown(raw, {kind, "metric"} | _CHECK_QUALIFIERS[kind], source, sid, what)
     value = raw[kind]
     target: str | tuple[str, ...] | int
-    if kind in ("call", "no_call", "cancel"):
+    if kind in ("call", "no_call"):
+        # One tool, or a list: any one of them (``call = ["set_timer", "sleep"]``).
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
+            raise ScenarioError(source, f"{what}: '{kind}' must be a tool name or a list of tool names", sid)
+        unknown = [x for x in names if x not in known]
+        if unknown:
+            raise ScenarioError(
+                source, f"{what}: {', '.join(map(repr, unknown))} is not one of its tools", sid
+            )
+        if len(set(names)) != len(names):
+            raise ScenarioError(source, f"{what}: a tool is named twice in '{kind}'", sid)
+        target = names[0] if len(names) == 1 else tuple(names)
+    elif kind == "cancel":
         if not isinstance(value, str) or value not in known:
             raise ScenarioError(source, f"{what}: {value!r} is not one of its tools", sid)
         target = value

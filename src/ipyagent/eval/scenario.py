@@ -111,9 +111,11 @@ class Step:
 class Check:
     """One thing a run must show. ``kind`` decides what ``target`` is:
 
-    - ``call``: tool name; called (``count`` times exactly, if given) with ``args`` (a subset;
-      strings match case-insensitively as substrings, numbers by value).
-    - ``no_call``: tool name; never called (with ``args``, if given).
+    - ``call``: tool name, or a tuple of names meaning any one of them; called (``count`` times
+      exactly, in all, if given) with ``args`` (a subset; strings match case-insensitively as
+      substrings, numbers by value). A call the dispatcher rejected (unknown tool, arguments
+      against the schema) never ran, so it does not count.
+    - ``no_call``: tool name(s); never asked for (with ``args``, if given), rejected or not.
     - ``cancel``: tool name; its running task was cancelled with ``cancel_task``.
     - ``say`` / ``not_say``: words; some / no answer contains any of them (all, with ``all``).
     - ``no_repeat``: n; after an interruption, no later answer repeats n words in a row of what
@@ -138,7 +140,9 @@ class Check:
         match self.kind:
             case "call" | "no_call":
                 args = ", ".join(f"{k}={v!r}" for k, v in (self.args or {}).items())
-                what = f"{'calls' if self.kind == 'call' else 'does not call'} {self.target}({args})"
+                names = self.target if isinstance(self.target, tuple) else (str(self.target),)
+                tools = " or ".join(f"{name}({args})" for name in names)
+                what = f"{'calls' if self.kind == 'call' else 'does not call'} {tools}"
                 if self.count is not None:
                     what += f" exactly {self.count}x"
             case "cancel":

@@ -33,7 +33,7 @@ from .views import ExchangeView, SubAgentView
 
 if TYPE_CHECKING:
     from ..agents import Agent
-    from ..dispatch.tools import Tool
+    from ..dispatch.tools import BaseTool, Tool
     from ..ledger import Ledger
 
 __all__ = ["NotebookSession", "SessionError", "WaitOutcome"]
@@ -254,6 +254,7 @@ class NotebookSession:
 
         def go() -> list[tuple[str, str, str]]:
             agent = self.agent
+            tools: dict[str, BaseTool]
             if agent is None:
                 run_python = self.code.tool()
                 tools = {run_python.name: run_python, **self._tools}

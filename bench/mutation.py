@@ -41,11 +41,11 @@ MODULES: dict[str, tuple[str, float]] = {
     "dispatch/schema": ("ipyagent.dispatch.schema.*", 0.90),
     "widgets/wire": ("ipyagent.widgets.wire.*", 0.90),
     "dispatch/tasks": ("ipyagent.dispatch.tasks.*", 0.80),
-    "dispatch/backends/local": ("ipyagent.dispatch.backends.local*", 0.80),
+    "dispatch/backends/local": ("ipyagent.dispatch.backends.local.*", 0.80),
     "audio/vad": ("ipyagent.audio.vad.*", 0.80),
     "audio/speech": ("ipyagent.audio.speech.*", 0.80),
     "eval/metrics": ("ipyagent.eval.metrics.*", 0.80),
-    "kernel/approval": ("ipyagent.kernel.approval*", 0.80),
+    "kernel/approval": ("ipyagent.kernel.approval.*", 0.80),
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_NOTICED = {"survived", "no tests", "suspicious"}

@@ -9,6 +9,7 @@ and one notification per task (result, error, timeout or cancellation).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import logging
 import math
@@ -132,6 +133,8 @@ class Dispatcher:
         self._on_delivered = on_delivered
         self._on_status = on_status
         self.tools: dict[str, Tool] = {}
+        # Run before each generation renders its tool list (MCP servers start on first use).
+        self.prepare_tools: Callable[[], Awaitable[None]] | None = None
         # Running tasks and the most recent KEEP_ENDED_TASKS ended ones: a long session must
         # not hold every task it ever ran (the ledger keeps each outcome).
         self.tasks: dict[str, BackgroundTask] = {}
@@ -214,6 +217,9 @@ class Dispatcher:
         try:
             with gen.scope:
                 try:
+                    if self.prepare_tools is not None:
+                        await self.prepare_tools()
+                        context = dataclasses.replace(context, tools=self.tool_specs())
                     async for chunk in self.backend.stream(context, agent=self.agent_name):
                         if isinstance(chunk, TextChunk):
                             if chunk.text:

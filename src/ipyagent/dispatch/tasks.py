@@ -42,6 +42,8 @@ class BackgroundTask:
     # anyio scope keeps its host task alive (about 2 KB for every task in the history).
     scope: anyio.CancelScope | None = field(default_factory=anyio.CancelScope, repr=False)
     cancel_reason: str | None = None
+    # The latest progress the work reported (an MCP server's, say ``3/10: copying``).
+    progress: str | None = None
 
     @property
     def running(self) -> bool:

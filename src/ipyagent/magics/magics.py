@@ -340,7 +340,8 @@ class AgentMagics(Magics):
             raise UsageError("%tools takes no arguments")
         rows = self.session.tool_list()
         width = max(len(r[0]) for r in rows)
-        print("\n".join(f"{name:<{width}}  {where:<8}  {text}" for name, where, text in rows))
+        place = max(len(r[1]) for r in rows)
+        print("\n".join(f"{name:<{width}}  {where:<{place}}  {text}" for name, where, text in rows))
 
     @line_magic
     @one_line_errors

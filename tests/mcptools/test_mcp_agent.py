@@ -1,0 +1,226 @@
+"""MCP tools as asynchronous agent tools, against a real MCP server (the SDK's server API) over
+stdio and streamable HTTP: the agent answers while a slow MCP tool runs, progress shows,
+cancellation reaches the server, and every fault is one line the agent gets past."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from mcp_kit import ReplyModel, call, http_server, notes, server_processes, servers_running, stdio
+
+from ipyagent import Agent, State
+from ipyagent.agents.updates import TaskChanged, Update
+from ipyagent.dispatch.tasks import MAX_RESULT_CHARS
+
+pytestmark = pytest.mark.slow
+
+
+def model(**replies: tuple[str, list[dict[str, Any]]] | str) -> ReplyModel:
+    """``model(go=("On it.", [call(...)]))``: how it answers the user message "go"."""
+    return ReplyModel({k.replace("_", " "): (v, []) if isinstance(v, str) else v for k, v in replies.items()})
+
+
+def say(text: str, *calls: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    return text, list(calls)
+
+
+async def run(agent: Agent, *messages: str) -> Agent:
+    for message in messages:
+        await agent.send(message)
+    with anyio.fail_after(40):
+        await agent.settled()
+    assert agent.state is State.IDLE
+    return agent
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Any:
+    with http_server() as url:
+        yield url
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_agent_answers_while_a_slow_mcp_tool_runs_and_hears_progress(
+    transport: str, request: Any
+) -> None:
+    server = stdio() if transport == "stdio" else {"url": request.getfixturevalue("http_url")}
+    brain = model(
+        plan=say("On it.", call("slow", label=f"plan-{transport}", steps=8, step_seconds=0.1)),
+        sum="2 + 2 is 4.",
+    )
+    progress: list[str] = []
+    reporting = anyio.Event()
+
+    def watch(update: Update) -> None:
+        if isinstance(update, TaskChanged) and getattr(update.task, "progress", None):
+            progress.append(update.task.progress)  # type: ignore[attr-defined]
+            reporting.set()
+
+    async with Agent(brain, mcp={"under": server}) as agent:
+        agent.subscribe(watch)
+        await agent.send("plan")
+        with anyio.fail_after(30):
+            await reporting.wait()  # the slow tool runs and reports
+        await run(agent, "sum")
+        kinds = [(e.kind, e.text) for e in agent.ledger]
+        answer = kinds.index(("assistant", "2 + 2 is 4."))
+        result = next(i for i, (k, t) in enumerate(kinds) if k == "notification" and "finished 8 steps" in t)
+        assert answer < result, "the quick question waited for the slow MCP tool"
+        started = next(t for k, t in kinds if k == "tool_result")
+        assert started.startswith("started as task t1")
+    assert progress[0].startswith("1/8") and "step 1 of 8" in progress[0]
+    assert progress[-1].startswith("8/8")
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_cancel_task_sends_mcp_cancellation(transport: str, request: Any) -> None:
+    server = stdio() if transport == "stdio" else {"url": request.getfixturevalue("http_url")}
+    label = f"cancel-me-{transport}"
+    brain = model(
+        start=say("Starting.", call("slow", label=label, steps=400, step_seconds=0.05)),
+        stop=say("Stopping it.", call("cancel_task", task_id="t1")),
+        check=say("Checking.", call("was_cancelled", label=label)),
+    )
+    async with Agent(brain, mcp={"under": server}) as agent:
+        await run(agent, "start", "stop")
+        await run(agent, "check")
+        found = notes(agent)
+    assert [s for s, n, _ in found if n == "slow"] == ["tool_cancelled"]
+    assert ("tool_result", "was_cancelled", "yes") in found, found
+
+
+async def test_servers_that_cannot_start_are_one_line_each_and_the_agent_carries_on() -> None:
+    servers = {
+        "missing": {"command": "no-such-mcp-server-xyz"},
+        "broken": stdio("fail-start"),
+        "hung": stdio("hang", startup_timeout=1),
+        "noisy": stdio("garbage", startup_timeout=1),
+    }
+    async with Agent(model(hi="Hello."), mcp=servers) as agent:
+        await run(agent, "hi")
+        found = {n: t for _, n, t in notes(agent)}
+        answers = [e.text for e in agent.ledger if e.kind == "assistant"]
+        states = {name: s.state for name, s in agent.mcp.servers.items()}
+    assert answers[0] == "Hello."  # the agent answered, and then heard about the servers
+    assert states == dict.fromkeys(servers, "failed")
+    assert found == {
+        "mcp:missing": "MCP server 'missing' could not start: command 'no-such-mcp-server-xyz' not found",
+        "mcp:broken": "MCP server 'broken' could not start: exited before it was ready: "
+        "config file missing: /nowhere/settings.toml",
+        "mcp:hung": "MCP server 'hung' did not answer within 1 s of starting",
+        "mcp:noisy": "MCP server 'noisy' did not answer within 1 s of starting (it wrote something "
+        "that is not MCP: 'this is not json-rpc')",
+    }
+    assert server_processes() == []  # every server the agent started has stopped
+
+
+async def test_failing_calls_are_one_line_and_the_next_use_reconnects() -> None:
+    brain = model(
+        go=say("Trying.", call("fail", message="disk full"), call("huge", chars=MAX_RESULT_CHARS * 3)),
+        crash=say("Crash it.", call("crash")),
+        again=say("Again.", call("add", a=2, b=40)),
+    )
+    async with Agent(brain, mcp={"under": stdio()}) as agent:
+        await run(agent, "go")
+        await run(agent, "crash")
+        await run(agent, "again")
+        found = {n: (s, t) for s, n, t in notes(agent)}
+        assert agent.mcp.servers["under"].starts == 2  # restarted on the call after the crash
+    assert found["fail"] == ("tool_error", "McpToolError: Error executing tool fail: disk full")
+    source, huge = found["huge"]
+    assert source == "tool_result" and huge.startswith("xxxx")
+    cut = f"[... output cut: only the first {MAX_RESULT_CHARS:,} characters of 48,000 characters are shown]"
+    assert huge.endswith(cut)
+    assert found["crash"] == (
+        "tool_error",
+        "McpServerError: MCP server 'under' stopped during the call (its last words: crashing on "
+        "purpose); it restarts on next use",
+    )
+    assert found["add"] == ("tool_result", "42")
+    assert server_processes() == []
+
+
+async def test_a_call_that_takes_too_long_times_out_and_the_server_hears_it() -> None:
+    brain = model(
+        go=say("Go.", call("slow", label="too-long", steps=400, step_seconds=0.05)),
+        check=say("Check.", call("was_cancelled", label="too-long")),
+    )
+    async with Agent(brain, mcp={"under": stdio(timeout=0.5)}) as agent:
+        await run(agent, "go")
+        await run(agent, "check")
+        found = {n: t for _, n, t in notes(agent)}
+    assert found["slow"] == "timed out after 0.5 s and was stopped"
+    assert found["was_cancelled"] == "yes"
+
+
+async def test_a_server_gets_a_minimal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak-000")
+    brain = model(go=say("Look.", call("env", name="OPENAI_API_KEY"), call("env", name="GREETING")))
+    async with Agent(brain, mcp={"under": stdio(env={"GREETING": "hello"})}) as agent:
+        await run(agent, "go")
+        found = sorted(t for _, n, t in notes(agent))
+    assert found == ["(unset)", "hello"]
+
+
+async def test_require_approval_waits_for_the_user() -> None:
+    asked: list[tuple[str, str]] = []
+    answers = iter([False, True])
+
+    async def approver(tool: str, what: str) -> bool:
+        asked.append((tool, what))
+        return next(answers)
+
+    brain = model(go=say("Adding.", call("add", a=1, b=2)), again=say("Again.", call("add", a=3, b=4)))
+    async with Agent(brain, mcp={"under": stdio(require_approval=True)}) as agent:
+        agent.mcp.approver = approver
+        await run(agent, "go")
+        await run(agent, "again")
+        found = [(n, t) for _, n, t in notes(agent)]
+    assert asked == [("add", 'under.add({"a": 1, "b": 2})'), ("add", 'under.add({"a": 3, "b": 4})')]
+    assert found[0] == ("add", "PermissionError: the user did not allow this call to under.add")
+    assert found[1] == ("add", "7")
+
+
+async def test_colliding_tool_names_are_prefixed_with_the_server(http_url: str) -> None:
+    brain = model(go=say("Both.", call("one_add", a=1, b=1), call("two_add", a=2, b=2)))
+    async with Agent(brain, mcp={"one": stdio(), "two": {"url": http_url}}) as agent:
+        await run(agent, "go")
+        tools = agent.tools
+        found = sorted(t for _, _, t in notes(agent))
+    assert {"one_add", "two_add", "one_slow", "two_slow"} <= set(tools)
+    assert "add" not in tools
+    assert tools["one_add"].parameters["required"] == ["a", "b"]  # the server's schema, as given
+    assert found == ["2", "4"]
+
+
+async def test_an_http_server_that_is_not_there() -> None:
+    from mcp_kit import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    async with Agent(model(hi="Hello."), mcp={"away": {"url": url, "startup_timeout": 5}}) as agent:
+        await run(agent, "hi")
+        found = notes(agent)
+    why = f"MCP server 'away' could not connect to {url}: nothing answers there (connection refused)"
+    assert found == [("tool_error", "mcp:away", why)]
+
+
+async def test_closing_the_agent_stops_its_servers() -> None:
+    async with Agent(model(hi="Hi."), mcp={"a": stdio(), "b": stdio()}) as agent:
+        await run(agent, "hi")
+        assert servers_running() == 2
+    assert server_processes() == []
+
+
+async def test_cancelling_the_agent_stops_its_servers_and_a_running_call() -> None:
+    brain = model(go=say("Go.", call("slow", label="cut", steps=400, step_seconds=0.05)))
+    running = anyio.Event()
+    async with Agent(brain, mcp={"under": stdio()}) as agent:
+        agent.subscribe(lambda u: running.set() if isinstance(u, TaskChanged) and u.task.running else None)
+        await agent.send("go")
+        with anyio.fail_after(30):
+            await running.wait()
+        assert servers_running() == 1
+        agent.cancel("cancelled with %cancel")
+    assert server_processes() == []

@@ -14,6 +14,7 @@ process exits mid-call), ``env`` (reads one environment variable).
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -94,6 +95,13 @@ def crash() -> str:
     sys.stderr.write("crashing on purpose\n")
     sys.stderr.flush()
     os._exit(3)
+
+
+@server.tool()
+def start_worker() -> int:
+    """Start a helper process that runs until killed (as a server's own workers do); its pid."""
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    return worker.pid
 
 
 @server.tool()

@@ -177,6 +177,8 @@ class Agent:
     async def start_mcp(self) -> list[str]:
         """Start the MCP servers that are not running (they otherwise start on first use);
         returns one line per server that could not start."""
+        if self.status != "running":
+            raise AgentError(f"agent {self.name!r} is {self.status}; MCP servers start with a running agent")
         faults = await self.mcp.start_all()
         self._sync_mcp_tools()
         return faults

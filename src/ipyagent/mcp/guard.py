@@ -6,7 +6,8 @@ same group, with stdin and stdout passed straight through (no copying), and wait
 agent's process dies — even by SIGKILL, which runs no clean-up — this guard notices (Linux tells
 it at once through PR_SET_PDEATHSIG; elsewhere it polls its parent's pid) and kills its whole
 group, so the server and anything the server started go too. A normal stop (the SDK closes
-stdin, then signals the group) reaches the server directly.
+stdin, then signals the group) reaches the server directly; once the server has exited, the
+guard ends whatever the server left running in its group.
 """
 
 from __future__ import annotations
@@ -64,9 +65,15 @@ def main(argv: list[str]) -> int:
         return NOT_FOUND
     while True:
         try:
-            return server.wait()
+            status = server.wait()
+            break
         except KeyboardInterrupt:  # SIGINT reaches the whole group; the server decides
             continue
+    # The server is gone; what it started (a worker, a child of `npx`) goes with it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+    return status
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ class McpServers:
         """Start every server that is not running (in parallel); returns the one-line faults of
         those that could not start. A server that failed is retried only in a later turn."""
         if self._tg is None:
-            raise IpyagentError("the agent is not running; MCP servers start with it")
+            await self._running.wait()  # run() was started with the agent and is about to begin
         faults: list[str] = []
 
         async def start(server: McpServer) -> None:

@@ -135,10 +135,12 @@ def server_config(name: str, entry: Any, *, source: str = "python") -> ServerCon
     command, url = values.get("command"), values.get("url")
     if (command is None) == (url is None):
         raise McpConfigError(f"{where}: give either 'command' (a program to run) or 'url' (an HTTP server)")
-    if kind is not None and (kind in _HTTP_TYPES) != (url is not None) and kind != "stdio":
-        raise McpConfigError(f"{where}: unknown type {kind!r}; use 'stdio' or 'http'")
+    if kind is not None and kind != "stdio" and kind not in _HTTP_TYPES:
+        raise McpConfigError(f"{where}: unknown type {kind!r}; use 'stdio' or 'http' (streamable HTTP)")
     if kind == "stdio" and url is not None:
         raise McpConfigError(f"{where}: type 'stdio' needs a 'command', not a 'url'")
+    if kind in _HTTP_TYPES and command is not None:
+        raise McpConfigError(f"{where}: type {kind!r} needs a 'url', not a 'command'")
     if command is not None:
         if not isinstance(command, str) or not command.strip():
             raise McpConfigError(f"{where}: 'command' must be a non-empty string")

@@ -58,7 +58,8 @@ async def sdk_start() -> float:
 
 
 async def agent_start() -> float:
-    async with Agent(Silent(), mcp={"under": {"command": sys.executable, "args": [SERVER, "stdio"]}}) as agent:
+    server = {"command": sys.executable, "args": [SERVER, "stdio"]}
+    async with Agent(Silent(), mcp={"under": server}) as agent:
         began = time.perf_counter()
         faults = await agent.start_mcp()
         assert not faults, faults
@@ -73,7 +74,8 @@ async def bench_start(rounds: int) -> None:
         ours.append(await agent_start())
     rows = [("SDK alone", sdk), ("ipyagent (guard + list tools)", ours)]
     for name, values in rows:
-        print(f"{name:<32} median {statistics.median(values) * 1000:7.0f} ms   min {min(values) * 1000:7.0f} ms")
+        median, low = statistics.median(values) * 1000, min(values) * 1000
+        print(f"{name:<32} median {median:7.0f} ms   min {low:7.0f} ms")
     figures["start_ms"] = {name: round(statistics.median(v) * 1000, 1) for name, v in rows}
 
 

@@ -224,3 +224,15 @@ async def test_cancelling_the_agent_stops_its_servers_and_a_running_call() -> No
         assert servers_running() == 1
         agent.cancel("cancelled with %cancel")
     assert server_processes() == []
+
+
+async def test_sub_agents_use_their_parents_servers(http_url: str) -> None:
+    brain = model(go=say("Starting."), sum=say("Adding.", call("add", a=20, b=22)))
+    async with Agent(brain, mcp={"under": {"url": http_url}}) as agent:
+        await run(agent, "go")
+        child = agent.spawn("sum", name="helper")
+        with anyio.fail_after(30):
+            await agent.settled()
+        assert agent.mcp.servers["under"].starts == 1  # the child did not start its own
+        assert ("tool_result", "add", "42") in notes(child)
+        assert [t for s, n, t in notes(agent) if s == "subagent_report"] == ["noted"]

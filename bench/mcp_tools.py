@@ -24,9 +24,8 @@ import anyio
 
 from ipyagent import Agent
 from ipyagent.clock import RealClock
-from ipyagent.dispatch.dispatcher import Dispatcher
-from ipyagent.dispatch.output import TextOutput
-from ipyagent.events import ToolCallRequest, ToolResult
+from ipyagent.dispatch.tasks import TaskRunner
+from ipyagent.events import ToolResult
 from ipyagent.mcp import McpServers
 
 SERVER = str(Path(__file__).resolve().parents[1] / "tests" / "mcptools" / "server_under_test.py")
@@ -106,25 +105,15 @@ async def agent_calls(calls: int) -> float:
         servers = McpServers.from_spec({"under": server}, clock)
         tg.start_soon(servers.run)
         assert not await servers.start_all()
-        dispatcher = Dispatcher(
-            agent_name="bench",
-            backend=Silent(),
-            clock=clock,
-            output=TextOutput(),
-            post=post,
-            on_task_change=lambda _: None,
-            on_delivered=lambda _g, _t: None,
-        )
-        dispatcher.attach(tg)
-        for tool in servers.tools().values():
-            dispatcher.add_tool(tool)
+        runner = TaskRunner(clock=clock, post=post)
+        runner.attach(tg)
+        add = servers.tools()["add"]
         began = 0.0
         for n in range(calls + 1):  # the first call warms up
             if n == 1:
                 began = time.perf_counter()
             notified = anyio.Event()
-            launch = dispatcher.launch(ToolCallRequest("add", {"a": n, "b": 1}, f"c{n}"))
-            assert launch.task is not None, launch.error
+            add.start(runner, add.validate({"a": n, "b": 1}), f"c{n}")  # as the dispatcher does
             await notified.wait()
         elapsed = (time.perf_counter() - began) / calls
         await servers.stop_all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import jsonschema
@@ -16,6 +16,7 @@ from ipyagent.dispatch.backends import Chunk, TextChunk, ToolCallChunk, resolve
 from ipyagent.dispatch.backends.local import LocalBackend, ledger_message_grammar
 from ipyagent.errors import ModelError
 from ipyagent.ledger.render.context import Context
+from support.travel import book_table
 
 # Generation is real and this machine is small: each test gets minutes, not the default minute.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -25,12 +26,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 async def get_weather(city: str) -> str:
     "Current weather for a city."
     return f"{city}: sunny, 21 C"
-
-
-@tool
-async def book_table(restaurant: str, people: int, time_of_day: Literal["lunch", "dinner"]) -> str:
-    "Book a table at a restaurant."
-    return "booked"
 
 
 @pytest.fixture(scope="module")

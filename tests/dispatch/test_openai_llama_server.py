@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import anyio
 import jsonschema
 import pytest
-from model_server import llama_server
 
 from ipyagent import Agent, Ledger, State, tool
 from ipyagent.agents import TextDelivered, Update
@@ -17,6 +16,7 @@ from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import TextChunk, ToolCallChunk, resolve
 from ipyagent.dispatch.backends.openai import OpenAIBackend
 from ipyagent.ledger.render.context import Context
+from support.model_server import llama_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

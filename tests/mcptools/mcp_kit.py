@@ -62,12 +62,13 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], seconds: float =
 
 
 def server_processes(root: int | None = None) -> list[psutil.Process]:
-    """The test server's processes (and the guards that run them) among the descendants of
-    ``root`` (default: this process)."""
+    """The test server's processes that agents started (and the guards that run them) among the
+    descendants of ``root`` (default: this process); not the HTTP servers the tests start."""
     found = []
     for proc in psutil.Process(root).children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if SERVER in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE:
+            line = proc.cmdline()
+            if SERVER in line and "http" not in line and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
     return found
 

@@ -41,54 +41,96 @@ def http_url() -> Any:
         yield url
 
 
-@pytest.mark.parametrize("transport", ["stdio", "http"])
-async def test_agent_answers_while_a_slow_mcp_tool_runs_and_hears_progress(
-    transport: str, request: Any
-) -> None:
-    server = stdio() if transport == "stdio" else {"url": request.getfixturevalue("http_url")}
-    brain = model(
-        plan=say("On it.", call("slow", label=f"plan-{transport}", steps=8, step_seconds=0.1)),
-        sum="2 + 2 is 4.",
-    )
-    progress: list[str] = []
-    reporting = anyio.Event()
+class Progress:
+    """Every progress line the agent's tasks report; ``reported`` is set at the first."""
 
-    def watch(update: Update) -> None:
-        if isinstance(update, TaskChanged) and getattr(update.task, "progress", None):
-            progress.append(update.task.progress)  # type: ignore[attr-defined]
-            reporting.set()
+    def __init__(self, agent: Agent) -> None:
+        self.lines: list[str] = []
+        self.reported = anyio.Event()
+        agent.subscribe(self.hear)
 
-    async with Agent(brain, mcp={"under": server}) as agent:
-        agent.subscribe(watch)
-        await agent.send("plan")
-        with anyio.fail_after(30):
-            await reporting.wait()  # the slow tool runs and reports
-        await run(agent, "sum")
-        kinds = [(e.kind, e.text) for e in agent.ledger]
-        answer = kinds.index(("assistant", "2 + 2 is 4."))
-        result = next(i for i, (k, t) in enumerate(kinds) if k == "notification" and "finished 8 steps" in t)
-        assert answer < result, "the quick question waited for the slow MCP tool"
-        started = next(t for k, t in kinds if k == "tool_result")
-        assert started.startswith("started as task t1")
-    assert progress[0].startswith("1/8") and "step 1 of 8" in progress[0]
-    assert progress[-1].startswith("8/8")
+    def hear(self, update: Update) -> None:
+        if isinstance(update, TaskChanged) and update.task.running and update.task.progress:
+            self.lines.append(update.task.progress)
+            self.reported.set()
 
 
-@pytest.mark.parametrize("transport", ["stdio", "http"])
-async def test_cancel_task_sends_mcp_cancellation(transport: str, request: Any) -> None:
-    server = stdio() if transport == "stdio" else {"url": request.getfixturevalue("http_url")}
-    label = f"cancel-me-{transport}"
-    brain = model(
-        start=say("Starting.", call("slow", label=label, steps=400, step_seconds=0.05)),
-        stop=say("Stopping it.", call("cancel_task", task_id="t1")),
-        check=say("Checking.", call("was_cancelled", label=label)),
-    )
-    async with Agent(brain, mcp={"under": server}) as agent:
-        await run(agent, "start", "stop")
-        await run(agent, "check")
-        found = notes(agent)
-    assert [s for s, n, _ in found if n == "slow"] == ["tool_cancelled"]
+async def a_slow_call_while_the_agent_talks(agent: Agent, label: str) -> None:
+    """The slow tool runs and reports progress while a quick question is answered; then a second
+    slow call is cancelled with cancel_task and the server confirms it stopped."""
+    progress = Progress(agent)
+    await agent.send("plan")
+    with anyio.fail_after(30):
+        await progress.reported.wait()  # the slow tool runs and reports
+    await run(agent, "sum")
+    kinds = [(e.kind, e.text) for e in agent.ledger]
+    answer = kinds.index(("assistant", "2 + 2 is 4."))
+    result = next(i for i, (k, t) in enumerate(kinds) if k == "notification" and "finished 8 steps" in t)
+    assert answer < result, "the quick question waited for the slow MCP tool"
+    assert next(t for k, t in kinds if k == "tool_result").startswith("started as task t1")
+    assert progress.lines[0] == "1/8: step 1 of 8" and progress.lines[-1] == "8/8: step 8 of 8"
+
+    second = Progress(agent)
+    await agent.send("start")
+    with anyio.fail_after(30):
+        await second.reported.wait()  # the server is working on it
+    await run(agent, "stop")
+    await run(agent, "check")
+    found = notes(agent)
+    assert [t for s, n, t in found if n == "slow"][-1] == "cancelled (cancelled by the agent)"
     assert ("tool_result", "was_cancelled", "yes") in found, found
+
+
+def brain_for(label: str, **more: tuple[str, list[dict[str, Any]]] | str) -> ReplyModel:
+    return model(
+        plan=say("On it.", call("slow", label=f"plan-{label}", steps=8, step_seconds=0.1)),
+        sum="2 + 2 is 4.",
+        start=say("Starting.", call("slow", label=f"cut-{label}", steps=400, step_seconds=0.05)),
+        stop=say("Stopping it.", call("cancel_task", task_id="t2")),
+        check=say("Checking.", call("was_cancelled", label=f"cut-{label}")),
+        **more,
+    )
+
+
+async def test_over_stdio_calls_are_background_tasks_and_faults_are_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak-000")
+    brain = brain_for(
+        "stdio",
+        env=say("Looking.", call("env", name="OPENAI_API_KEY"), call("env", name="GREETING")),
+        errors=say("Trying.", call("fail", message="disk full"), call("huge", chars=MAX_RESULT_CHARS * 3)),
+        crash=say("Crash it.", call("crash")),
+        again=say("Again.", call("add", a=2, b=40)),
+    )
+    async with Agent(brain, mcp={"under": stdio(env={"GREETING": "hello"})}) as agent:
+        await a_slow_call_while_the_agent_talks(agent, "stdio")
+        assert servers_running() == 1
+        await run(agent, "env")
+        await run(agent, "errors")
+        await run(agent, "crash")
+        await run(agent, "again")
+        found = [(n, (s, t)) for s, n, t in notes(agent)]
+        assert agent.mcp.servers["under"].starts == 2  # restarted on the call after the crash
+    assert server_processes() == []  # closing the agent stopped its server
+    by_tool = dict(found)
+    # A server gets the SDK's minimal environment plus what its config names: no API keys.
+    assert [t for n, (_, t) in found if n == "env"] == ["(unset)", "hello"]
+    assert by_tool["fail"] == ("tool_error", "McpToolError: Error executing tool fail: disk full")
+    source, huge = by_tool["huge"]
+    cut = f"[... output cut: only the first {MAX_RESULT_CHARS:,} characters of 48,000 characters are shown]"
+    assert source == "tool_result" and huge.startswith("xxxx") and huge.endswith(cut)
+    assert by_tool["crash"] == (
+        "tool_error",
+        "McpServerError: MCP server 'under' stopped during the call (its last words: crashing on "
+        "purpose); it restarts on next use",
+    )
+    assert by_tool["add"] == ("tool_result", "42")
+
+
+async def test_over_http_calls_are_background_tasks(http_url: str) -> None:
+    async with Agent(brain_for("http"), mcp={"under": {"url": http_url}}) as agent:
+        await a_slow_call_while_the_agent_talks(agent, "http")
 
 
 async def test_servers_that_cannot_start_are_one_line_each_and_the_agent_carries_on() -> None:
@@ -116,85 +158,6 @@ async def test_servers_that_cannot_start_are_one_line_each_and_the_agent_carries
     assert server_processes() == []  # every server the agent started has stopped
 
 
-async def test_failing_calls_are_one_line_and_the_next_use_reconnects() -> None:
-    brain = model(
-        go=say("Trying.", call("fail", message="disk full"), call("huge", chars=MAX_RESULT_CHARS * 3)),
-        crash=say("Crash it.", call("crash")),
-        again=say("Again.", call("add", a=2, b=40)),
-    )
-    async with Agent(brain, mcp={"under": stdio()}) as agent:
-        await run(agent, "go")
-        await run(agent, "crash")
-        await run(agent, "again")
-        found = {n: (s, t) for s, n, t in notes(agent)}
-        assert agent.mcp.servers["under"].starts == 2  # restarted on the call after the crash
-    assert found["fail"] == ("tool_error", "McpToolError: Error executing tool fail: disk full")
-    source, huge = found["huge"]
-    assert source == "tool_result" and huge.startswith("xxxx")
-    cut = f"[... output cut: only the first {MAX_RESULT_CHARS:,} characters of 48,000 characters are shown]"
-    assert huge.endswith(cut)
-    assert found["crash"] == (
-        "tool_error",
-        "McpServerError: MCP server 'under' stopped during the call (its last words: crashing on "
-        "purpose); it restarts on next use",
-    )
-    assert found["add"] == ("tool_result", "42")
-    assert server_processes() == []
-
-
-async def test_a_call_that_takes_too_long_times_out_and_the_server_hears_it() -> None:
-    brain = model(
-        go=say("Go.", call("slow", label="too-long", steps=400, step_seconds=0.05)),
-        check=say("Check.", call("was_cancelled", label="too-long")),
-    )
-    async with Agent(brain, mcp={"under": stdio(timeout=0.5)}) as agent:
-        await run(agent, "go")
-        await run(agent, "check")
-        found = {n: t for _, n, t in notes(agent)}
-    assert found["slow"] == "timed out after 0.5 s and was stopped"
-    assert found["was_cancelled"] == "yes"
-
-
-async def test_a_server_gets_a_minimal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak-000")
-    brain = model(go=say("Look.", call("env", name="OPENAI_API_KEY"), call("env", name="GREETING")))
-    async with Agent(brain, mcp={"under": stdio(env={"GREETING": "hello"})}) as agent:
-        await run(agent, "go")
-        found = sorted(t for _, n, t in notes(agent))
-    assert found == ["(unset)", "hello"]
-
-
-async def test_require_approval_waits_for_the_user() -> None:
-    asked: list[tuple[str, str]] = []
-    answers = iter([False, True])
-
-    async def approver(tool: str, what: str) -> bool:
-        asked.append((tool, what))
-        return next(answers)
-
-    brain = model(go=say("Adding.", call("add", a=1, b=2)), again=say("Again.", call("add", a=3, b=4)))
-    async with Agent(brain, mcp={"under": stdio(require_approval=True)}) as agent:
-        agent.mcp.approver = approver
-        await run(agent, "go")
-        await run(agent, "again")
-        found = [(n, t) for _, n, t in notes(agent)]
-    assert asked == [("add", 'under.add({"a": 1, "b": 2})'), ("add", 'under.add({"a": 3, "b": 4})')]
-    assert found[0] == ("add", "PermissionError: the user did not allow this call to under.add")
-    assert found[1] == ("add", "7")
-
-
-async def test_colliding_tool_names_are_prefixed_with_the_server(http_url: str) -> None:
-    brain = model(go=say("Both.", call("one_add", a=1, b=1), call("two_add", a=2, b=2)))
-    async with Agent(brain, mcp={"one": stdio(), "two": {"url": http_url}}) as agent:
-        await run(agent, "go")
-        tools = agent.tools
-        found = sorted(t for _, _, t in notes(agent))
-    assert {"one_add", "two_add", "one_slow", "two_slow"} <= set(tools)
-    assert "add" not in tools
-    assert tools["one_add"].parameters["required"] == ["a", "b"]  # the server's schema, as given
-    assert found == ["2", "4"]
-
-
 async def test_an_http_server_that_is_not_there() -> None:
     from mcp_kit import free_port
 
@@ -206,24 +169,49 @@ async def test_an_http_server_that_is_not_there() -> None:
     assert found == [("tool_error", "mcp:away", why)]
 
 
-async def test_closing_the_agent_stops_its_servers() -> None:
-    async with Agent(model(hi="Hi."), mcp={"a": stdio(), "b": stdio()}) as agent:
-        await run(agent, "hi")
-        assert servers_running() == 2
-    assert server_processes() == []
+async def test_a_call_that_takes_too_long_times_out_and_the_server_hears_it(http_url: str) -> None:
+    brain = model(
+        go=say("Go.", call("slow", label="too-long", steps=400, step_seconds=0.05)),
+        check=say("Check.", call("was_cancelled", label="too-long")),
+    )
+    async with Agent(brain, mcp={"under": {"url": http_url, "timeout": 0.5}}) as agent:
+        await run(agent, "go")
+        await run(agent, "check")
+        found = {n: t for _, n, t in notes(agent)}
+    assert found["slow"] == "timed out after 0.5 s and was stopped"
+    assert found["was_cancelled"] == "yes"
 
 
-async def test_cancelling_the_agent_stops_its_servers_and_a_running_call() -> None:
-    brain = model(go=say("Go.", call("slow", label="cut", steps=400, step_seconds=0.05)))
-    running = anyio.Event()
-    async with Agent(brain, mcp={"under": stdio()}) as agent:
-        agent.subscribe(lambda u: running.set() if isinstance(u, TaskChanged) and u.task.running else None)
-        await agent.send("go")
-        with anyio.fail_after(30):
-            await running.wait()
-        assert servers_running() == 1
-        agent.cancel("cancelled with %cancel")
-    assert server_processes() == []
+async def test_require_approval_waits_for_the_user(http_url: str) -> None:
+    asked: list[tuple[str, str]] = []
+    answers = iter([False, True])
+
+    async def approver(tool: str, what: str) -> bool:
+        asked.append((tool, what))
+        return next(answers)
+
+    brain = model(go=say("Adding.", call("add", a=1, b=2)), again=say("Again.", call("add", a=3, b=4)))
+    async with Agent(brain, mcp={"under": {"url": http_url, "require_approval": True}}) as agent:
+        agent.mcp.approver = approver
+        await run(agent, "go")
+        await run(agent, "again")
+        found = [(n, t) for _, n, t in notes(agent)]
+    assert asked == [("add", 'under.add({"a": 1, "b": 2})'), ("add", 'under.add({"a": 3, "b": 4})')]
+    assert found[0] == ("add", "PermissionError: the user did not allow this call to under.add")
+    assert found[1] == ("add", "7")
+
+
+async def test_colliding_tool_names_are_prefixed_with_the_server(http_url: str) -> None:
+    brain = model(go=say("Both.", call("one_add", a=1, b=1), call("two_add", a=2, b=2)))
+    async with Agent(brain, mcp={"one": {"url": http_url}, "two": {"url": http_url}}) as agent:
+        await run(agent, "go")
+        tools = agent.tools
+        found = sorted(t for _, _, t in notes(agent))
+    assert {"one_add", "two_add", "one_slow", "two_slow"} <= set(tools)
+    assert "add" not in tools
+    assert tools["one_add"].parameters["required"] == ["a", "b"]  # the server's schema, as given
+    assert brain.offered[0][-1] == "two_env"  # the first generation already offered them
+    assert found == ["2", "4"]
 
 
 async def test_sub_agents_use_their_parents_servers(http_url: str) -> None:
@@ -235,4 +223,3 @@ async def test_sub_agents_use_their_parents_servers(http_url: str) -> None:
             await agent.settled()
         assert agent.mcp.servers["under"].starts == 1  # the child did not start its own
         assert ("tool_result", "add", "42") in notes(child)
-        assert [t for s, n, t in notes(agent) if s == "subagent_report"] == ["noted"]

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import psutil
 import pytest
 from mcp_kit import ReplyModel, call, notes, server_processes, stdio
 
 from ipyagent import Agent
+from ipyagent.agents.updates import TaskChanged
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 HERE = Path(__file__).parent
@@ -40,12 +42,26 @@ def test_sigkill_of_the_agent_process_takes_its_servers_and_their_workers_along(
             agent.stdout.close()
 
 
-async def test_closing_the_agent_ends_the_servers_workers_too() -> None:
-    brain = ReplyModel({"go": ("Starting a worker.", [call("start_worker")])})
+async def test_cancelling_the_agent_ends_its_server_the_servers_worker_and_a_running_call() -> None:
+    brain = ReplyModel(
+        {
+            "worker": ("Starting a worker.", [call("start_worker")]),
+            "slow": ("A slow one.", [call("slow", label="cut", steps=400, step_seconds=0.05)]),
+        }
+    )
     async with Agent(brain, mcp={"under": stdio()}) as agent:
-        await agent.send("go")
+        await agent.send("worker")
         await agent.settled()
         worker = psutil.Process(int(notes(agent)[0][2]))
-        assert worker.is_running()
-    _, alive = psutil.wait_procs([worker], timeout=10)
+        running = [*server_processes(), worker]
+        assert len(running) == 3 and worker.is_running()  # the guard, the server, its worker
+        reporting = anyio.Event()
+        agent.subscribe(lambda u: reporting.set() if isinstance(u, TaskChanged) and u.task.progress else None)
+        await agent.send("slow")
+        with anyio.fail_after(30):
+            await reporting.wait()  # the slow call runs
+        agent.cancel("cancelled with %cancel")
+    last = [e.text for e in agent.ledger if e.kind == "notification"][-1]
+    assert last == "cancelled (cancelled with %cancel)"
+    _, alive = psutil.wait_procs(running, timeout=10)
     assert alive == [] and server_processes() == []

@@ -20,14 +20,13 @@ import anyio
 import anyio.abc
 
 from ..clock import Clock
-from ..dispatch.tools import Tool
+from ..dispatch.tools import BaseTool
 from ..errors import IpyagentError, ToolDefinitionError, one_line
 from .config import ServerConfig, parse_servers
 from .connection import McpServer, McpServerError
 
 if TYPE_CHECKING:
-    from ..dispatch.dispatcher import Dispatcher
-    from ..dispatch.tasks import BackgroundTask
+    from ..dispatch.tasks import BackgroundTask, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +39,28 @@ MAX_TOOL_NAME = 64
 
 
 @dataclass(frozen=True, eq=False)
-class McpTool(Tool):
+class McpTool(BaseTool):
     """An agent tool that calls a tool on an MCP server. Its schema is the server's, as given."""
 
-    server: str = field(default="", kw_only=True)
-    remote_name: str = field(default="", kw_only=True)
-    servers: McpServers | None = field(default=None, kw_only=True, repr=False)
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    timeout: float | None
+    server: str
+    remote_name: str
+    servers: McpServers = field(repr=False)
 
-    def start(self, dispatcher: Dispatcher, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
-        assert self.servers is not None
+    def start(self, runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
         servers = self.servers
         started: list[BackgroundTask] = []
 
         def progress(text: str) -> None:
-            task = started[0]
-            task.progress = text
-            dispatcher._on_task_change(task)
+            runner.report_progress(started[0], text)
 
         async def work() -> str:
             return await servers.call(self, arguments, progress)
 
-        task = dispatcher.start_task(
+        task = runner.start(
             self.name, "tool", work, arguments=arguments, call_id=call_id, timeout=self.timeout
         )
         started.append(task)
@@ -193,19 +193,14 @@ class McpServers:
         return tools
 
     def _tool(self, server: McpServer, info: Any, name: str) -> McpTool:
-        async def unused(**_: Any) -> None:  # calls go through McpTool.start
-            raise AssertionError("MCP tools are started by McpTool.start")
-
-        schema = dict(info.input_schema or {"type": "object"})
         return McpTool(
-            unused,
             name,
             (info.description or info.title or info.name).strip(),
-            schema,
+            dict(info.input_schema or {"type": "object"}),
             server.config.timeout,
-            server=server.name,
-            remote_name=info.name,
-            servers=self,
+            server.name,
+            info.name,
+            self,
         )
 
     async def call(self, tool: McpTool, arguments: dict[str, Any], report: Callable[[str], None]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..dispatch.output import InterruptionPolicy
 from .frames import SAMPLE_RATE, BadFrame, FrameFormat, VoiceError
 from .sentences import SentenceChunker
 from .vad import SpeechEnded, SpeechStarted, VadConfig, VadSegmenter
@@ -23,6 +24,7 @@ __all__ = [
     "SAMPLE_RATE",
     "BadFrame",
     "FrameFormat",
+    "InterruptionPolicy",
     "SentenceChunker",
     "SpeechEnded",
     "SpeechStarted",
@@ -38,8 +40,10 @@ def voice(agent: Agent, tts: str = "piper", **options: Any) -> Any:
 
     ``tts``: ``"piper"`` (offline, default), ``"espeak"`` (light fallback) or ``"gtts"`` (online).
     Other options go to :class:`ipyagent.widgets.voice.VoiceWidget` (``aggressiveness``,
-    ``onset_frames``, ``hangover_frames``). Raises :class:`VoiceError` with a one-line reason when a
-    component is unusable (say, gtts while offline).
+    ``onset_frames``, ``hangover_frames``; ``turn_detection=False`` ends turns on silence alone;
+    ``interruption=InterruptionPolicy(...)`` sets when the user's voice cuts an answer off).
+    Raises :class:`VoiceError` with a one-line reason when a component is unusable (say, gtts
+    while offline).
     """
     from ..widgets.voice import VoiceWidget
 

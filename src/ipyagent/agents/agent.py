@@ -28,8 +28,8 @@ from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
 from ..dispatch.output import InterruptionPolicy, OutputChannel, TextOutput
-from ..dispatch.tasks import BackgroundTask, Outcome
-from ..dispatch.tools import Tool, as_tool
+from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
+from ..dispatch.tools import BaseTool, as_tool
 from ..errors import AgentError
 from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
@@ -87,7 +87,7 @@ class Agent:
         self,
         model: str | Backend = "local",
         *,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[BaseTool | Callable[..., Any]] = (),
         name: str = "main",
         instructions: str = DEFAULT_INSTRUCTIONS,
         clock: Clock | None = None,
@@ -121,18 +121,19 @@ class Agent:
         self.status: AgentStatus = "new"
         self.failure: str | None = None
         self.task_id: str | None = None  # set on a sub-agent: its task in the parent
+        self.runner = TaskRunner(clock=self.clock, post=self._post, on_change=self._task_changed)
         self.dispatcher = Dispatcher(
             agent_name=name,
             backend=self.backend,
             clock=self.clock,
             output=self.output,
+            runner=self.runner,
             post=self._post,
-            on_task_change=self._task_changed,
             on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
             on_status=lambda text: self._publish(ModelStatus(self, text)),
         )
-        self._user_tools: list[Tool] = []
-        for builtin in builtin_tools(self) if builtins else []:
+        self._user_tools: list[BaseTool] = []
+        for builtin in self._builtin_tools() if builtins else []:
             self.dispatcher.add_tool(builtin)
         for fn in tools:
             self.add_tool(fn)
@@ -168,16 +169,20 @@ class Agent:
         return self._state
 
     @property
-    def tools(self) -> Mapping[str, Tool]:
+    def tools(self) -> Mapping[str, BaseTool]:
         return dict(self.dispatcher.tools)
 
     @property
     def tasks(self) -> list[BackgroundTask]:
         """The background tasks this agent started: every running one, and the most recent
-        ended ones (up to ``dispatch.dispatcher.KEEP_ENDED_TASKS``; the ledger keeps them all)."""
-        return list(self.dispatcher.tasks.values())
+        ended ones (up to ``dispatch.tasks.KEEP_ENDED_TASKS``; the ledger keeps them all)."""
+        return list(self.runner.tasks.values())
 
-    def add_tool(self, fn: Tool | Callable[..., Any]) -> Tool:
+    def task(self, task_id: str) -> BackgroundTask | None:
+        """The task with that id, if it runs or ended recently (see :attr:`tasks`)."""
+        return self.runner.get(task_id)
+
+    def add_tool(self, fn: BaseTool | Callable[..., Any]) -> BaseTool:
         """Make a tool available from the next generation on (replaces one of the same name)."""
         t = as_tool(fn)
         self._user_tools = [u for u in self._user_tools if u.name != t.name] + [t]
@@ -320,7 +325,7 @@ class Agent:
             and not self._deferred
             and not self._generation_requested
             and self.dispatcher.current is None
-            and not self.dispatcher.running_tasks()
+            and not self.runner.running()
         )
 
     async def settled(self) -> None:
@@ -382,6 +387,7 @@ class Agent:
             self._event_loop = asyncio.get_running_loop()
         self._tg = tg
         self.dispatcher.attach(tg)
+        self.runner.attach(tg)
         self._set_status("running")
         tg.start_soon(self._loop, name=f"agent {self.path}")
 
@@ -427,7 +433,7 @@ class Agent:
             self._publish(EventHandled(self, event, state, None, self.clock.now()))
             return
         transition: Transition = step(state, event)
-        if self.turn_based and isinstance(event, ev.UserMessage) and self.dispatcher.running_tasks():
+        if self.turn_based and isinstance(event, ev.UserMessage) and self.runner.running():
             transition = Transition(state, (Effect.DEFER,), "turn-based: wait for running tools")
         self._publish(EventHandled(self, event, state, transition, self.clock.now()))
         for effect in transition.effects:
@@ -547,9 +553,9 @@ class Agent:
         gen = self.dispatcher.cut(reason)
         if gen is not None:
             self._record_generation(gen, "interrupted", reason)
-        for task in self.dispatcher.running_tasks():
+        for task in self.runner.running():
             if task.kind != "subagent" and task.cancel(reason):
-                task.status, task.finished = "cancelled", self.clock.now()
+                self.runner.mark_stopped(task)
                 self._record(
                     "notification",
                     f"cancelled ({reason})",
@@ -564,6 +570,7 @@ class Agent:
         ended, for the agent that ran it is gone and its result will never come."""
         own = self.ledger.own
         self.dispatcher.continue_after(own)
+        self.runner.continue_after(e.task_id for e in own if e.task_id)
         running: dict[str, Entry] = {}
         for entry in own:
             if entry.task_id is None:
@@ -628,7 +635,7 @@ class Agent:
                 f"sub-agent {name!r} did not finish: {why}", task_id=bg.task_id, name=name, ok=False
             )
 
-        bg = self.dispatcher.start_task(
+        bg = self.runner.start(
             name,
             "subagent",
             functools.partial(child._work_on, task),
@@ -640,6 +647,22 @@ class Agent:
         if call_id is None:
             self._record("subagent", task, name=name, status=how, task_id=bg.task_id)
         return child, bg
+
+    def _builtin_tools(self) -> list[BaseTool]:
+        def start_child(
+            how: Literal["fork", "spawn"], task: str, name: str, call_id: str | None
+        ) -> BackgroundTask:
+            return self.start_child(how, task, name, call_id=call_id)[1]
+
+        def cancel_child(name: str) -> bool:
+            child = self.children.get(name)
+            if child is not None:
+                child.cancel("cancelled by its parent")
+            return child is not None
+
+        return builtin_tools(
+            clock=self.clock, runner=self.runner, start_child=start_child, cancel_child=cancel_child
+        )
 
     def _child_taken(self, name: str) -> bool:
         """Whether a sub-agent of that name runs, or ran in this session (a resumed one too)."""

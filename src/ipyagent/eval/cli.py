@@ -106,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--behaviour", action="append", default=[], choices=BEHAVIOURS, help="only these behaviours"
     )
+    p.add_argument(
+        "--held-out",
+        action="store_true",
+        help="only the scenarios kept out of the fine-tuning data (ipyagent.eval.dialogues.HELD_OUT)",
+    )
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     p.add_argument("--json", metavar="OUT.json", help="write the scores as JSON")
     p.add_argument(
@@ -131,6 +136,10 @@ def _select(args: argparse.Namespace) -> list[Scenario]:
         ]
     if args.behaviour:
         scenarios = [s for s in scenarios if s.behaviour in args.behaviour]
+    if args.held_out:
+        from .dialogues import HELD_OUT
+
+        scenarios = [s for s in scenarios if s.key in HELD_OUT]
     return scenarios
 
 

@@ -187,8 +187,8 @@ class _Recorder:
 
 def _notified(entry: Entry, name: str) -> bool:
     """Whether a ledger entry is the notification that ``name`` (a tool, 'timer', 'subagent') refers to."""
-    if entry.kind != "notification":
-        return False
+    if entry.kind != "notification" or entry.source == "tool_rejected":
+        return False  # a rejected call never ran: its rejection is not the tool's notification
     if name == "subagent":
         return entry.source == "subagent_report"
     if name == "timer":

@@ -172,9 +172,11 @@ class Step:
 class Check:
     """One thing a run must show. ``kind`` decides what ``target`` is:
 
-    - ``call``: tool name; called (``count`` times exactly, if given) with ``args`` (a subset;
-      strings match case-insensitively as substrings, numbers by value).
-    - ``no_call``: tool name; never called (with ``args``, if given).
+    - ``call``: tool name, or a tuple of names meaning any one of them; called (``count`` times
+      exactly, in all, if given) with ``args`` (a subset; strings match case-insensitively as
+      substrings, numbers by value). A call the dispatcher rejected (unknown tool, arguments
+      against the schema) never ran, so it does not count.
+    - ``no_call``: tool name(s); never asked for (with ``args``, if given), rejected or not.
     - ``cancel``: tool name; its running task was cancelled with ``cancel_task``.
     - ``say`` / ``not_say``: words; some / no answer contains any of them (all, with ``all``).
     - ``no_repeat``: n; after an interruption, no later answer repeats n words in a row of what
@@ -199,7 +201,9 @@ class Check:
         match self.kind:
             case "call" | "no_call":
                 args = ", ".join(f"{k}={v!r}" for k, v in (self.args or {}).items())
-                what = f"{'calls' if self.kind == 'call' else 'does not call'} {self.target}({args})"
+                names = self.target if isinstance(self.target, tuple) else (str(self.target),)
+                tools = " or ".join(f"{name}({args})" for name in names)
+                what = f"{'calls' if self.kind == 'call' else 'does not call'} {tools}"
                 if self.count is not None:
                     what += f" exactly {self.count}x"
             case "cancel":
@@ -571,7 +575,20 @@ def _check(raw: Any, n: int, source: str, sid: str, known: frozenset[str] | set[
     _unknown(raw, {kind, "metric"} | _CHECK_QUALIFIERS[kind], source, sid, what)
     value = raw[kind]
     target: str | tuple[str, ...] | int
-    if kind in ("call", "no_call", "cancel"):
+    if kind in ("call", "no_call"):
+        # One tool, or a list: any one of them (``call = ["set_timer", "sleep"]``).
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
+            raise ScenarioError(source, f"{what}: '{kind}' must be a tool name or a list of tool names", sid)
+        unknown = [x for x in names if x not in known]
+        if unknown:
+            raise ScenarioError(
+                source, f"{what}: {', '.join(map(repr, unknown))} is not one of its tools", sid
+            )
+        if len(set(names)) != len(names):
+            raise ScenarioError(source, f"{what}: a tool is named twice in '{kind}'", sid)
+        target = names[0] if len(names) == 1 else tuple(names)
+    elif kind == "cancel":
         if not isinstance(value, str) or value not in known:
             raise ScenarioError(source, f"{what}: {value!r} is not one of its tools", sid)
         target = value

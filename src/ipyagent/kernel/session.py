@@ -30,7 +30,7 @@ from .views import Approval, ExchangeView, SubAgentView
 
 if TYPE_CHECKING:
     from ..agents import Agent, Update
-    from ..dispatch.tools import Tool
+    from ..dispatch.tools import BaseTool, Tool
     from ..ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -260,6 +260,7 @@ class NotebookSession:
 
         def go() -> list[tuple[str, str, str]]:
             agent = self.agent
+            tools: dict[str, BaseTool]
             if agent is None:
                 tools = {**{t.name: t for t in self._builtin_tools()}, **self._tools}
             else:
@@ -319,7 +320,7 @@ class NotebookSession:
             lines: list[str] = []
 
             def walk(agent: Agent, depth: int) -> None:
-                running = [t for t in agent.dispatcher.tasks.values() if t.running]
+                running = [t for t in agent.tasks if t.running]
                 now = agent.clock.now()
                 from ..clock import format_duration
 
@@ -539,7 +540,7 @@ class NotebookSession:
         the kernel's garbage collection policy whether the agents are busy."""
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            if any(t.running for a in self._all_agents() for t in a.dispatcher.tasks.values()):
+            if any(t.running for a in self._all_agents() for t in a.tasks):
                 self._views_changed()
             self._tell_collector()
 
@@ -666,7 +667,7 @@ class NotebookSession:
     def _asking_view(self, code: str) -> ExchangeView | SubAgentView | None:
         """The view of the agent whose running call asks for this code."""
         for agent in reversed(self._all_agents()):
-            for task in agent.dispatcher.tasks.values():
+            for task in agent.tasks:
                 if task.running and task.name == CODE_TOOL and task.arguments.get("code") == code:
                     view = self._view_of(agent)
                     if view is not None:

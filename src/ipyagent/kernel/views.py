@@ -126,7 +126,7 @@ def _args(entry: Entry) -> str:
 
 
 def task_status(agent: Agent, task_id: str | None) -> str:
-    task = agent.dispatcher.tasks.get(task_id) if task_id else None
+    task = agent.task(task_id) if task_id else None
     if task is None:
         return ""
     now = agent.clock.now()
@@ -238,7 +238,7 @@ def approval_lines(approvals: Iterable[Approval]) -> list[Line]:
 
 
 def _running_tasks(agent: Agent) -> str:
-    running = [t for t in agent.dispatcher.tasks.values() if t.running]
+    running = [t for t in agent.tasks if t.running]
     if not running:
         return ""
     now = agent.clock.now()

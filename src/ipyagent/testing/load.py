@@ -301,7 +301,7 @@ def peak_concurrency(agents: Iterable[Agent]) -> int:
                 ended[e.task_id] = e.time
                 if (e.source or "").startswith("subagent"):
                     subagents.add(e.task_id)
-        for task_id, task in a.dispatcher.tasks.items():
+        for task_id, task in a.runner.tasks.items():
             if task.kind == "subagent":
                 subagents.add(task_id)
             if task.running:

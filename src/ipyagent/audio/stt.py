@@ -6,7 +6,6 @@ The model loads on first use (in the calling worker thread, never at import or k
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,11 +36,14 @@ def whisper_model_path() -> Path:
 class WhisperTranscriber:
     """faster-whisper (CTranslate2) on the CPU; greedy decoding, English only.
 
-    Whisper encodes a 30 s window however short the utterance; with ``fit_window`` the window is
-    cut to the utterance plus ``FIT_MARGIN`` seconds, which encodes several times faster (the
-    speed and what it does to recognition are in ``bench/voice.py``)."""
+    Whisper pads every input to a 30 s window, so a two-second question costs the encoder as much
+    as thirty seconds of speech. With ``fit_window`` (the default) the encoder gets the utterance
+    plus ``FIT_MARGIN`` seconds instead (CTranslate2 accepts windows under 30 s), which on this
+    machine recognises a short question about ten times faster with the same words
+    (``bench/voice.py``); an utterance near 30 s takes faster-whisper's own path.
+    """
 
-    FIT_MARGIN = 3
+    FIT_MARGIN = 1.0
 
     def __init__(
         self,
@@ -66,11 +68,13 @@ class WhisperTranscriber:
         if len(pcm16) < SAMPLE_RATE // 10 * 2:  # under 0.1 s: nothing to hear
             return ""
         model = self.model.get()
-        seconds = len(pcm16) / 2 / SAMPLE_RATE
-        window = min(30, math.ceil(seconds) + self.FIT_MARGIN) if self.fit_window else None
+        audio = pcm16_to_float(pcm16)
+        if self.fit_window:
+            text = self._fitted(model, audio)
+            if text is not None:
+                return text
         segments, _ = model.transcribe(
-            pcm16_to_float(pcm16),
-            chunk_length=window,
+            audio,
             language="en",
             beam_size=1,
             temperature=0.0,
@@ -79,3 +83,30 @@ class WhisperTranscriber:
             without_timestamps=True,
         )
         return " ".join(s.text.strip() for s in segments).strip()
+
+    def _fitted(self, model: Any, audio: Any) -> str | None:
+        """Greedy decoding of ``audio`` with the encoder window cut to fit it; None if the
+        utterance needs the full window."""
+        import numpy as np
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        features = model.feature_extractor(audio)
+        frames = features.shape[-1] + round(self.FIT_MARGIN * 100)  # 100 frames a second
+        frames += frames % 2  # the encoder halves it
+        if frames > model.feature_extractor.nb_max_frames:
+            return None
+        features = np.pad(features, ((0, 0), (0, frames - features.shape[-1])))
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
+        )
+        prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+        result = model.model.generate(
+            model.encode(features),
+            [prompt],
+            beam_size=1,
+            max_length=model.max_length,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        )[0]
+        return str(tokenizer.decode(result.sequences_ids[0])).strip()

@@ -13,8 +13,9 @@ runs the VAD on each, and:
   (``interruptible=False``) plays on; the user's words are answered after it;
 - on every voiced frame: tells the agent the user is still talking, so its listen timer counts
   silence, not time since the onset;
-- at a pause: asks the turn detector (:mod:`.turns`) whether the user is done; "done" ends the
-  utterance at once, "mid-sentence" lets the VAD wait longer before ending it;
+- after 210 ms of silence: asks the turn detector (:mod:`.turns`) whether the user is done, and
+  keeps the utterance open until it answers; "done" ends it at once, "mid-sentence" leaves it
+  open until speech resumes or the VAD's longer hangover (1.5 s) runs out;
 - on end of speech: transcribes the utterance in a worker thread and posts the transcript as a
   :class:`~ipyagent.events.UserMessage` with source ``"voice"``.
 
@@ -254,6 +255,9 @@ class VoicePipeline:
             and self.vad.silent_frames == self.turn_check_frames
         ):
             at = self._pause_at = self.vad.frames_seen
+            # The verdict decides, not the race between the model and the silence hangover: until
+            # it comes (or the longer hangover runs out) the utterance stays open.
+            self.vad.hold()
             self._start(self._judge_turn(at, self.vad.audio_so_far()), "end-of-turn detection")
 
     def _on_vad(self, event: SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded) -> None:
@@ -302,16 +306,18 @@ class VoicePipeline:
         self._early = early
 
     async def _judge_turn(self, frame: int, audio: bytes) -> None:
-        """Done (end the utterance now) or mid-sentence (let the VAD wait longer)?"""
+        """Done (end the utterance now) or mid-sentence (leave it open, up to the VAD's longer
+        hangover)?"""
         assert self.turn_detector is not None
         loop = asyncio.get_running_loop()
         try:
             with self.agent.clock.holding():
                 p = await loop.run_in_executor(self._turns, self.turn_detector.complete, audio)
-        except Exception as exc:  # the silence hangover still ends the turn
+        except Exception as exc:  # without a verdict, the silence so far ends the turn
             log.warning("end-of-turn detection failed: %s", exc)
-            return
-        self.turn_verdicts.append(p)
+            p = 1.0
+        else:
+            self.turn_verdicts.append(p)
         if self._pause_at != frame:
             return  # the user went on speaking meanwhile
         if p >= self.turn_threshold:
@@ -319,8 +325,6 @@ class VoicePipeline:
             ended = self.vad.end_now()
             if ended is not None:
                 self._on_vad(ended)
-        else:
-            self.vad.hold()
 
     async def _recognise(self, audio: bytes) -> str:
         loop = asyncio.get_running_loop()

@@ -254,3 +254,16 @@ async def test_a_complete_question_ends_the_turn_sooner_than_the_silence_hangove
             decided[detector is None] = r.pipeline.marks.times["speech_end"] - begin
     # Heard as finished after 210 ms of silence, instead of the 360 ms hangover.
     assert decided[False] < decided[True] - 0.1
+
+
+@pytest.mark.slow
+def test_whisper_hears_no_words_in_a_cough_and_short_words_once() -> None:
+    from ipyagent.audio.stt import WhisperTranscriber
+
+    whisper = WhisperTranscriber()  # the window fitted to the utterance, as the pipeline runs it
+    pcm = [
+        np.concatenate([silence(0.3), s, silence(0.3)]).astype("<i2").tobytes()
+        for s in (cough(0.2), speech("Stop."))
+    ]
+    assert whisper.transcribe(pcm[0]) == ""  # not "I'm gonna kill you.", as it once was
+    assert whisper.transcribe(pcm[1]) == "Stop."  # not "Stop. Stop. Stop. ..."

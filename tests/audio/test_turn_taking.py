@@ -13,8 +13,8 @@ from ipyagent.audio.frames import SAMPLE_RATE, Int16Array
 from ipyagent.dispatch.output import InterruptionPolicy
 from ipyagent.events import ToolResult
 from ipyagent.testing import kinds, wait_for
-from sounds import FixedTranscriber, needs_espeak, silence, speech, voiced_span
-from voice_rig import Rig, on_event, rig, speak
+from support.sounds import FixedTranscriber, needs_espeak, silence, speech, voiced_span
+from support.voice_rig import Rig, on_event, rig, speak
 
 pytestmark = needs_espeak
 ANSWER = "It is sunny in Paris today. Tomorrow it will rain a little. Bring an umbrella."

@@ -18,8 +18,8 @@ from ipyagent.audio.tts import EspeakSynthesizer
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.events import GenerationFinished
 from ipyagent.testing import VirtualClock, kinds, wait_for, wait_for_state
-from sounds import FixedTranscriber, needs_espeak, silence, speech
-from voice_rig import on_event, rig, speak
+from support.sounds import FixedTranscriber, needs_espeak, silence, speech
+from support.voice_rig import on_event, rig, speak
 
 pytestmark = needs_espeak
 ANSWER = "It is sunny in Paris today. Tomorrow it will rain a little. Bring an umbrella."

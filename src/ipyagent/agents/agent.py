@@ -13,8 +13,7 @@ import contextlib
 import functools
 import itertools
 import logging
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -27,13 +26,16 @@ from ..clock import Clock, RealClock, set_current_clock
 from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
+from ..dispatch.limits import ModelCallLimit
 from ..dispatch.output import InterruptionPolicy, OutputChannel, TextOutput
 from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
 from ..dispatch.tools import BaseTool, as_tool
 from ..errors import AgentError
 from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
+from . import tree
 from .builtins import builtin_tools
+from .tree import AGENT_NAME, NAME_RULE
 from .updates import (
     AgentStatusChanged,
     EntryAdded,
@@ -57,7 +59,9 @@ AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+# Who interrupts when a message is sent with ``interrupt=True``: a cell's %agent --interrupt is a
+# magic; the chat box (and the API, which acts for it) types over the agent.
+_INTERRUPTED_BY: dict[ev.UserSource, ev.InterruptSource] = {"cell": "magic"}
 
 
 class Agent:
@@ -78,6 +82,12 @@ class Agent:
             :meth:`say` can set it for one answer.
         turn_based: a baseline for comparisons: user turns wait until every tool has finished.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
+        mcp: MCP servers whose tools the agent may call, ``{"name": {"command": ..., "args": [...],
+            "env": {...}}}`` or ``{"name": {"url": ...}}`` (a ``{"mcpServers": ...}`` dict too);
+            they start on first use and stop with the agent. Sub-agents share their parent's.
+        model_calls: at most this many generations of the agent and its sub-agents stream at
+            once (a number or a shared :class:`~ipyagent.dispatch.limits.ModelCallLimit`; default:
+            no limit). Sub-agents always share their parent's.
 
     Use it as ``async with Agent(...) as agent:``, or just ``await agent.send(...)`` on an asyncio
     loop (in a notebook), which starts it in the background.
@@ -97,10 +107,12 @@ class Agent:
         interruption: InterruptionPolicy | None = None,
         turn_based: bool = False,
         builtins: bool = True,
+        mcp: Any = None,
         parent: Agent | None = None,
+        model_calls: ModelCallLimit | int | None = None,
     ) -> None:
-        if not _NAME.match(name):
-            raise AgentError(f"agent name {name!r} must be 1-40 letters, digits, '_', '.' or '-'")
+        if not AGENT_NAME.match(name):
+            raise AgentError(f"agent name {name!r} must be {NAME_RULE}")
         self.name = name
         self.parent = parent
         self.path: str = name if parent is None else f"{parent.path}/{name}"
@@ -121,8 +133,14 @@ class Agent:
         self.status: AgentStatus = "new"
         self.failure: str | None = None
         self.task_id: str | None = None  # set on a sub-agent: its task in the parent
+        if parent is not None:
+            shared_calls = parent.dispatcher.model_calls
+        elif isinstance(model_calls, ModelCallLimit):
+            shared_calls = model_calls
+        else:
+            shared_calls = ModelCallLimit(model_calls)
         self.runner = TaskRunner(clock=self.clock, post=self._post, on_change=self._task_changed)
-        self.dispatcher = Dispatcher(
+        self.dispatcher: Dispatcher = Dispatcher(
             agent_name=name,
             backend=self.backend,
             clock=self.clock,
@@ -131,6 +149,7 @@ class Agent:
             post=self._post,
             on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
             on_status=lambda text: self._publish(ModelStatus(self, text)),
+            model_calls=shared_calls,
         )
         self._user_tools: list[BaseTool] = []
         for builtin in self._builtin_tools() if builtins else []:
@@ -138,6 +157,12 @@ class Agent:
         for fn in tools:
             self.add_tool(fn)
         self._builtins = builtins
+        from ..mcp import McpServers
+
+        self.mcp: McpServers = parent.mcp if parent is not None else McpServers.from_spec(mcp, self.clock)
+        if parent is None:
+            self.mcp.on_fault = self._mcp_fault
+        self.dispatcher.prepare_tools = self._prepare_tools
         self._state = State.IDLE
         self._queue = ev.EventQueue()
         # Invariant: held events are re-queued, in order, on the next transition into IDLE.
@@ -170,7 +195,18 @@ class Agent:
 
     @property
     def tools(self) -> Mapping[str, BaseTool]:
+        """The tools the model may call now (an MCP server's once it has started)."""
+        self._sync_mcp_tools()
         return dict(self.dispatcher.tools)
+
+    async def start_mcp(self) -> list[str]:
+        """Start the MCP servers that are not running (they otherwise start on first use);
+        returns one line per server that could not start."""
+        if self.status != "running":
+            raise AgentError(f"agent {self.name!r} is {self.status}; MCP servers start with a running agent")
+        faults = await self.mcp.start_all()
+        self._sync_mcp_tools()
+        return faults
 
     @property
     def tasks(self) -> list[BackgroundTask]:
@@ -182,6 +218,33 @@ class Agent:
         """The task with that id, if it runs or ended recently (see :attr:`tasks`)."""
         return self.runner.get(task_id)
 
+    def running_tasks(self) -> list[BackgroundTask]:
+        """This agent's background tasks that are still running."""
+        return self.runner.running()
+
+    def set_output(self, output: OutputChannel) -> None:
+        """Deliver answers through ``output`` from the next generation on."""
+        self.output = output
+        self.dispatcher.output = output
+
+    def set_backend(self, backend: Backend) -> None:
+        """Use ``backend`` from the next generation on; a running one finishes on the old."""
+        self.backend = backend
+        self.dispatcher.backend = backend
+
+    def walk(self) -> Iterator[Agent]:
+        """This agent and all its sub-agents, depth first."""
+        return tree.walk(self)
+
+    def find(self, name: str) -> Agent | None:
+        """The first agent in :meth:`walk` order whose path or name is ``name``."""
+        return tree.find(self, name)
+
+    @property
+    def root(self) -> Agent:
+        """The main agent of this agent's tree."""
+        return tree.root_of(self)
+
     def add_tool(self, fn: BaseTool | Callable[..., Any]) -> BaseTool:
         """Make a tool available from the next generation on (replaces one of the same name)."""
         t = as_tool(fn)
@@ -189,18 +252,29 @@ class Agent:
         self.dispatcher.add_tool(t)
         return t
 
-    async def send(self, text: str, *, interrupt: bool = False, source: ev.UserSource = "api") -> None:
+    async def send(
+        self,
+        text: str,
+        *,
+        interrupt: bool = False,
+        source: ev.UserSource = "api",
+        exchange: str | None = None,
+    ) -> None:
         """Queue a user message and return at once.
 
         While the agent is generating or speaking, the message waits its turn; with
         ``interrupt=True`` it cuts the agent off first (as typing over it in the chat box does).
+        ``exchange``: an id that the :class:`~ipyagent.agents.EventHandled` update of this message
+        carries (in its ``UserMessage``), so a view can find where its exchange starts.
         """
         if not isinstance(text, str) or not text.strip():
             raise AgentError("send() needs a non-empty message string")
         self._ensure_running()
         if interrupt:
-            self._queue.put(ev.Interrupt("the user sent a new message", source="chat"))
-        self._queue.put(ev.UserMessage(text, source))
+            self._queue.put(
+                ev.Interrupt("the user sent a new message", source=_INTERRUPTED_BY.get(source, "chat"))
+            )
+        self._queue.put(ev.UserMessage(text, source, exchange))
         await anyio.lowlevel.checkpoint()
 
     def say(
@@ -389,6 +463,8 @@ class Agent:
         self.dispatcher.attach(tg)
         self.runner.attach(tg)
         self._set_status("running")
+        if self.parent is None:
+            tg.start_soon(self.mcp.run, name=f"mcp servers of {self.path}")
         tg.start_soon(self._loop, name=f"agent {self.path}")
 
     def _ensure_running(self) -> None:
@@ -447,6 +523,7 @@ class Agent:
             case Effect.RECORD_USER:
                 assert isinstance(event, ev.UserMessage)
                 self._record("user", event.text, source=event.source)
+                self.mcp.new_turn()
             case Effect.RECORD_NOTIFICATION:
                 assert isinstance(event, ev.Notification)
                 self._record(
@@ -692,6 +769,30 @@ class Agent:
             raise AgentError(failure)
         self._set_status("done")
         return answer or "(finished without an answer)"
+
+    # --- MCP servers --------------------------------------------------------------------------
+
+    async def _prepare_tools(self) -> None:
+        """Before a generation: start MCP servers on first use, so their tools are offered."""
+        if any(s.state != "ready" for s in self.mcp.servers.values()):
+            self._publish(ModelStatus(self, "starting MCP servers…"))
+            await self.start_mcp()
+            self._publish(ModelStatus(self, ""))
+        else:
+            self._sync_mcp_tools()
+
+    def _sync_mcp_tools(self) -> None:
+        from ..mcp import McpTool
+
+        tools = self.dispatcher.tools
+        own = [n for n, t in tools.items() if not isinstance(t, McpTool)]
+        offered = self.mcp.tools(taken=own)
+        for name in [n for n, t in tools.items() if isinstance(t, McpTool) and offered.get(n) is not t]:
+            del tools[name]
+        tools.update(offered)
+
+    def _mcp_fault(self, server: str, text: str) -> None:
+        self._post(ev.ToolError(text, name=f"mcp:{server}"))
 
     # --- plumbing -----------------------------------------------------------------------------
 

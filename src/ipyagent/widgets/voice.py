@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 import anywidget
 import traitlets
 
+from .. import bridge
 from ..audio import turns
 from ..audio.frames import FrameFormat
 from ..audio.pipeline import Phase, VoiceListener, VoicePipeline
@@ -156,7 +157,7 @@ class VoiceWidget(anywidget.AnyWidget):
         interruption: InterruptionPolicy | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> VoiceWidget:
-        """Make ``agent`` speak and listen through a new widget (see :func:`ipyagent.audio.voice`)."""
+        """Make ``agent`` speak and listen through a new widget (see :func:`ipyagent.widgets.voice`)."""
         widget = cls(tts=tts)
         if interruption is not None:
             agent.interruption = interruption
@@ -166,8 +167,7 @@ class VoiceWidget(anywidget.AnyWidget):
 
         synth = make_synthesizer(tts, status)
         output = VoiceOutput(synth, widget, agent.clock)
-        agent.output = output
-        agent.dispatcher.output = output
+        agent.set_output(output)
         listener = widget.listener()
         vad = VadConfig(aggressiveness, onset_frames, hangover_frames, fmt=FrameFormat(frame_ms))
         loop = loop or _agent_loop(agent)
@@ -190,7 +190,7 @@ class VoiceWidget(anywidget.AnyWidget):
                 widget.agent_state = str(update.new)
 
         agent.subscribe(on_update)
-        asyncio.run_coroutine_threadsafe(pipeline.run(), loop)
+        bridge.submit(loop, pipeline.run)
         return widget
 
 

@@ -22,7 +22,7 @@ from ipyagent.audio.turns import TurnDetector
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.dispatch.output import InterruptionPolicy
 from ipyagent.testing import VirtualClock
-from sounds import frames_of, silence
+from support.sounds import frames_of, silence
 
 RIG_VAD = VadConfig(onset_frames=3, hangover_frames=10)
 

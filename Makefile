@@ -92,7 +92,12 @@ bench: setup
 # Mutation testing of the modules that carry the README's promises: the score per module and the
 # surviving mutants go to bench/results/mutation.md. Hours on two cores; it resumes where it
 # stopped. One module: `make mutation MODULES=redaction`. Not part of `make test`.
+# mutmut is installed here, without its declared click>=8.4.2 (gTTS, for voice, needs click<8.2;
+# mutmut runs on the older click), and its other requirements as declared. mutmut before 3.8
+# fails on pytest 9.
 mutation: setup
+	$(BIN)/python -m pip install --quiet --no-deps 'mutmut>=3.8.1,<4'
+	$(BIN)/python -m pip install --quiet 'coverage>=7.3' 'libcst>=1.9' 'setproctitle>=1.3.7' 'textual>=1.0'
 	$(BIN)/python bench/mutation.py $(MODULES)
 
 clean:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_the_key_and_its_base64_forms_are_redacted() -> None:
 
 
 def test_a_key_given_to_a_backend_directly_is_remembered() -> None:
-    direct = "direct-canary-0c9b8a7f6e5d"
+    direct = f"direct-canary-{uuid.uuid4().hex}"  # new each time: remembered keys stay for the process
     assert direct not in known_secrets()
     remember(direct)
     assert direct in known_secrets()

@@ -103,3 +103,19 @@ def test_a_password_in_a_base_url_stays_out_of_the_backend_name() -> None:
     for backend in (OpenAIBackend("m", base_url=url), AnthropicBackend("m", base_url=url)):
         assert "pa55word" not in backend.name and "bob:" in backend.name
         assert "pa55word" not in repr(backend)
+
+
+def test_values_shorter_than_eight_characters_are_not_secrets() -> None:
+    short = uuid.uuid4().hex[:7]
+    remember(short, None, "")
+    assert short not in known_secrets()
+    assert redact(f"the word {short} stays") == f"the word {short} stays"
+    assert secret_variables({"MY_TOKEN": "12345678", "OTHER_TOKEN": "1234567"}) == ["MY_TOKEN"]
+
+
+def test_a_secret_that_contains_another_is_redacted_whole() -> None:
+    inner = uuid.uuid4().hex  # lower case: sorts after the upper-case outer one
+    outer = "A" + inner + "Z"
+    remember(inner, outer)
+    assert redact(f"key={outer};") == f"key={REDACTED};"
+

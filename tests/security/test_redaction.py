@@ -118,4 +118,3 @@ def test_a_secret_that_contains_another_is_redacted_whole() -> None:
     outer = "A" + inner + "Z"
     remember(inner, outer)
     assert redact(f"key={outer};") == f"key={REDACTED};"
-

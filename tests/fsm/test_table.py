@@ -89,3 +89,26 @@ def test_queue_keeps_arrival_order_within_a_priority() -> None:
     assert [e.text for e in got[1:6] if isinstance(e, ev.ToolResult)] == ["0", "1", "2", "3", "4"]
     assert isinstance(got[6], ev.GenerateNow)
     assert q.get_nowait() is None
+
+
+def test_an_event_outside_the_dialog_is_an_error_that_names_it() -> None:
+    class Stray(ev.Event):
+        priority = ev.Priority.HOUSEKEEPING
+
+    with pytest.raises(InvalidTransition, match=r"no transition from idle on Stray") as err:
+        step(State.IDLE, Stray())
+    assert err.value.state is State.IDLE and isinstance(err.value.event, Stray)
+    from ipyagent.fsm.table import kind_of
+
+    with pytest.raises(TypeError, match=r"^Stray is not a dialog event$"):
+        kind_of(Stray())
+
+
+def test_the_printed_table_is_a_markdown_table_with_every_row() -> None:
+    lines = table_markdown().splitlines()
+    assert lines[0] == "| state | event | next | effects | why |"
+    assert lines[1] == "|---|---|---|---|---|"
+    assert len(lines) == 2 + len(TABLE)
+    row = next(line for line in lines if line.startswith("| listening | UserMessage |"))
+    first, second = TABLE[(State.LISTENING, ev.UserMessage)].effects[:2]
+    assert f"| {first.value}; {second.value}; " in row

@@ -11,7 +11,16 @@ import json
 import re
 from typing import Any
 
-from .common import TOOLS_RUN_IN_BACKGROUND, Turn, clock_time, data, status_text, tool_lines, turns
+from .common import (
+    TOOLS_RUN_IN_BACKGROUND,
+    Turn,
+    clock_time,
+    data,
+    finished_time,
+    status_text,
+    tool_lines,
+    turns,
+)
 from .context import Context
 
 INTERRUPT_TOKEN = "<|interrupt|>"
@@ -92,10 +101,12 @@ def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
                 )
             else:
                 who = " ".join(x for x in (e.task_id, e.name) if x)
+                finished = finished_time(e)
+                when = clock_time(e.time) + (f", finished {clock_time(finished)}" if finished else "")
                 out.append(
                     _block(
                         "notification",
-                        f"[{clock_time(e.time)}] {e.source}{' ' + data(who) if who else ''}: {data(e.text)}",
+                        f"[{when}] {e.source}{' ' + data(who) if who else ''}: {data(e.text)}",
                     )
                 )
     status = _block("notification", status_text(context))

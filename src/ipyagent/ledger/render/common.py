@@ -140,11 +140,11 @@ def interruption_text(entry: Entry) -> str:
     )
 
 
-def status_text(context: Context) -> str:
-    """The present moment: the time, each running task with how long it has run and its latest
-    progress, and how old the results are that arrived since the agent last spoke."""
+def tasks_text(context: Context) -> str:
+    """``Tasks: ...``: each running task with how long it has run and its latest progress, then
+    how old the results are that arrived since the agent last spoke."""
     tasks = "; ".join(_pending_text(p) for p in context.pending) or "no tasks running"
-    text = f"Now: {format_wall(context.now)}. Tasks: {tasks}."
+    text = f"Tasks: {tasks}."
     fresh = []
     for entry in reversed(context.entries):
         if entry.kind in ("assistant", "user"):
@@ -164,6 +164,11 @@ def _pending_text(p: PendingTask) -> str:
         age = format_duration(p.progress_age or 0.0)
         text += f"; progress: {data(p.progress)}, {age} ago"
     return text + ")"
+
+
+def status_text(context: Context) -> str:
+    """The present moment: the time, the running tasks and how old the newest results are."""
+    return f"Now: {format_wall(context.now)}. {tasks_text(context)}"
 
 
 def tool_lines(context: Context) -> str:

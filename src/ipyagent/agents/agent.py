@@ -363,7 +363,13 @@ class Agent:
         tg = self._tg
         await self.aclose()
         assert tg is not None
+        error = exc_info[1] if len(exc_info) > 1 else None
         try:
+            if isinstance(error, Exception):
+                # The block raised: the agent is closed (its tasks cancelled) and the error comes
+                # out as itself, not wrapped in the task group's ExceptionGroup.
+                await tg.__aexit__(None, None, None)
+                return False
             return await tg.__aexit__(*exc_info)
         finally:
             self._tg = None

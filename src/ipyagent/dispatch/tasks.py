@@ -261,6 +261,10 @@ class TaskRunner:
         except RuntimeError:  # not asyncio: reports from other threads cannot be handed over
             self._loop = None
 
+    def report_progress(self, task: BackgroundTask, text: str) -> None:
+        """A running task's latest progress as one line (``3/10: copying``, an MCP server's)."""
+        self.report(task, text)
+
     def report(
         self,
         task: BackgroundTask,

@@ -72,6 +72,9 @@ class NotebookSession:
         self.exchange_view: type[ExchangeView] = ExchangeView
         self.subagent_view: type[SubAgentView] = SubAgentView
         self._tools: dict[str, Tool] = {}
+        from .mcp import NotebookMcp
+
+        self.mcp = NotebookMcp(self)
         self._unsubscribe: Any = None
         self._run_task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -255,6 +258,8 @@ class NotebookSession:
     def tool_list(self) -> list[tuple[str, str, str]]:
         """``(name, where it comes from, first line of its description)`` for every tool."""
         self.sync_tools()
+        if self.mcp.configs():  # listing them is a use: the servers start, their tools show
+            self.mcp.start(timeout=120)
 
         def go() -> list[tuple[str, str, str]]:
             agent = self.agent
@@ -266,7 +271,8 @@ class NotebookSession:
                 tools = dict(agent.tools)
             rows = []
             for name, t in sorted(tools.items()):
-                where = "notebook" if name in self._tools else "built-in"
+                server = getattr(t, "server", None)
+                where = f"mcp:{server}" if server else "notebook" if name in self._tools else "built-in"
                 first = t.description.strip().splitlines()[0] if t.description.strip() else ""
                 rows.append((name, where, first))
             return rows
@@ -442,7 +448,15 @@ class NotebookSession:
             from ..dispatch.limits import ModelCallLimit
 
             self.model_calls = ModelCallLimit.from_environment()
-        agent = Agent(model, tools=tools, ledger=self.ledger, name="main", model_calls=self.model_calls)
+        agent = Agent(
+            model,
+            tools=tools,
+            ledger=self.ledger,
+            name="main",
+            model_calls=self.model_calls,
+            mcp=self.mcp.configs(),
+        )
+        self.mcp.attach(agent.mcp)
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._unsubscribe = agent.subscribe(self.views.on_update, children=True)

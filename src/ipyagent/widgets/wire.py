@@ -35,6 +35,8 @@ class Row(TypedDict):
     call_id: NotRequired[str]
     args: NotRequired[str]  # the arguments as pretty JSON
     gen: NotRequired[int]
+    p: NotRequired[int]  # position among the entries the view shows (its filter), when sent to it
+    call: NotRequired[str]  # a tool call's status, when no live task says it (a resumed ledger)
 
 
 class CallState(TypedDict):
@@ -56,21 +58,40 @@ class Live(TypedDict):
 
 
 class ResetMsg(TypedDict):
+    """A view starts over: whose ledger, how many entries it has and shows, and the rows at
+    ``start`` (the newest ones, or where the view was reading); the rest come on request."""
+
     type: Literal["reset"]
     path: str
     total: int
+    shown: int
+    counts: dict[str, int]
+    hidden: list[str]
+    query: str
     agents: list[str]
-
-
-class RowsMsg(TypedDict):
-    type: Literal["rows"]
+    start: int
     rows: list[Row]
     calls: list[CallState]
 
 
+class RowsMsg(TypedDict):
+    """The rows a view asked for (``window``), from position ``start``."""
+
+    type: Literal["rows"]
+    start: int
+    shown: int
+    rows: list[Row]
+
+
 class BatchMsg(TypedDict):
+    """What changed: appended rows that the view shows (each with its position), counts, calls,
+    the live answer and the state."""
+
     type: Literal["batch"]
     rows: list[Row]
+    shown: int
+    total: int
+    counts: dict[str, int]
     calls: list[CallState]
     live: Live | None
     state: str
@@ -107,6 +128,24 @@ class FollowMsg(TypedDict):
     path: str
 
 
+class WindowMsg(TypedDict):
+    """The ledger view needs the rows at positions ``start`` .. ``start + count - 1``."""
+
+    type: Literal["window"]
+    start: int
+    count: int
+
+
+class FilterMsg(TypedDict):
+    """Show every kind but those in ``hidden`` (comma-separated), and only entries containing
+    ``query`` (any case; empty: all)."""
+
+    type: Literal["filter"]
+    hidden: str
+    query: str
+    anchor: NotRequired[int]  # the ledger index the view was reading: it stays there
+
+
 class SendMsg(TypedDict):
     type: Literal["send"]
     text: str
@@ -121,7 +160,9 @@ class CancelMsg(TypedDict):
     path: str
 
 
-ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg
+ClientMsg = (
+    HelloMsg | ByeMsg | SyncMsg | FollowMsg | WindowMsg | FilterMsg | SendMsg | InterruptMsg | CancelMsg
+)
 
 # kind -> field -> the types it may have (a bool is never taken for a number)
 Fields = dict[str, dict[str, tuple[type, ...]]]
@@ -131,6 +172,8 @@ _FIELDS: Fields = {
     "bye": {},
     "sync": {},
     "follow": {"path": (str,)},
+    "window": {"start": (int,), "count": (int,)},
+    "filter": {"hidden": (str,), "query": (str,)},
     "send": {"text": (str,)},
     "interrupt": {},
     "cancel": {"path": (str,)},
@@ -196,7 +239,11 @@ _VOICE_FIELDS: Fields = {
     "stopped": {},
     "error": {"text": (str,)},
 }
-_OPTIONAL: Fields = {"stopped": {"chunks": (int,)}, "mic": {"seq": (int,)}}  # may be left out
+_OPTIONAL: Fields = {
+    "stopped": {"chunks": (int,)},
+    "mic": {"seq": (int,)},
+    "filter": {"anchor": (int,)},
+}  # may be left out
 VOICE_KINDS = frozenset(_VOICE_FIELDS)
 
 

@@ -9,6 +9,7 @@ awaits the model or a tool: those run as tasks that post events back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
@@ -57,6 +58,7 @@ AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
+STATE_HISTORY = 5000  # states kept per agent for views opened later (%timeline)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
@@ -132,6 +134,10 @@ class Agent:
             self.add_tool(fn)
         self._builtins = builtins
         self._state = State.IDLE
+        # (clock time, state entered), oldest first, so a view opened later can draw the past.
+        self._states: collections.deque[tuple[float, State]] = collections.deque(
+            [(self.clock.now(), State.IDLE)], maxlen=STATE_HISTORY
+        )
         self._queue = ev.EventQueue()
         # Invariant: held events are re-queued, in order, on the next transition into IDLE.
         self._deferred: list[ev.Event] = []
@@ -157,6 +163,12 @@ class Agent:
     def state(self) -> State:
         """The dialog state: idle, listening, generating or emitting."""
         return self._state
+
+    @property
+    def state_history(self) -> list[tuple[float, State]]:
+        """``(clock time, state)`` for each state this agent entered since it was created, oldest
+        first (the last ``STATE_HISTORY`` of them)."""
+        return list(self._states)
 
     @property
     def tools(self) -> Mapping[str, Tool]:
@@ -374,6 +386,7 @@ class Agent:
             self._apply(effect, event)
         if transition.next is not state:
             self._state = transition.next
+            self._states.append((self.clock.now(), transition.next))
             self._publish(StateChanged(self, state, transition.next, self.clock.now()))
 
     def _apply(self, effect: Effect, event: ev.Event) -> None:

@@ -133,19 +133,23 @@ class NotebookSession:
         view.open()
         return view
 
-    def interrupt(self, source: str = "magic") -> None:
-        """Cut off what the agent (and every sub-agent) is generating or saying."""
+    def interrupt(self, source: str = "magic") -> str:
+        """Cut off what the agent (and every sub-agent) is generating or saying; returns what
+        was stopped, in a line for the user. From the Jupyter button (a signal handler) the
+        interruption is only queued, since the agent thread may be busy."""
         reason = (
             "stopped with the Jupyter interrupt button" if source == "button" else "interrupted by %interrupt"
         )
 
-        def go() -> None:
-            for agent in self._all_agents():
-                if agent.status == "running":
-                    agent.interrupt(reason, source=source)  # type: ignore[arg-type]
+        def go() -> str:
+            return interrupt_all(self._all_agents(), reason, source)
 
-        if self.loop.running:
+        if not self.loop.running:
+            return "nothing to interrupt: no agent yet"
+        if source == "button":
             self.loop.submit(go)
+            return ""
+        return self.loop.call(go)
 
     def cancel(self, name: str) -> str:
         def go() -> str:
@@ -313,6 +317,8 @@ class NotebookSession:
     # --- reading (main thread) ----------------------------------------------------------------
 
     def tree(self) -> str:
+        from ..ledger.text import qualified_task_id
+
         def go() -> str:
             if self.agent is None:
                 return "no agent yet: send it a message with %agent MESSAGE"
@@ -323,11 +329,17 @@ class NotebookSession:
                 now = agent.clock.now()
                 from ..clock import format_duration
 
-                tasks = ", ".join(f"{t.task_id} {t.name} {format_duration(t.elapsed(now))}" for t in running)
+                tasks = ", ".join(
+                    f"{qualified_task_id(agent.path, t.task_id)} {t.name} {format_duration(t.elapsed(now))}"
+                    for t in running
+                )
                 indent = "  " * depth + ("└─ " if depth else "")
-                status = agent.status + (f" ({agent.failure})" if agent.failure else "")
+                # One word per agent: what it does while it runs, how it ended otherwise.
+                status = str(agent.state) if agent.status == "running" else agent.status
+                if agent.failure and agent.status != "running":
+                    status += f": {agent.failure}"
                 lines.append(
-                    f"{indent}{agent.name:<{max(4, 16 - len(indent))}} {status:<10} {agent.state!s:<10} "
+                    f"{indent}{agent.name:<{max(4, 16 - len(indent))}} {status:<12} "
                     f"{len(agent.ledger):>4} entries" + (f"   running: {tasks}" if tasks else "")
                 )
                 for child in agent.children.values():
@@ -680,6 +692,27 @@ class NotebookSession:
         if not self._main_thread.available:
             return await asyncio.to_thread(run_code, code, ns)
         return await self._main_thread.run(lambda: run_code(code, ns))
+
+
+def interrupt_all(agents: list[Agent], reason: str, source: str) -> str:
+    """Interrupt every running agent that is saying or generating something; a line saying what
+    was stopped (and that tools keep running)."""
+    stopped, tools = [], []
+    for agent in agents:
+        if agent.status != "running":
+            continue
+        tools += [t for t in agent.tasks if t.running]
+        if agent.state in ("generating", "emitting"):
+            stopped.append(f"{agent.path} ({agent.state})")
+        agent.interrupt(reason, source=source)  # type: ignore[arg-type]
+    keep = (
+        f"; {len(tools)} tool call(s) keep running (%cancel NAME stops an agent and its tools)"
+        if tools
+        else ""
+    )
+    if not stopped:
+        return f"nothing to interrupt: no agent is generating or speaking{keep}"
+    return f"interrupted {', '.join(stopped)}{keep}"
 
 
 def run_code(code: str, namespace: dict[str, Any]) -> str:

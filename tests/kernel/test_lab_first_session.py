@@ -106,8 +106,8 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
     url = notebook(
         lab,
         "first.ipynb",
-        ["%agent Show me how to add numbers", "%timeline", "%agent Count the clicks",
-         "%agent Count them again", "%cancel main", "clicks", "%agents", "%ledger"],
+        ["%agent Show me how to add numbers", "%timeline", "%agents", "%agent Count the clicks",
+         "%agent Count them again", "%cancel main", "clicks", "%ledger"],
     )  # fmt: skip
     with sync_playwright() as p:
         browser = launch_chromium(p)
@@ -116,7 +116,7 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
         page = context.new_page()
         try:
             cells = open_notebook(page, url, 8)
-            answer, timeline, count, again, cancel, clicks, tree, ledger = (cells.nth(i) for i in range(8))
+            answer, timeline, tree, count, again, cancel, clicks, ledger = (cells.nth(i) for i in range(8))
 
             # 1. The answer is Markdown: a list, a table, inline code, highlighted code, and the
             # answer's own HTML shown as text.
@@ -125,7 +125,7 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
             expect(view.locator("li")).to_have_count(2, timeout=20_000)
             expect(view.locator("table td")).to_have_count(4)
             expect(view.locator("strong")).to_have_text("how")
-            expect(view.locator("p code").first).to_have_text("total")
+            expect(view.locator("li code").first).to_have_text("total")
             block = view.locator(".ipyagent-code")
             expect(block.locator("pre")).to_have_text(CODE)
             assert block.locator("pre span[style*='color']").count() >= 3  # highlighted
@@ -163,12 +163,24 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
             assert len(set(colours)) == len(colours), keys  # every colour and mark is its own
             shot(page, "ux-timeline-after-the-work", timeline)
 
+            # 4. %agents: one state per agent; its button says what it stops and asks first.
+            run_cell(page, tree)
+            node = tree.locator(".ipa-node[data-path='main']")
+            expect(node.locator(".ipa-state")).to_have_count(1, timeout=20_000)
+            button = node.locator(".ipa-cancel")
+            expect(button).to_have_text("stop main")
+            button.click()
+            expect(node.locator(".ipa-confirm")).to_contain_text("cancel main's whole tree?")
+            shot(page, "ux-agents-confirm", tree)
+            node.get_by_role("button", name="keep running").click()
+            expect(button).to_be_visible()
+
             # 3. A request to run code has its own buttons; Run runs it once.
             run_cell(page, count)
             request = count.locator(".ipyagent-approval[data-status='pending']")
             expect(request.locator("pre")).to_have_text(COUNT, timeout=20_000)
             shot(page, "ux-approval-buttons", count)
-            request.get_by_role("button", name="Run").click()
+            request.get_by_role("button", name="Run", exact=True).click()
             expect(count.locator(".jp-OutputArea")).to_contain_text("Counted.", timeout=20_000)
             expect(count.locator(".ipyagent-approval")).to_contain_text("you approved it")
 
@@ -181,24 +193,12 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
             expect(cancel.locator(".jp-OutputArea")).to_contain_text("cancelled main", timeout=20_000)
             stale = again.locator(".ipyagent-approval[data-status='cancelled']")
             expect(stale).to_have_count(1, timeout=20_000)
-            stale.get_by_role("button", name="Run").click()
+            stale.get_by_role("button", name="Run", exact=True).click()
             expect(again.locator(".jp-OutputArea")).to_contain_text("nothing ran", timeout=20_000)
             expect(again.locator(".jp-OutputArea")).to_contain_text("after request r2 was cancelled")
             shot(page, "ux-approval-cancelled-click", again)
             run_cell(page, clicks)
-            expect(clicks.locator(".jp-OutputArea")).to_have_text("1", timeout=20_000)
-
-            # 4. %agents: one state per agent; its button says what it stops and asks first.
-            run_cell(page, tree)
-            node = tree.locator(".ipa-node[data-path='main']")
-            expect(node.locator(".ipa-state")).to_have_count(1, timeout=20_000)
-            button = node.locator(".ipa-cancel")
-            expect(button).to_have_text("stop main")
-            button.click()
-            expect(node.locator(".ipa-confirm")).to_contain_text("cancel main's whole tree?")
-            shot(page, "ux-agents-confirm", tree)
-            node.get_by_role("button", name="keep running").click()
-            expect(button).to_be_visible()
+            expect(clicks.locator(".jp-OutputArea-output")).to_have_text("1", timeout=20_000)
 
             # 5. %ledger is as tall as its rows, up to a limit.
             run_cell(page, ledger)
@@ -217,7 +217,7 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
             lines = new.locator(".cm-line").all_inner_texts()
             assert "\n".join(lines) == CODE
             run_cell(page, new)
-            expect(new.locator(".jp-OutputArea")).to_have_text("total: 45", timeout=20_000)
+            expect(new.locator(".jp-OutputArea-output")).to_have_text("total: 45", timeout=20_000)
             shot(page, "ux-inserted-cell")
         except Exception:
             ARTIFACTS.mkdir(exist_ok=True)

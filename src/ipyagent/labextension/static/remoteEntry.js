@@ -12,7 +12,16 @@
   "use strict";
   const NAME = "ipyagent-lab";
   const TARGET = "ipyagent.actions";
-  const SHOW = ".ipyagent-code-bar button, .ipyagent-approval-actions button { display: inline-block !important; }";
+  const SHOW = `
+    .ipyagent-code-bar button, .ipyagent-approval-actions button { display: inline-block !important; }
+    .ipyagent-code-bar button {
+      font: inherit; font-size: 11px; line-height: 16px; padding: 0 8px; cursor: pointer;
+      color: var(--jp-ui-font-color1); background: var(--jp-layout-color1);
+      border: 1px solid var(--jp-border-color1); border-radius: 3px;
+    }
+    .ipyagent-code-bar button:hover { background: var(--jp-layout-color2); }
+    .ipyagent-approval-actions button { margin-right: 4px; }
+    .ipyagent-reply { margin-top: 2px; font-weight: 600; }`;
 
   /** The notebook panel (a main-area widget with a kernel session) that holds `node`. */
   function panelOf(app, node) {

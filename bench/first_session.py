@@ -31,7 +31,11 @@ ANSWER = (
 COUNT = "clicks = globals().get('clicks', 0) + 1\nclicks"
 SCRIPT = [
     {"delay": 0.3, "text": ANSWER},
-    {"delay": 0.2, "text": "Let me count.", "tool_calls": [{"name": "run_python", "arguments": {"code": COUNT}}]},
+    {
+        "delay": 0.2,
+        "text": "Let me count.",
+        "tool_calls": [{"name": "run_python", "arguments": {"code": COUNT}}],
+    },
     {"delay": 0.2, "text": "Counted."},
     {"delay": 0.2, "text": "", "tool_calls": [{"name": "sleep", "arguments": {"seconds": 30}}]},
     {"delay": 5, "text": "A long answer that is still being written when the user interrupts it."},
@@ -93,7 +97,9 @@ def main(out: Path) -> None:
             page.goto(f"{lab.url}/lab/tree/first.ipynb?token={lab.token}")
             page.keyboard.press("Control+Shift+L")  # the launcher, with the kernel's logo
             page.wait_for_timeout(2000)
-            page.screenshot(path=str(out / "launcher.png"), clip={"x": 0, "y": 0, "width": 1000, "height": 500})
+            page.screenshot(
+                path=str(out / "launcher.png"), clip={"x": 0, "y": 0, "width": 1000, "height": 500}
+            )
             browser.close()
     print(f"screenshots in {out}")
 

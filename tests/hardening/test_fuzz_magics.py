@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fuzz_kit import FUZZ, NASTY, assert_one_line, target, texts
 from hypothesis import example, given
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
@@ -20,6 +19,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from ipyagent.kernel.session import SessionError
 from ipyagent.magics import questions_stay_messages
 from ipyagent.magics.magics import _OPTIONS, AgentMagics, parse_agent_line
+from support.fuzz_kit import FUZZ, NASTY, assert_one_line, target, texts
 
 FLAGS = sorted(_OPTIONS | {"--text", "--system", "--tts", "--bogus", "--", "-", "--timeout=5"})
 words = st.one_of(
@@ -48,8 +48,9 @@ class FakeSession:
         assert isinstance(text, str) and text.strip()
         self._record("send", text, interrupt)
 
-    def interrupt(self, source: str = "magic") -> None:
+    def interrupt(self, source: str = "magic") -> str:
         self._record("interrupt", source)
+        return "nothing to interrupt: no agent is generating or speaking"
 
     def wait(self, timeout: float) -> bool:
         assert timeout > 0
@@ -67,7 +68,7 @@ class FakeSession:
         self._record(how, name, task)
 
     def tree(self) -> str:
-        return "main  running  idle"
+        return "main  idle"
 
     def ledger_text(self, name: str | None, *, system: bool = False) -> str:
         if name not in (None, "main"):

@@ -119,8 +119,8 @@ async def test_hundred_subagents_ten_thousand_notifications_a_minute_on_virtual_
                 for a in agents:
                     assert a.state is State.IDLE, a
                     assert len(a._queue) == 0 and not a._deferred and not a._generation_requested
-                    assert a.dispatcher.current is None and not a.dispatcher.running_tasks()
-                    assert not a.dispatcher._live and not a.dispatcher.internal
+                    assert a.dispatcher.current is None and not a.runner.running()
+                    assert a.runner.idle and not a.dispatcher.internal
                     statuses = {e.status for e in a.ledger.own if e.kind == "assistant"}
                     assert statuses == {"complete"}, (a, statuses)
                 assert (
@@ -157,7 +157,7 @@ async def test_hundred_subagents_ten_thousand_notifications_a_minute_on_virtual_
                 grown = tracemalloc.get_traced_memory()[0] - baseline
                 for a in agents:
                     a.ledger._own.clear()
-                    a.dispatcher.tasks.clear()
+                    a.runner.tasks.clear()
                     a.dispatcher._call_ids.clear()
                 gc.collect()
                 left = tracemalloc.get_traced_memory()[0] - baseline
@@ -190,7 +190,7 @@ async def test_a_thousand_concurrent_tools_on_the_real_clock_and_an_interruption
                     and agent.dispatcher.current.delivered != ""
                 ),
             )
-        running_at_interrupt = len(agent.dispatcher.running_tasks())
+        running_at_interrupt = len(agent.runner.running())
         agent.interrupt("the user pressed stop")
         with anyio.fail_after(60):
             await agent.settled()

@@ -11,15 +11,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from memory import measure
 
-from failing_tools import explode, hang
-from faultlog import FaultRecorder
 from ipyagent import Agent, Entry, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
-from ipyagent.dispatch.dispatcher import KEEP_ENDED_TASKS
-from ipyagent.dispatch.tasks import MAX_RESULT_CHARS
+from ipyagent.dispatch.tasks import KEEP_ENDED_TASKS, MAX_RESULT_CHARS
 from ipyagent.testing import VirtualClock
+from support.failing_tools import explode, hang
+from support.faultlog import FaultRecorder
+from support.memory import measure
 
 BIG = 50 * 1024 * 1024
 
@@ -78,7 +77,7 @@ async def agent_with(script: list[dict[str, Any]], tools: list[Any]) -> AsyncIte
 
 async def survives(agent: Agent) -> None:
     assert agent.state is State.IDLE
-    assert not agent.dispatcher.running_tasks()
+    assert not agent.runner.running()
     await agent.send("are you still there?")
     await agent.settled()
     assert (agent.ledger[-1].kind, agent.ledger[-1].text) == ("assistant", "Still here.")
@@ -165,7 +164,7 @@ async def test_tool_cancelled_after_an_interruption(faults: FaultRecorder) -> No
             backend = ScriptedBackend.from_list([*script, {"text": "Still here."}], clock)
             async with Agent(backend, tools=[long_search], clock=clock) as agent:
                 await agent.send("find flights")
-                while agent.state is not State.IDLE or not agent.dispatcher.running_tasks():
+                while agent.state is not State.IDLE or not agent.runner.running():
                     await clock.sleep(0.1)
                 await agent.send("meanwhile, tell me a story")
                 await clock.sleep(3)

@@ -14,6 +14,7 @@ from ipyagent.kernel.views import SubAgentView, entry_lines, interruption_text, 
 from ipyagent.ledger import Ledger
 from ipyagent.ledger.text import format_entries, qualified_task_id
 from ipyagent.magics.magics import tool_table
+from ipyagent.throttle import ClockTimer
 
 SYSTEM = "You are a helpful agent.\nRule one: be brief.\nRule two: say when a tool is still running."
 
@@ -137,7 +138,8 @@ def test_a_sub_agent_cell_qualifies_its_running_tasks() -> None:
 
     loop = asyncio.new_event_loop()
     try:
-        view = SubAgentView(Publisher(), loop, "fork", "helper", "look it up")  # type: ignore[arg-type]
+        timer = ClockTimer(RealClock())
+        view = SubAgentView(Publisher(), loop, timer, "fork", "helper", "look it up")  # type: ignore[arg-type]
         view.agent = helper
         notified(helper, "t3")
         assert "✉ helper/t3 sleep: slept 1 s" in view.render()["text/plain"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ipyagent.kernel.views import Approval, Line, answer_line, approval_lines, bundle
+from ipyagent.kernel.approval import Approval
+from ipyagent.kernel.views import Line, answer_line, approval_lines, bundle
 from ipyagent.markdown import to_html
 
 WIDGETS = Path(__file__).resolve().parents[2] / "src" / "ipyagent" / "widgets"

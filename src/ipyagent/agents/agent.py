@@ -14,8 +14,7 @@ import contextlib
 import functools
 import itertools
 import logging
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -29,12 +28,14 @@ from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
 from ..dispatch.output import OutputChannel, TextOutput
-from ..dispatch.tasks import BackgroundTask, Outcome
-from ..dispatch.tools import Tool, as_tool
+from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
+from ..dispatch.tools import BaseTool, as_tool
 from ..errors import AgentError
 from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
+from . import tree
 from .builtins import builtin_tools
+from .tree import AGENT_NAME, NAME_RULE
 from .updates import (
     AgentStatusChanged,
     EntryAdded,
@@ -59,7 +60,9 @@ Subscriber = Callable[[Update], None]
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
 STATE_HISTORY = 5000  # states kept per agent for views opened later (%timeline)
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+# Who interrupts when a message is sent with ``interrupt=True``: a cell's %agent --interrupt is a
+# magic; the chat box (and the API, which acts for it) types over the agent.
+_INTERRUPTED_BY: dict[ev.UserSource, ev.InterruptSource] = {"cell": "magic"}
 
 
 class Agent:
@@ -85,7 +88,7 @@ class Agent:
         self,
         model: str | Backend = "local",
         *,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[BaseTool | Callable[..., Any]] = (),
         name: str = "main",
         instructions: str = DEFAULT_INSTRUCTIONS,
         clock: Clock | None = None,
@@ -96,8 +99,8 @@ class Agent:
         builtins: bool = True,
         parent: Agent | None = None,
     ) -> None:
-        if not _NAME.match(name):
-            raise AgentError(f"agent name {name!r} must be 1-40 letters, digits, '_', '.' or '-'")
+        if not AGENT_NAME.match(name):
+            raise AgentError(f"agent name {name!r} must be {NAME_RULE}")
         self.name = name
         self.parent = parent
         self.path: str = name if parent is None else f"{parent.path}/{name}"
@@ -117,18 +120,19 @@ class Agent:
         self.status: AgentStatus = "new"
         self.failure: str | None = None
         self.task_id: str | None = None  # set on a sub-agent: its task in the parent
+        self.runner = TaskRunner(clock=self.clock, post=self._post, on_change=self._task_changed)
         self.dispatcher = Dispatcher(
             agent_name=name,
             backend=self.backend,
             clock=self.clock,
             output=self.output,
+            runner=self.runner,
             post=self._post,
-            on_task_change=self._task_changed,
             on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
             on_status=lambda text: self._publish(ModelStatus(self, text)),
         )
-        self._user_tools: list[Tool] = []
-        for builtin in builtin_tools(self) if builtins else []:
+        self._user_tools: list[BaseTool] = []
+        for builtin in self._builtin_tools() if builtins else []:
             self.dispatcher.add_tool(builtin)
         for fn in tools:
             self.add_tool(fn)
@@ -171,34 +175,76 @@ class Agent:
         return list(self._states)
 
     @property
-    def tools(self) -> Mapping[str, Tool]:
+    def tools(self) -> Mapping[str, BaseTool]:
         return dict(self.dispatcher.tools)
 
     @property
     def tasks(self) -> list[BackgroundTask]:
         """The background tasks this agent started: every running one, and the most recent
-        ended ones (up to ``dispatch.dispatcher.KEEP_ENDED_TASKS``; the ledger keeps them all)."""
-        return list(self.dispatcher.tasks.values())
+        ended ones (up to ``dispatch.tasks.KEEP_ENDED_TASKS``; the ledger keeps them all)."""
+        return list(self.runner.tasks.values())
 
-    def add_tool(self, fn: Tool | Callable[..., Any]) -> Tool:
+    def task(self, task_id: str) -> BackgroundTask | None:
+        """The task with that id, if it runs or ended recently (see :attr:`tasks`)."""
+        return self.runner.get(task_id)
+
+    def running_tasks(self) -> list[BackgroundTask]:
+        """This agent's background tasks that are still running."""
+        return self.runner.running()
+
+    def set_output(self, output: OutputChannel) -> None:
+        """Deliver answers through ``output`` from the next generation on."""
+        self.output = output
+        self.dispatcher.output = output
+
+    def set_backend(self, backend: Backend) -> None:
+        """Use ``backend`` from the next generation on; a running one finishes on the old."""
+        self.backend = backend
+        self.dispatcher.backend = backend
+
+    def walk(self) -> Iterator[Agent]:
+        """This agent and all its sub-agents, depth first."""
+        return tree.walk(self)
+
+    def find(self, name: str) -> Agent | None:
+        """The first agent in :meth:`walk` order whose path or name is ``name``."""
+        return tree.find(self, name)
+
+    @property
+    def root(self) -> Agent:
+        """The main agent of this agent's tree."""
+        return tree.root_of(self)
+
+    def add_tool(self, fn: BaseTool | Callable[..., Any]) -> BaseTool:
         """Make a tool available from the next generation on (replaces one of the same name)."""
         t = as_tool(fn)
         self._user_tools = [u for u in self._user_tools if u.name != t.name] + [t]
         self.dispatcher.add_tool(t)
         return t
 
-    async def send(self, text: str, *, interrupt: bool = False, source: ev.UserSource = "api") -> None:
+    async def send(
+        self,
+        text: str,
+        *,
+        interrupt: bool = False,
+        source: ev.UserSource = "api",
+        exchange: str | None = None,
+    ) -> None:
         """Queue a user message and return at once.
 
         While the agent is generating or speaking, the message waits its turn; with
         ``interrupt=True`` it cuts the agent off first (as typing over it in the chat box does).
+        ``exchange``: an id that the :class:`~ipyagent.agents.EventHandled` update of this message
+        carries (in its ``UserMessage``), so a view can find where its exchange starts.
         """
         if not isinstance(text, str) or not text.strip():
             raise AgentError("send() needs a non-empty message string")
         self._ensure_running()
         if interrupt:
-            self._queue.put(ev.Interrupt("the user sent a new message", source="chat"))
-        self._queue.put(ev.UserMessage(text, source))
+            self._queue.put(
+                ev.Interrupt("the user sent a new message", source=_INTERRUPTED_BY.get(source, "chat"))
+            )
+        self._queue.put(ev.UserMessage(text, source, exchange))
         await anyio.lowlevel.checkpoint()
 
     def interrupt(self, reason: str = "interrupted by the user", source: ev.InterruptSource = "api") -> None:
@@ -272,7 +318,7 @@ class Agent:
             and not self._deferred
             and not self._generation_requested
             and self.dispatcher.current is None
-            and not self.dispatcher.running_tasks()
+            and not self.runner.running()
         )
 
     async def settled(self) -> None:
@@ -334,6 +380,7 @@ class Agent:
             self._event_loop = asyncio.get_running_loop()
         self._tg = tg
         self.dispatcher.attach(tg)
+        self.runner.attach(tg)
         self._set_status("running")
         tg.start_soon(self._loop, name=f"agent {self.path}")
 
@@ -379,7 +426,7 @@ class Agent:
             self._publish(EventHandled(self, event, state, None, self.clock.now()))
             return
         transition: Transition = step(state, event)
-        if self.turn_based and isinstance(event, ev.UserMessage) and self.dispatcher.running_tasks():
+        if self.turn_based and isinstance(event, ev.UserMessage) and self.runner.running():
             transition = Transition(state, (Effect.DEFER,), "turn-based: wait for running tools")
         self._publish(EventHandled(self, event, state, transition, self.clock.now()))
         for effect in transition.effects:
@@ -492,9 +539,9 @@ class Agent:
         gen = self.dispatcher.cut(reason)
         if gen is not None:
             self._record_generation(gen, "interrupted", reason)
-        for task in self.dispatcher.running_tasks():
+        for task in self.runner.running():
             if task.kind != "subagent" and task.cancel(reason):
-                task.status, task.finished = "cancelled", self.clock.now()
+                self.runner.mark_stopped(task)
                 self._record(
                     "notification",
                     f"cancelled ({reason})",
@@ -509,6 +556,7 @@ class Agent:
         ended, for the agent that ran it is gone and its result will never come."""
         own = self.ledger.own
         self.dispatcher.continue_after(own)
+        self.runner.continue_after(e.task_id for e in own if e.task_id)
         running: dict[str, Entry] = {}
         for entry in own:
             if entry.task_id is None:
@@ -573,7 +621,7 @@ class Agent:
                 f"sub-agent {name!r} did not finish: {why}", task_id=bg.task_id, name=name, ok=False
             )
 
-        bg = self.dispatcher.start_task(
+        bg = self.runner.start(
             name,
             "subagent",
             functools.partial(child._work_on, task),
@@ -585,6 +633,22 @@ class Agent:
         if call_id is None:
             self._record("subagent", task, name=name, status=how, task_id=bg.task_id)
         return child, bg
+
+    def _builtin_tools(self) -> list[BaseTool]:
+        def start_child(
+            how: Literal["fork", "spawn"], task: str, name: str, call_id: str | None
+        ) -> BackgroundTask:
+            return self.start_child(how, task, name, call_id=call_id)[1]
+
+        def cancel_child(name: str) -> bool:
+            child = self.children.get(name)
+            if child is not None:
+                child.cancel("cancelled by its parent")
+            return child is not None
+
+        return builtin_tools(
+            clock=self.clock, runner=self.runner, start_child=start_child, cancel_child=cancel_child
+        )
 
     def _child_taken(self, name: str) -> bool:
         """Whether a sub-agent of that name runs, or ran in this session (a resumed one too)."""

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from ..clock import format_duration
-from ..dispatch.tasks import BackgroundTask, Outcome
-from ..dispatch.tools import Tool
+from ..clock import Clock, format_duration
+from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
+from ..dispatch.tools import BaseTool, StartedTool, Starter, Tool
 from ..errors import AgentError, ToolCallError
 from ..events import Notification, TimerFired, ToolCancelled
 
-if TYPE_CHECKING:
-    from ..dispatch.dispatcher import Dispatcher
-    from .agent import Agent
-
-Starter = Callable[[dict[str, Any], "str | None"], BackgroundTask]
-
-
-@dataclass(frozen=True, eq=False)
-class _StartedTool(Tool):
-    """A built-in whose start is not "call the function": a timer or a sub-agent."""
-
-    starter: Starter | None = field(default=None, kw_only=True)
-
-    def start(self, dispatcher: Dispatcher, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
-        assert self.starter is not None
-        return self.starter(arguments, call_id)
+# Starts a sub-agent as a task: ``(how, task, name, call_id) -> its task``; raises AgentError.
+StartChild = Callable[[Literal["fork", "spawn"], str, str, "str | None"], BackgroundTask]
+# Cancels the sub-agent of that name; False if there is none.
+CancelChild = Callable[[str], bool]
 
 
 def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -38,15 +25,16 @@ SECONDS = {"type": "number", "minimum": 0, "maximum": 7 * 86400}
 NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,40}$"}
 
 
-def builtin_tools(agent: Agent) -> list[Tool]:
-    """The built-in tools, bound to ``agent``."""
-    clock = agent.clock
+def builtin_tools(
+    *, clock: Clock, runner: TaskRunner, start_child: StartChild, cancel_child: CancelChild
+) -> list[BaseTool]:
+    """The built-in tools, working with an agent's clock, task runner and sub-agents."""
 
     async def sleep(seconds: float) -> str:
         await clock.sleep(seconds)
         return f"slept {format_duration(seconds)}"
 
-    def start_timer(arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
+    def start_timer(runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
         seconds, label = float(arguments["seconds"]), str(arguments["label"])
 
         def notify(task: BackgroundTask, outcome: Outcome, text: str) -> Notification:
@@ -55,7 +43,7 @@ def builtin_tools(agent: Agent) -> list[Tool]:
                 return TimerFired(message, task_id=task.task_id, name="set_timer")
             return ToolCancelled(f"timer {label!r} {text}", task_id=task.task_id, name="set_timer")
 
-        return agent.dispatcher.start_task(
+        return runner.start(
             "set_timer",
             "timer",
             lambda: clock.sleep(seconds),
@@ -65,19 +53,18 @@ def builtin_tools(agent: Agent) -> list[Tool]:
         )
 
     async def cancel_task(task_id: str) -> str:
-        task = agent.dispatcher.tasks.get(task_id)
+        task = runner.get(task_id)
         if task is None:
-            known = ", ".join(agent.dispatcher.tasks) or "none"
+            known = ", ".join(runner.tasks) or "none"
             raise ValueError(f"there is no task {task_id!r}; tasks: {known}")
-        if task.kind == "subagent" and task.name in agent.children:
-            agent.children[task.name].cancel("cancelled by its parent")
+        if task.kind == "subagent" and cancel_child(task.name):
             return f"cancelled sub-agent {task.name!r} ({task_id})"
-        if not agent.dispatcher.cancel_task(task_id, "cancelled by the agent"):
+        if not runner.cancel(task_id, "cancelled by the agent"):
             return f"task {task_id} had already ended ({task.status})"
         return f"cancelled task {task_id} ({task.name})"
 
     async def list_tasks() -> str:
-        tasks = list(agent.dispatcher.tasks.values())
+        tasks = list(runner.tasks.values())
         if not tasks:
             return "no tasks yet"
         now = clock.now()
@@ -88,10 +75,10 @@ def builtin_tools(agent: Agent) -> list[Tool]:
         ]
         return "\n".join(lines)
 
-    def child_starter(how: str) -> Starter:
-        def start(arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
+    def child_starter(how: Literal["fork", "spawn"]) -> Starter:
+        def start(runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
             try:
-                return agent.start_child(how, arguments["task"], arguments["name"], call_id=call_id)[1]
+                return start_child(how, arguments["task"], arguments["name"], call_id)
             except AgentError as exc:
                 raise ToolCallError(how, str(exc)) from None
 
@@ -105,12 +92,11 @@ def builtin_tools(agent: Agent) -> list[Tool]:
             "Wait for a number of seconds, then get a notification.",
             _schema({"seconds": SECONDS}, ["seconds"]),
         ),
-        _StartedTool(
-            lambda **_: None,
+        StartedTool(
             "set_timer",
             "Set a timer; a notification with its label arrives when it goes off.",
             _schema({"seconds": SECONDS, "label": {"type": "string"}}, ["seconds", "label"]),
-            starter=start_timer,
+            start_timer,
         ),
         Tool(
             cancel_task,
@@ -124,20 +110,18 @@ def builtin_tools(agent: Agent) -> list[Tool]:
             "List all tasks with their status and how long they have run.",
             _schema({}, []),
         ),
-        _StartedTool(
-            lambda **_: None,
+        StartedTool(
             "fork",
             "Start a sub-agent that knows this whole conversation and works on a task; "
             "its answer arrives as a notification.",
             child_params,
-            starter=child_starter("fork"),
+            child_starter("fork"),
         ),
-        _StartedTool(
-            lambda **_: None,
+        StartedTool(
             "spawn",
             "Start a fresh sub-agent that knows only the task you give it; "
             "its answer arrives as a notification.",
             child_params,
-            starter=child_starter("spawn"),
+            child_starter("spawn"),
         ),
     ]

@@ -1,47 +1,34 @@
-"""The dispatcher: runs generations and background tasks for one agent, and never waits on them.
+"""The dispatcher: runs one agent's generations, and never waits on them.
 
 It renders the context, streams the model in a task of its own, hands text to the output channel,
-and starts each requested tool as a background task. Everything that happens later comes back to
-the agent as an event on its queue: text deltas, the end of a generation, the end of delivery,
-and one notification per task (result, error, timeout or cancellation).
+and starts each requested tool through the agent's :class:`~.tasks.TaskRunner`. Everything that
+happens later comes back to the agent as an event on its queue: text deltas, the end of a
+generation, the end of delivery, and one notification per task (from the runner).
 """
 
 from __future__ import annotations
 
-import collections
 import itertools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .. import events as ev
-from ..clock import Clock, TimedOut, run_with_timeout
+from ..clock import Clock
 from ..errors import IpyagentError, ToolCallError
 from ..ledger.entry import Entry
-from ..ledger.render.context import Context, PendingTask, ToolSpec
+from ..ledger.render.context import Context, ToolSpec
 from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
 from .output import OutputChannel, finish_output
-from .tasks import (
-    BackgroundTask,
-    NotificationFactory,
-    Outcome,
-    TaskKind,
-    TaskStatus,
-    error_text,
-    result_text,
-)
-from .tools import Tool
+from .tasks import BackgroundTask, TaskRunner, error_text
+from .tools import BaseTool
 
 log = logging.getLogger(__name__)
-
-# Ended tasks kept for list_tasks, cancel_task and the views; older ones live on in the ledger.
-KEEP_ENDED_TASKS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,24 +69,6 @@ class Generation:
     finished: bool = False
 
 
-_STATUS_OF: dict[Outcome, TaskStatus] = {
-    "ok": "done",
-    "error": "failed",
-    "timeout": "timeout",
-    "cancelled": "cancelled",
-}
-
-
-def default_notification(task: BackgroundTask, outcome: Outcome, text: str) -> ev.Notification:
-    cls: type[ev.Notification] = {
-        "ok": ev.ToolResult,
-        "error": ev.ToolError,
-        "timeout": ev.ToolTimeout,
-        "cancelled": ev.ToolCancelled,
-    }[outcome]
-    return cls(text, task_id=task.task_id, name=task.name)
-
-
 def failure_text(exc: Exception) -> str:
     """One line for a failed generation: our own errors already say what happened and what to
     do, so their class name is noise; anything else keeps it."""
@@ -109,7 +78,8 @@ def failure_text(exc: Exception) -> str:
 
 
 class Dispatcher:
-    """Generations and background tasks of one agent. Runs entirely on the agent's event loop."""
+    """One agent's generations, and the launching of the tool calls they make. Runs entirely on
+    the agent's event loop; the tasks themselves belong to the :class:`~.tasks.TaskRunner`."""
 
     def __init__(
         self,
@@ -118,8 +88,8 @@ class Dispatcher:
         backend: Backend,
         clock: Clock,
         output: OutputChannel,
+        runner: TaskRunner,
         post: Callable[[ev.Event], None],
-        on_task_change: Callable[[BackgroundTask], None],
         on_delivered: Callable[[int, str], None],
         on_status: Callable[[str], None] = lambda _: None,
     ) -> None:
@@ -127,23 +97,15 @@ class Dispatcher:
         self.backend = backend
         self.clock = clock
         self.output = output
+        self.runner = runner
         self._post = post
-        self._on_task_change = on_task_change
         self._on_delivered = on_delivered
         self._on_status = on_status
-        self.tools: dict[str, Tool] = {}
-        # Running tasks and the most recent KEEP_ENDED_TASKS ended ones: a long session must
-        # not hold every task it ever ran (the ledger keeps each outcome).
-        self.tasks: dict[str, BackgroundTask] = {}
-        self._ended: collections.deque[str] = collections.deque()
-        # Invariant: every task whose _run_task has not returned is here (possibly already marked
-        # ended by a wind-down); checked after every event, so it must not grow with history.
-        self._live: dict[str, BackgroundTask] = {}
+        self.tools: dict[str, BaseTool] = {}
         # Every call id used so far: providers require them unique within a conversation.
         self._call_ids: set[str] = set()
         self.current: Generation | None = None
         self._generation_ids = itertools.count(1)
-        self._task_ids = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
         # Internal tasks (generation, delivery) currently alive, by name; for "nothing orphaned".
         self.internal: set[str] = set()
@@ -152,19 +114,15 @@ class Dispatcher:
         self._tg = tg
 
     def continue_after(self, entries: Iterable[Entry]) -> None:
-        """Number generations and tasks on after the ones in ``entries`` (a resumed ledger's),
-        and never reuse its call ids: in one conversation each id names one thing."""
-        generations = tasks = 0
+        """Number generations on after the ones in ``entries`` (a resumed ledger's), and never
+        reuse its call ids: in one conversation each id names one thing."""
+        generations = 0
         for entry in entries:
             if entry.generation is not None:
                 generations = max(generations, entry.generation)
-            task = entry.task_id or ""
-            if task[:1] == "t" and task[1:].isdigit():
-                tasks = max(tasks, int(task[1:]))
             if entry.call_id:
                 self._call_ids.add(entry.call_id)
         self._generation_ids = itertools.count(generations + 1)
-        self._task_ids = itertools.count(tasks + 1)
 
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
@@ -174,18 +132,11 @@ class Dispatcher:
 
     # --- tools --------------------------------------------------------------------------------
 
-    def add_tool(self, tool: Tool) -> None:
+    def add_tool(self, tool: BaseTool) -> None:
         self.tools[tool.name] = tool
 
     def tool_specs(self) -> list[ToolSpec]:
         return [t.spec for t in self.tools.values()]
-
-    def running_tasks(self) -> list[BackgroundTask]:
-        return [t for t in self._live.values() if t.running]
-
-    def pending(self) -> list[PendingTask]:
-        now = self.clock.now()
-        return [PendingTask(t.task_id, t.name, t.elapsed(now)) for t in self.running_tasks()]
 
     # --- generations --------------------------------------------------------------------------
 
@@ -197,7 +148,7 @@ class Dispatcher:
             entries=list(entries),
             tools=self.tool_specs(),
             now=self.clock.wall(),
-            pending=self.pending(),
+            pending=self.runner.pending(),
             cache_point=cache_point,
         )
         self.current = gen
@@ -291,7 +242,7 @@ class Dispatcher:
         gen.outbox.close()
         return gen
 
-    # --- background tasks ---------------------------------------------------------------------
+    # --- tool calls -------------------------------------------------------------------------
 
     def launch(self, call: ev.ToolCallRequest) -> Launch:
         """Validate a tool call and start it in the background. Never raises for bad calls."""
@@ -301,82 +252,7 @@ class Dispatcher:
                 available = ", ".join(sorted(self.tools)) or "none"
                 raise ToolCallError(call.name, f"unknown tool {call.name!r}; available: {available}")
             arguments = tool.validate(call.arguments)
-            task = tool.start(self, arguments, call.call_id)
+            task = tool.start(self.runner, arguments, call.call_id)
         except ToolCallError as exc:
             return Launch(call, error=exc.reason)
         return Launch(call, task=task)
-
-    def start_task(
-        self,
-        name: str,
-        kind: TaskKind,
-        work: Callable[[], Awaitable[Any]],
-        *,
-        arguments: Mapping[str, Any] | None = None,
-        call_id: str | None = None,
-        timeout: float | None = None,
-        notify: NotificationFactory = default_notification,
-    ) -> BackgroundTask:
-        """Run ``work()`` as a background task that ends with exactly one notification."""
-        task = BackgroundTask(
-            task_id=f"t{next(self._task_ids)}",
-            name=name,
-            kind=kind,
-            arguments=dict(arguments or {}),
-            started=self.clock.now(),
-            call_id=call_id,
-            timeout=timeout,
-        )
-        self.tasks[task.task_id] = task
-        self._live[task.task_id] = task
-        self.task_group.start_soon(self._run_task, task, work, notify, name=f"task {task.task_id} {name}")
-        self._on_task_change(task)
-        return task
-
-    async def _run_task(
-        self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
-    ) -> None:
-        try:
-            await self._run_to_outcome(task, work, notify)
-        finally:
-            self._live.pop(task.task_id, None)
-            task.scope = None  # the scope holds the finished asyncio task; let both go
-            self._ended.append(task.task_id)
-            while len(self._ended) > KEEP_ENDED_TASKS:
-                self.tasks.pop(self._ended.popleft(), None)
-
-    async def _run_to_outcome(
-        self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
-    ) -> None:
-        outcome: Outcome
-        scope = task.scope
-        assert scope is not None
-        try:
-            with scope:
-                try:
-                    value = await run_with_timeout(self.clock, task.timeout, work)
-                    outcome, text = "ok", result_text(value)
-                except TimedOut as exc:
-                    outcome, text = "timeout", f"timed out after {exc.seconds:g} s and was stopped"
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except Exception as exc:
-                    outcome, text = "error", error_text(exc)
-            if scope.cancelled_caught:
-                outcome, text = "cancelled", f"cancelled ({task.cancel_reason or 'no reason given'})"
-        except BaseException:
-            # The agent itself is going away; it records what it cancels.
-            task.status, task.finished = "cancelled", self.clock.now()
-            self._on_task_change(task)
-            raise
-        task.status = _STATUS_OF[outcome]
-        task.finished = self.clock.now()
-        task.result = text
-        # The notification is queued before the task is announced as ended, so the agent is
-        # never seen settled in between.
-        self._post(notify(task, outcome, text))
-        self._on_task_change(task)
-
-    def cancel_task(self, task_id: str, reason: str) -> bool:
-        task = self.tasks.get(task_id)
-        return task is not None and task.cancel(reason)

@@ -6,6 +6,7 @@ model sees and that every call's arguments are validated against before the tool
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import types
@@ -22,8 +23,10 @@ from ..ledger.render.context import ToolSpec
 from .schema import Error, SchemaError, check_schema, checker
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
-    from .tasks import BackgroundTask
+    from .tasks import BackgroundTask, TaskRunner
+
+# Starts one validated call through the runner: ``(runner, arguments, call_id) -> task``.
+Starter = Callable[["TaskRunner", dict[str, Any], "str | None"], "BackgroundTask"]
 
 _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
@@ -81,23 +84,17 @@ def _describe(fn: Callable[..., Any], name: str) -> dict[str, Any]:
     return schema
 
 
-@dataclass(frozen=True, eq=False)
-class Tool:
-    """A callable the agent can run in the background on a model's request.
+class BaseTool(abc.ABC):
+    """What a model sees of a tool (name, description, JSON schema of its arguments), how a
+    call's arguments are checked, and how a call starts as a background task."""
 
-    ``timeout`` (seconds of the agent's clock, ``None`` for none) bounds one run.
-    """
-
-    fn: Callable[..., Any]
     name: str
     description: str
     parameters: Mapping[str, Any]
-    timeout: float | None = None
-    is_async: bool = field(init=False)
-    _check: Callable[[Any], list[Error]] = field(init=False, repr=False)
+    timeout: float | None
+    _check: Callable[[Any], list[Error]]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
         try:
             check_schema(self.parameters)
         except SchemaError as exc:
@@ -122,13 +119,36 @@ class Tool:
             raise ToolCallError(self.name, f"invalid arguments{f' at {where!r}' if where else ''}: {message}")
         return dict(arguments)
 
-    def start(self, dispatcher: Dispatcher, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
-        """Start a run in the background (arguments already validated). Built-in tools that are
-        timers or sub-agents override this."""
-        return dispatcher.start_task(
+    @abc.abstractmethod
+    def start(self, runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
+        """Start a call (arguments already validated) as a background task of ``runner``.
+        Raises ToolCallError if the call cannot start."""
+
+
+@dataclass(frozen=True, eq=False)
+class Tool(BaseTool):
+    """A Python callable the agent can run in the background on a model's request.
+
+    ``timeout`` (seconds of the agent's clock, ``None`` for none) bounds one run.
+    """
+
+    fn: Callable[..., Any]
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    timeout: float | None = None
+    is_async: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
+        super().__post_init__()
+
+    def start(self, runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
+        """Run the function in the background."""
+        return runner.start(
             self.name,
             "tool",
-            functools.partial(self.invoke, arguments, dispatcher.clock),
+            functools.partial(self.invoke, arguments, runner.clock),
             arguments=arguments,
             call_id=call_id,
             timeout=self.timeout,
@@ -171,7 +191,7 @@ def tool(
     """
 
     def make(f: Callable[..., Any]) -> Tool:
-        if isinstance(f, Tool):
+        if isinstance(f, Tool):  # already a tool: decorating twice changes nothing
             return f
         tool_name = name or f.__name__
         doc = description or inspect.getdoc(f) or ""
@@ -182,6 +202,21 @@ def tool(
     return make(fn) if fn is not None else make
 
 
-def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
-    """Accept a Tool or a plain function (decorated on the fly)."""
-    return obj if isinstance(obj, Tool) else tool(obj)
+@dataclass(frozen=True, eq=False)
+class StartedTool(BaseTool):
+    """A tool whose call starts something other than a function run (a timer, a sub-agent):
+    ``starter`` starts it through the runner."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    starter: Starter
+    timeout: float | None = None
+
+    def start(self, runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
+        return self.starter(runner, arguments, call_id)
+
+
+def as_tool(obj: BaseTool | Callable[..., Any]) -> BaseTool:
+    """Accept a tool or a plain function (decorated on the fly)."""
+    return obj if isinstance(obj, BaseTool) else tool(obj)

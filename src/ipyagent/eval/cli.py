@@ -12,10 +12,11 @@ from typing import TextIO
 import anyio
 
 from ..errors import IpyagentError
+from .loader import builtin_suites, find_suites
 from .metrics import ScenarioResult, Totals, score
 from .report import EXPORT_FORMATS, console_report, export_jsonl, html_report
 from .runner import MAX_GENERATIONS, REAL_LIMIT, WORDS_PER_SECOND, BackendFactory, model_factory, run_scenario
-from .scenario import BEHAVIOURS, Scenario, builtin_suites, find_suites
+from .scenario import BEHAVIOURS, Scenario
 
 
 class ProgressBar:
@@ -106,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--behaviour", action="append", default=[], choices=BEHAVIOURS, help="only these behaviours"
     )
+    p.add_argument(
+        "--held-out",
+        action="store_true",
+        help="only the scenarios kept out of the fine-tuning data (ipyagent.eval.dialogues.HELD_OUT)",
+    )
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     p.add_argument("--json", metavar="OUT.json", help="write the scores as JSON")
     p.add_argument(
@@ -131,6 +137,10 @@ def _select(args: argparse.Namespace) -> list[Scenario]:
         ]
     if args.behaviour:
         scenarios = [s for s in scenarios if s.behaviour in args.behaviour]
+    if args.held_out:
+        from .dialogues import HELD_OUT
+
+        scenarios = [s for s in scenarios if s.key in HELD_OUT]
     return scenarios
 
 

@@ -210,8 +210,47 @@ class _View:
         return chosen, None
 
 
-def _calls(entries: Sequence[Entry], name: str, args: Mapping[str, Any] | None) -> list[Entry]:
-    return [e for e in entries if e.kind == "tool_call" and e.name == name and args_match(args, e.arguments)]
+def rejected_calls(entries: Sequence[Entry]) -> set[int]:
+    """The ledger indices of the calls the dispatcher rejected (unknown tool, arguments not JSON
+    or against the schema). Each call's immediate result follows it, matched by its call id
+    (ids repeat across generations, so they are matched in order, not looked up)."""
+    open_calls: dict[str | None, Entry] = {}
+    rejected: set[int] = set()
+    for e in entries:
+        if e.kind == "tool_call":
+            open_calls[e.call_id] = e
+        elif e.kind == "tool_result":
+            call = open_calls.pop(e.call_id, None)
+            if call is not None and e.status == "rejected":
+                rejected.add(call.index)
+    return rejected
+
+
+def _names(target: str | tuple[str, ...] | int) -> tuple[str, ...]:
+    """A call check's tool names: one tool, or any one of several."""
+    return target if isinstance(target, tuple) else (str(target),)
+
+
+def _calls(
+    entries: Sequence[Entry],
+    names: tuple[str, ...],
+    args: Mapping[str, Any] | None,
+    rejected: set[int] | frozenset[int] = frozenset(),
+) -> list[Entry]:
+    """Calls of any of ``names`` with ``args``, leaving out those whose index is in ``rejected``."""
+    return [
+        e
+        for e in entries
+        if e.kind == "tool_call"
+        and e.name in names
+        and e.index not in rejected
+        and args_match(args, e.arguments)
+    ]
+
+
+def _rejections(entries: Sequence[Entry], names: tuple[str, ...], rejected: set[int]) -> str:
+    n = sum(1 for e in entries if e.kind == "tool_call" and e.name in names and e.index in rejected)
+    return f" ({n} rejected call(s) not counted)" if n else ""
 
 
 def _shown(e: Entry) -> str:
@@ -226,21 +265,25 @@ def evaluate_check(check: Check, record: RunRecord) -> CheckResult:
             entries, problem = view.window(check, ["tool_call"])
             if problem:
                 return CheckResult(check, False, problem)
-            assert isinstance(check.target, str)
-            hits = _calls(entries, check.target, check.args)
+            # A call the dispatcher rejected never ran: it is no call of the tool.
+            names = _names(check.target)
+            rejected = rejected_calls(record.entries)
+            hits = _calls(entries, names, check.args, rejected)
             if check.count is not None and len(hits) != check.count:
-                return CheckResult(check, False, f"called {len(hits)}x")
+                return CheckResult(
+                    check, False, f"called {len(hits)}x" + _rejections(entries, names, rejected)
+                )
             if check.count is None and not hits:
-                tried = [_shown(e) for e in entries if e.kind == "tool_call" and e.name == check.target]
+                tried = [_shown(e) for e in entries if e.kind == "tool_call" and e.name in names]
                 detail = f"calls made: {', '.join(tried)}" if tried else "never called"
-                return CheckResult(check, False, detail)
+                return CheckResult(check, False, detail + _rejections(entries, names, rejected))
             return CheckResult(check, True, f"called {len(hits)}x")
         case "no_call":
             entries, problem = view.window(check, ["tool_call"])
             if problem and check.after is not None:
                 return CheckResult(check, True, problem)
-            assert isinstance(check.target, str)
-            hits = _calls(entries, check.target, check.args)
+            # Asking for the tool is what this check forbids, even if the call was then rejected.
+            hits = _calls(entries, _names(check.target), check.args)
             if hits:
                 return CheckResult(check, False, "called: " + ", ".join(_shown(e) for e in hits))
             return CheckResult(check, True, "not called")

@@ -79,7 +79,7 @@ def answer_click(session: NotebookSession, request: str, yes: bool, digest: str)
     verb = "Run" if yes else "Don't run"
 
     def check() -> str | None:
-        approval = session.approvals.get(request)
+        approval = session.code.requests.get(request)
         if approval is None:
             return f"there is no request {request} in this kernel (was it restarted?); nothing ran"
         why: str | None = None
@@ -94,7 +94,7 @@ def answer_click(session: NotebookSession, request: str, yes: bool, digest: str)
             why = f"request {request} was already {approval.status}; this click changed nothing"
         if why is not None:
             approval.note = why
-            session._views_changed()
+            session.views.all_changed()
         return why
 
     refused = session.loop.call(check)

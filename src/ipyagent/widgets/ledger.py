@@ -18,7 +18,7 @@ from ..agents.updates import AgentStatusChanged, EntryAdded, StateChanged, TaskC
 from ..fsm import State
 from ..ledger import Entry
 from ..ledger.text import format_entries, is_empty_answer
-from .base import CSS, AgentWidget, esm, find, walk
+from .base import CSS, AgentWidget, esm, find
 from .ledger_index import KINDS, VisibleIndex
 from .wire import BatchMsg, CallState, ClientMsg, Live, ResetMsg, Row, RowsMsg, call_state, row
 
@@ -231,7 +231,7 @@ class LedgerView(AgentWidget):
         return "started"
 
     def _agent_paths(self) -> list[str]:
-        return [a.path for a in walk(self.agent)]
+        return [a.path for a in self.agent.walk()]
 
     def text(self) -> str:
         entries = list(self.shown.ledger)

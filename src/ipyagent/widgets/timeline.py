@@ -20,7 +20,7 @@ from ..dispatch.tasks import BackgroundTask
 from ..errors import one_line
 from ..ledger import Entry
 from ..ledger.text import qualified_task_id
-from .base import CSS, AgentWidget, esm, walk
+from .base import CSS, AgentWidget, esm
 
 MAX_SPANS = 2000  # per lane; older spans are dropped
 MAX_TASKS = 100  # task lanes; beyond that the oldest finished tasks are dropped
@@ -37,7 +37,7 @@ class Timeline(AgentWidget):
 
     def __init__(self, agent: Agent, **kwargs: Any) -> None:
         now = agent.clock.now()
-        agents = list(walk(agent))
+        agents = list(agent.walk())
         history = {a.path: a.state_history for a in agents}
         # Time 0 is the agent's first recorded state, or an earlier task: nothing is cut off.
         self._t0 = min(
@@ -121,7 +121,7 @@ class Timeline(AgentWidget):
 
     def _data(self, agent: Agent) -> dict[str, Any]:
         # Lanes in tree order: each agent's state lane, then its tasks.
-        order = {a.path: i for i, a in enumerate(walk(agent))}
+        order = {a.path: i for i, a in enumerate(agent.walk())}
         lanes = sorted(
             self._lanes.values(),
             key=lambda lane: (order.get(lane["agent"], len(order)), lane["kind"] != "state"),

@@ -16,7 +16,7 @@ from .wire import ClientMsg
 def node(agent: Agent) -> dict[str, Any]:
     how, task = "root", ""
     if agent.parent is not None and agent.task_id is not None:
-        bg = agent.parent.dispatcher.tasks.get(agent.task_id)
+        bg = agent.parent.task(agent.task_id)
         if bg is not None:
             how, task = str(bg.arguments.get("how", "fork")), str(bg.arguments.get("task", ""))
     return {

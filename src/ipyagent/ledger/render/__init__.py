@@ -1,7 +1,7 @@
 """Rendering a ledger for a model: extended ChatML, OpenAI chat, Anthropic Messages."""
 
 from .anthropic import render_anthropic
-from .chatml import INTERRUPT_TOKEN, parse_chatml_tool_calls, render_chatml
+from .chatml import INTERRUPT_TOKEN, parse_chatml_tool_calls, render_chatml, render_small_model
 from .context import Context, PendingTask, ToolSpec
 from .openai import render_openai
 
@@ -14,4 +14,5 @@ __all__ = [
     "render_anthropic",
     "render_chatml",
     "render_openai",
+    "render_small_model",
 ]

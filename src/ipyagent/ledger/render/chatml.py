@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .common import TOOLS_RUN_IN_BACKGROUND, Turn, clock_time, data, status_text, tool_lines, turns
@@ -28,12 +29,30 @@ def plain(text: str) -> str:
     return text.replace("<|", "&lt;|")
 
 
-def _system(context: Context) -> str:
+def _signature(schema: Mapping[str, Any]) -> str:
+    """``city: string, days?: integer``: a tool's parameters in one short line."""
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    parts = []
+    for name, spec in properties.items():
+        kind = spec.get("type", "any") if isinstance(spec, Mapping) else "any"
+        parts.append(f"{name}{'' if name in required else '?'}: {kind}")
+    return ", ".join(parts)
+
+
+def compact_tool_lines(context: Context) -> str:
+    """One short line per tool, ``- name(arg: type, ...): description``: a small model reads a
+    third of the tokens of the JSON schemas (the grammar still enforces the schemas)."""
+    return "\n".join(f"- {t.name}({_signature(t.parameters)}): {t.description}" for t in context.tools)
+
+
+def _system(context: Context, compact_tools: bool = False) -> str:
     first = next((e for e in context.entries if e.kind == "system"), None)
     parts = [first.text] if first is not None else []
     if context.tools:
+        lines = compact_tool_lines(context) if compact_tools else tool_lines(context)
         parts.append(
-            "You can call these tools:\n" + tool_lines(context) + "\n"
+            "You can call these tools:\n" + lines + "\n"
             "To call a tool, write exactly:\n<tool_call>\n"
             '{"name": "TOOL_NAME", "arguments": {...}}\n</tool_call>\n'
             "one block per call. " + TOOLS_RUN_IN_BACKGROUND
@@ -60,15 +79,22 @@ def _assistant(turn: Turn) -> str:
     return out
 
 
-def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
+def render_chatml(
+    context: Context,
+    *,
+    status_before_last: bool = False,
+    compact_tools: bool = False,
+    status: str | None = None,
+) -> str:
     """The whole prompt, ending with the opening of the assistant's reply.
 
     The status block (the time, the running tasks) goes at the very end, after everything that
     never changes, so a growing ledger keeps a stable prefix. ``status_before_last`` puts it
     before the last message instead, for small models that otherwise echo the status block
-    or copy numbers from it instead of answering the message itself.
+    or copy numbers from it instead of answering the message itself. ``compact_tools`` lists
+    the tools as one-line signatures instead of JSON schemas; ``status`` replaces the status text.
     """
-    out = [_block("system", _system(context))]
+    out = [_block("system", _system(context, compact_tools))]
     seen_system = False
     for turn in turns(context.entries):
         if turn.kind == "system":
@@ -98,13 +124,19 @@ def render_chatml(context: Context, *, status_before_last: bool = False) -> str:
                         f"[{clock_time(e.time)}] {e.source}{' ' + data(who) if who else ''}: {data(e.text)}",
                     )
                 )
-    status = _block("notification", status_text(context))
+    block = _block("notification", status_text(context) if status is None else status)
     if status_before_last and len(out) > 1:
-        out.insert(len(out) - 1, status)
+        out.insert(len(out) - 1, block)
     else:
-        out.append(status)
+        out.append(block)
     out.append("<|im_start|>assistant\n")
     return "".join(out)
+
+
+def render_small_model(context: Context, *, status: str | None = None) -> str:
+    """The prompt of the embedded local model (and of the data it is fine-tuned on): compact tool
+    lines, the status block before the last message."""
+    return render_chatml(context, status_before_last=True, compact_tools=True, status=status)
 
 
 def parse_chatml_tool_calls(text: str) -> tuple[str, list[tuple[str, dict[str, Any] | str]]]:

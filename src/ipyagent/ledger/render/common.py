@@ -132,15 +132,20 @@ def interruption_text(entry: Entry) -> str:
     )
 
 
-def status_text(context: Context) -> str:
-    """The present moment: the time and each running task with how long it has run."""
+def tasks_text(context: Context) -> str:
+    """``Tasks: ...``: each running task with how long it has run."""
     if context.pending:
         tasks = "; ".join(
             f"{p.task_id} {p.name} (running {format_duration(p.elapsed)})" for p in context.pending
         )
     else:
         tasks = "no tasks running"
-    return f"Now: {format_wall(context.now)}. Tasks: {tasks}."
+    return f"Tasks: {tasks}."
+
+
+def status_text(context: Context) -> str:
+    """The present moment: the time and each running task with how long it has run."""
+    return f"Now: {format_wall(context.now)}. {tasks_text(context)}"
 
 
 def tool_lines(context: Context) -> str:

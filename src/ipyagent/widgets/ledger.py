@@ -24,6 +24,7 @@ from .wire import BatchMsg, CallState, ClientMsg, Live, ResetMsg, Row, RowsMsg, 
 
 WINDOW = 200  # most rows sent for one request (a tall view shows ~40)
 FIRST = 120  # rows sent with a reset: the newest, enough for a tall view and some scrolling
+ABOVE = 20  # rows before an anchor sent with a reset that keeps the view where it was
 TEXT_ROWS = 200  # entries shown by the text fallback
 RESULT_AHEAD = 50  # entries searched after a tool call for its result (it comes right after)
 LOOK_AHEAD = 2000  # and for the notification that says how its task ended (a resumed ledger)
@@ -159,6 +160,8 @@ class LedgerView(AgentWidget):
             agent, index = self.shown, self._index
             shown = len(index)
             start = max(0, shown - FIRST) if at is None else max(0, min(at, shown - 1))
+            # From an anchor, a few rows above it come too: the view draws some above its top.
+            first = start if at is None else max(0, start - ABOVE)
             now, wall = agent.clock.now(), agent.clock.wall()
             calls = [s for s in (call_state(task, now, wall) for task in agent.tasks) if s is not None]
             reset: ResetMsg = {
@@ -171,7 +174,8 @@ class LedgerView(AgentWidget):
                 "query": index.query,
                 "agents": self._agent_paths(),
                 "start": start,
-                "rows": self._window_rows(start, FIRST),
+                "newest": at is None,
+                "rows": self._window_rows(first, FIRST),
                 "calls": calls,
             }
             self.send_msg(reset)

@@ -70,7 +70,8 @@ class ResetMsg(TypedDict):
     hidden: list[str]
     query: str
     agents: list[str]
-    start: int
+    start: int  # the position the view shows at its top (or the first of the newest rows)
+    newest: bool  # the view sticks to the newest entry (else it keeps reading at ``start``)
     rows: list[Row]
     calls: list[CallState]
 

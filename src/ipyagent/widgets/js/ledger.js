@@ -371,7 +371,7 @@ function render({ model, el }) {
         root.dataset.path = msg.path;
         showLive(null);
         // The newest rows: stick to the end; rows from an anchor: keep reading there.
-        stick = msg.start + msg.rows.length >= shown;
+        stick = msg.newest;
         if (!stick) {
           spacer.style.height = `${fullHeight()}px`;
           scrollTo(top(msg.start));

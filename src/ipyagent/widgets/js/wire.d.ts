@@ -27,7 +27,8 @@ export interface Live { gen: number; text: string }
 // kernel -> browser (custom messages of the ledger view; the other widgets use synced traits)
 export interface ResetMsg {
   type: "reset"; path: string; total: number; shown: number; counts: Record<string, number>;
-  hidden: string[]; query: string; agents: string[]; start: number; rows: Row[]; calls: CallState[];
+  hidden: string[]; query: string; agents: string[]; start: number; newest: boolean; rows: Row[];
+  calls: CallState[];
 }
 export interface RowsMsg { type: "rows"; start: number; shown: number; rows: Row[] }
 export interface BatchMsg {

@@ -53,15 +53,16 @@ class VisibleIndex:
     def __init__(self, entries: Ledger) -> None:
         self.entries = entries
         # One pass over the ledger, at C speed where it can be (the kinds first, then fix-ups).
-        kinds = [e.kind for e in entries]
-        self._codes = bytearray(CODE.get(k, CODE["notification"]) for k in kinds)
+        other = CODE["notification"]
+        self._codes = bytearray([CODE.get(e.kind, other) for e in entries])
         assistant = CODE["assistant"]
         at = self._codes.find(assistant)
         while at >= 0:
             if code_of(entries[at]) == 0:
                 self._codes[at] = 0
             at = self._codes.find(assistant, at + 1)
-        self.counts: Counter[str] = Counter({KINDS[c]: n for c, n in Counter(self._codes).items() if c})
+        counts = {kind: self._codes.count(code) for code, kind in enumerate(KINDS) if code}
+        self.counts: Counter[str] = Counter({kind: n for kind, n in counts.items() if n})
         self.hidden: frozenset[str] = DEFAULT_HIDDEN
         self.query = ""
         self._shown = bytearray()

@@ -144,6 +144,12 @@ class CodeApprovals:
             schema,
         )
 
+    async def ask(self, tool: str, what: str) -> bool:
+        """Ask the user, as for code, to allow ``what`` (a call of ``tool``, such as an MCP tool
+        whose server requires approval); True once approved, or at once while code is allowed."""
+        approval = await self._approve(tool, what)
+        return approval is None or approval.status == "approved"
+
     async def _approve(self, tool: str, code: str) -> Approval | None:
         """Wait for the user's answer to running ``code``; ``None`` when code is allowed."""
         if self.allow_code:

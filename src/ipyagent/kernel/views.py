@@ -126,7 +126,8 @@ def task_status(agent: Agent, task_id: str | None) -> str:
     now = agent.clock.now()
     label = qualified_task_id(agent.path, task.task_id)
     if task.running:
-        return f"{label} running {format_duration(task.elapsed(now))}"
+        progress = f" ({task.progress})" if task.progress else ""
+        return f"{label} running {format_duration(task.elapsed(now))}{progress}"
     return f"{label} {task.status} after {format_duration(task.elapsed(now))}"
 
 

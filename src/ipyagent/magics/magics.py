@@ -50,6 +50,8 @@ working in the background (the cell returns at once).
   %model [SPEC]             show or switch the model: local, openai:MODEL, anthropic:MODEL,
                             openai:MODEL@BASE_URL, scripted:PATH
   %tools                    the tools the agent can call; define more with @tool in any cell
+  %mcp                      MCP servers: their state and tools; %mcp add NAME -- COMMAND ARGS...,
+                            %mcp add NAME URL, %mcp remove NAME (%mcp --help for options)
   %approve [ID] / %deny [ID]  answer the agent's request to run code in this notebook
 
 Conversations are stored per notebook session in SQLite under $IPYAGENT_SESSION_DIR
@@ -135,11 +137,12 @@ def tool_table(rows: list[tuple[str, str, str]], width: int = TOOLS_WIDTH) -> st
     import textwrap
 
     name_w = max([len(r[0]) for r in rows] + [4])
-    lead = name_w + 2 + 8 + 2
+    place_w = max([len(r[1]) for r in rows] + [8])  # "built-in", "notebook", an MCP server's name
+    lead = name_w + 2 + place_w + 2
     out = []
     for name, where, text in rows:
         wrapped = textwrap.wrap(text, max(30, width - lead), break_long_words=False) or [""]
-        out.append(f"{name:<{name_w}}  {where:<8}  {wrapped[0]}".rstrip())
+        out.append(f"{name:<{name_w}}  {where:<{place_w}}  {wrapped[0]}".rstrip())
         out += [" " * lead + more for more in wrapped[1:]]
     return "\n".join(out)
 

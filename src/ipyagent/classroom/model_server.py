@@ -186,7 +186,9 @@ class ModelServer:
         name = MODEL_NAME if self.model is None else self.model.stem
         return f"openai:{name}@{self.url}"
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 600) -> None:
+        """Start the server; wait until it answers (seconds on a quiet machine; loading the
+        model on busy cores can take minutes)."""
         launch = "from ipyagent.classroom.model_server import serve; serve()"
         command = [sys.executable, "-c", launch, "--port", str(self.port)]
         if self.model is not None:

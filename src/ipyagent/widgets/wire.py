@@ -36,6 +36,9 @@ class Row(TypedDict):
     call_id: NotRequired[str]
     args: NotRequired[str]  # the arguments as pretty JSON
     gen: NotRequired[int]
+    finished: NotRequired[float]  # a notification: when its work ended (wall-clock seconds)
+    p: NotRequired[int]  # position among the entries the view shows (its filter), when sent to it
+    call: NotRequired[str]  # a tool call's status, when no live task says it (a resumed ledger)
 
 
 class CallState(TypedDict):
@@ -47,6 +50,8 @@ class CallState(TypedDict):
     start: float  # wall-clock seconds
     duration: float | None  # seconds, once it ended
     result: str | None
+    progress: str | None  # the latest progress report of a running task
+    fraction: float | None  # done / total of that report, when both are known
 
 
 class Live(TypedDict):
@@ -57,21 +62,41 @@ class Live(TypedDict):
 
 
 class ResetMsg(TypedDict):
+    """A view starts over: whose ledger, how many entries it has and shows, and the rows at
+    ``start`` (the newest ones, or where the view was reading); the rest come on request."""
+
     type: Literal["reset"]
     path: str
     total: int
+    shown: int
+    counts: dict[str, int]
+    hidden: list[str]
+    query: str
     agents: list[str]
-
-
-class RowsMsg(TypedDict):
-    type: Literal["rows"]
+    start: int  # the position the view shows at its top (or the first of the newest rows)
+    newest: bool  # the view sticks to the newest entry (else it keeps reading at ``start``)
     rows: list[Row]
     calls: list[CallState]
 
 
+class RowsMsg(TypedDict):
+    """The rows a view asked for (``window``), from position ``start``."""
+
+    type: Literal["rows"]
+    start: int
+    shown: int
+    rows: list[Row]
+
+
 class BatchMsg(TypedDict):
+    """What changed: appended rows that the view shows (each with its position), counts, calls,
+    the live answer and the state."""
+
     type: Literal["batch"]
     rows: list[Row]
+    shown: int
+    total: int
+    counts: dict[str, int]
     calls: list[CallState]
     live: Live | None
     state: str
@@ -108,6 +133,24 @@ class FollowMsg(TypedDict):
     path: str
 
 
+class WindowMsg(TypedDict):
+    """The ledger view needs the rows at positions ``start`` .. ``start + count - 1``."""
+
+    type: Literal["window"]
+    start: int
+    count: int
+
+
+class FilterMsg(TypedDict):
+    """Show every kind but those in ``hidden`` (comma-separated), and only entries containing
+    ``query`` (any case; empty: all)."""
+
+    type: Literal["filter"]
+    hidden: str
+    query: str
+    anchor: NotRequired[int]  # the ledger index the view was reading: it stays there
+
+
 class SendMsg(TypedDict):
     type: Literal["send"]
     text: str
@@ -122,7 +165,9 @@ class CancelMsg(TypedDict):
     path: str
 
 
-ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg
+ClientMsg = (
+    HelloMsg | ByeMsg | SyncMsg | FollowMsg | WindowMsg | FilterMsg | SendMsg | InterruptMsg | CancelMsg
+)
 
 # kind -> field -> the types it may have (a bool is never taken for a number). Derived from the
 # TypedDicts above and below, so the check cannot drift from the contract.
@@ -292,6 +337,8 @@ def row(entry: Entry) -> Row:
             r[key] = value  # type: ignore[literal-required]
     if entry.generation is not None:
         r["gen"] = entry.generation
+    if entry.finished is not None:
+        r["finished"] = entry.finished
     if entry.arguments is not None:
         r["args"] = clip(json.dumps(entry.arguments, indent=1, ensure_ascii=False, default=repr))[0]
     return r
@@ -309,4 +356,6 @@ def call_state(task: BackgroundTask, now: float, wall: float) -> CallState | Non
         "start": wall - (now - task.started),
         "duration": duration,
         "result": None if task.result is None else clip(task.result)[0],
+        "progress": task.progress.text if task.progress is not None and task.running else None,
+        "fraction": task.progress.fraction if task.progress is not None and task.running else None,
     }

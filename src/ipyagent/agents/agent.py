@@ -34,7 +34,7 @@ from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
 from . import tree
 from .builtins import builtin_tools
-from .tree import AGENT_NAME, NAME_RULE
+from .tree import AGENT_NAME, NAME_RULE, SubAgentHow
 from .updates import (
     AgentStatusChanged,
     EntryAdded,
@@ -565,7 +565,7 @@ class Agent:
     # --- sub-agents ---------------------------------------------------------------------------
 
     def start_child(
-        self, how: str, task: str, name: str | None = None, *, call_id: str | None = None
+        self, how: SubAgentHow, task: str, name: str | None = None, *, call_id: str | None = None
     ) -> tuple[Agent, BackgroundTask]:
         """Create and start a sub-agent (``how`` is ``"fork"`` or ``"spawn"``) as a background task."""
         if self.status != "running" or self._tg is None:
@@ -622,9 +622,7 @@ class Agent:
         return child, bg
 
     def _builtin_tools(self) -> list[BaseTool]:
-        def start_child(
-            how: Literal["fork", "spawn"], task: str, name: str, call_id: str | None
-        ) -> BackgroundTask:
+        def start_child(how: SubAgentHow, task: str, name: str, call_id: str | None) -> BackgroundTask:
             return self.start_child(how, task, name, call_id=call_id)[1]
 
         def cancel_child(name: str) -> bool:

@@ -26,6 +26,7 @@ from ..clock import Clock, RealClock, set_current_clock
 from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
+from ..dispatch.limits import ModelCallLimit
 from ..dispatch.output import OutputChannel, TextOutput
 from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
 from ..dispatch.tools import BaseTool, as_tool
@@ -77,6 +78,12 @@ class Agent:
         listen_timeout: seconds of silence after which a listening agent goes back to idle.
         turn_based: a baseline for comparisons: user turns wait until every tool has finished.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
+        mcp: MCP servers whose tools the agent may call, ``{"name": {"command": ..., "args": [...],
+            "env": {...}}}`` or ``{"name": {"url": ...}}`` (a ``{"mcpServers": ...}`` dict too);
+            they start on first use and stop with the agent. Sub-agents share their parent's.
+        model_calls: at most this many generations of the agent and its sub-agents stream at
+            once (a number or a shared :class:`~ipyagent.dispatch.limits.ModelCallLimit`; default:
+            no limit). Sub-agents always share their parent's.
 
     Use it as ``async with Agent(...) as agent:``, or just ``await agent.send(...)`` on an asyncio
     loop (in a notebook), which starts it in the background.
@@ -95,7 +102,9 @@ class Agent:
         listen_timeout: float = 5.0,
         turn_based: bool = False,
         builtins: bool = True,
+        mcp: Any = None,
         parent: Agent | None = None,
+        model_calls: ModelCallLimit | int | None = None,
     ) -> None:
         if not AGENT_NAME.match(name):
             raise AgentError(f"agent name {name!r} must be {NAME_RULE}")
@@ -118,8 +127,14 @@ class Agent:
         self.status: AgentStatus = "new"
         self.failure: str | None = None
         self.task_id: str | None = None  # set on a sub-agent: its task in the parent
+        if parent is not None:
+            shared_calls = parent.dispatcher.model_calls
+        elif isinstance(model_calls, ModelCallLimit):
+            shared_calls = model_calls
+        else:
+            shared_calls = ModelCallLimit(model_calls)
         self.runner = TaskRunner(clock=self.clock, post=self._post, on_change=self._task_changed)
-        self.dispatcher = Dispatcher(
+        self.dispatcher: Dispatcher = Dispatcher(
             agent_name=name,
             backend=self.backend,
             clock=self.clock,
@@ -128,6 +143,7 @@ class Agent:
             post=self._post,
             on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
             on_status=lambda text: self._publish(ModelStatus(self, text)),
+            model_calls=shared_calls,
         )
         self._user_tools: list[BaseTool] = []
         for builtin in self._builtin_tools() if builtins else []:
@@ -135,6 +151,12 @@ class Agent:
         for fn in tools:
             self.add_tool(fn)
         self._builtins = builtins
+        from ..mcp import McpServers
+
+        self.mcp: McpServers = parent.mcp if parent is not None else McpServers.from_spec(mcp, self.clock)
+        if parent is None:
+            self.mcp.on_fault = self._mcp_fault
+        self.dispatcher.prepare_tools = self._prepare_tools
         self._state = State.IDLE
         self._queue = ev.EventQueue()
         # Invariant: held events are re-queued, in order, on the next transition into IDLE.
@@ -164,7 +186,18 @@ class Agent:
 
     @property
     def tools(self) -> Mapping[str, BaseTool]:
+        """The tools the model may call now (an MCP server's once it has started)."""
+        self._sync_mcp_tools()
         return dict(self.dispatcher.tools)
+
+    async def start_mcp(self) -> list[str]:
+        """Start the MCP servers that are not running (they otherwise start on first use);
+        returns one line per server that could not start."""
+        if self.status != "running":
+            raise AgentError(f"agent {self.name!r} is {self.status}; MCP servers start with a running agent")
+        faults = await self.mcp.start_all()
+        self._sync_mcp_tools()
+        return faults
 
     @property
     def tasks(self) -> list[BackgroundTask]:
@@ -370,6 +403,8 @@ class Agent:
         self.dispatcher.attach(tg)
         self.runner.attach(tg)
         self._set_status("running")
+        if self.parent is None:
+            tg.start_soon(self.mcp.run, name=f"mcp servers of {self.path}")
         tg.start_soon(self._loop, name=f"agent {self.path}")
 
     def _ensure_running(self) -> None:
@@ -428,6 +463,7 @@ class Agent:
             case Effect.RECORD_USER:
                 assert isinstance(event, ev.UserMessage)
                 self._record("user", event.text, source=event.source)
+                self.mcp.new_turn()
             case Effect.RECORD_NOTIFICATION:
                 assert isinstance(event, ev.Notification)
                 self._record(
@@ -663,6 +699,30 @@ class Agent:
             raise AgentError(failure)
         self._set_status("done")
         return answer or "(finished without an answer)"
+
+    # --- MCP servers --------------------------------------------------------------------------
+
+    async def _prepare_tools(self) -> None:
+        """Before a generation: start MCP servers on first use, so their tools are offered."""
+        if any(s.state != "ready" for s in self.mcp.servers.values()):
+            self._publish(ModelStatus(self, "starting MCP servers…"))
+            await self.start_mcp()
+            self._publish(ModelStatus(self, ""))
+        else:
+            self._sync_mcp_tools()
+
+    def _sync_mcp_tools(self) -> None:
+        from ..mcp import McpTool
+
+        tools = self.dispatcher.tools
+        own = [n for n, t in tools.items() if not isinstance(t, McpTool)]
+        offered = self.mcp.tools(taken=own)
+        for name in [n for n, t in tools.items() if isinstance(t, McpTool) and offered.get(n) is not t]:
+            del tools[name]
+        tools.update(offered)
+
+    def _mcp_fault(self, server: str, text: str) -> None:
+        self._post(ev.ToolError(text, name=f"mcp:{server}"))
 
     # --- plumbing -----------------------------------------------------------------------------
 

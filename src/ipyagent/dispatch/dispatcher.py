@@ -8,10 +8,11 @@ generation, the end of delivery, and one notification per task (from the runner)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -24,6 +25,7 @@ from ..errors import IpyagentError, ToolCallError
 from ..ledger.entry import Entry
 from ..ledger.render.context import Context, ToolSpec
 from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
+from .limits import ModelCallLimit
 from .output import OutputChannel, finish_output
 from .tasks import BackgroundTask, TaskRunner, error_text
 from .tools import BaseTool
@@ -92,9 +94,12 @@ class Dispatcher:
         post: Callable[[ev.Event], None],
         on_delivered: Callable[[int, str], None],
         on_status: Callable[[str], None] = lambda _: None,
+        model_calls: ModelCallLimit | None = None,
     ) -> None:
         self.agent_name = agent_name
         self.backend = backend
+        # Shared by an agent and its sub-agents: how many of their generations may stream at once.
+        self.model_calls = model_calls or ModelCallLimit()
         self.clock = clock
         self.output = output
         self.runner = runner
@@ -102,6 +107,8 @@ class Dispatcher:
         self._on_delivered = on_delivered
         self._on_status = on_status
         self.tools: dict[str, BaseTool] = {}
+        # Run before each generation renders its tool list (MCP servers start on first use).
+        self.prepare_tools: Callable[[], Awaitable[None]] | None = None
         # Every call id used so far: providers require them unique within a conversation.
         self._call_ids: set[str] = set()
         self.current: Generation | None = None
@@ -165,17 +172,33 @@ class Dispatcher:
         try:
             with gen.scope:
                 try:
-                    async for chunk in self.backend.stream(context, agent=self.agent_name):
-                        if isinstance(chunk, TextChunk):
-                            if chunk.text:
-                                text.append(chunk.text)
-                                self._post(ev.TextDelta(gen.id, chunk.text))
-                        elif isinstance(chunk, ToolCallChunk):
-                            calls.append(chunk.call)
-                        elif isinstance(chunk, UsageChunk):
-                            usage = chunk.usage
-                        elif isinstance(chunk, StatusChunk):
-                            self._on_status(chunk.text)
+                    if self.prepare_tools is not None:
+                        await self.prepare_tools()
+                        context = dataclasses.replace(context, tools=self.tool_specs())
+                    waited = False
+
+                    def wait_note(in_flight: int) -> None:
+                        nonlocal waited
+                        waited = True
+                        self._on_status(
+                            f"waiting for the model: {in_flight} calls of this agent and its "
+                            f"sub-agents are running, at most {self.model_calls.limit} at once"
+                        )
+
+                    async with self.model_calls.slot(wait_note):
+                        if waited:
+                            self._on_status("")
+                        async for chunk in self.backend.stream(context, agent=self.agent_name):
+                            if isinstance(chunk, TextChunk):
+                                if chunk.text:
+                                    text.append(chunk.text)
+                                    self._post(ev.TextDelta(gen.id, chunk.text))
+                            elif isinstance(chunk, ToolCallChunk):
+                                calls.append(chunk.call)
+                            elif isinstance(chunk, UsageChunk):
+                                usage = chunk.usage
+                            elif isinstance(chunk, StatusChunk):
+                                self._on_status(chunk.text)
                 except anyio.get_cancelled_exc_class():
                     raise
                 except Exception as exc:  # any backend failure becomes a notification

@@ -34,6 +34,7 @@ from .views import ExchangeView, SubAgentView
 if TYPE_CHECKING:
     from ..agents import Agent
     from ..agents.tree import SubAgentHow
+    from ..dispatch.limits import ModelCallLimit
     from ..dispatch.tools import BaseTool, Tool
     from ..ledger import Ledger
 
@@ -60,6 +61,9 @@ class NotebookSession:
         self.clock: Clock = RealClock()
         self.view_timer: Timer | None = None
         self.model = os.environ.get("IPYAGENT_MODEL") or DEFAULT_MODEL
+        # One limit for every agent this kernel runs, a new one after a cancel included; made
+        # with the first agent (IPYAGENT_MODEL_CALLS), so that the kernel starts light.
+        self.model_calls: ModelCallLimit | None = None
         self.agent: Agent | None = None
         self.ledger: Ledger | None = None
         self.ledger_path: Path | None = None
@@ -69,6 +73,9 @@ class NotebookSession:
         self.exchange_view: type[ExchangeView] = ExchangeView
         self.subagent_view: type[SubAgentView] = SubAgentView
         self._tools: dict[str, Tool] = {}
+        from .mcp import NotebookMcp
+
+        self.mcp = NotebookMcp(self)
         self._unsubscribe: Any = None
         self._run_task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -252,6 +259,8 @@ class NotebookSession:
     def tool_list(self) -> list[tuple[str, str, str]]:
         """``(name, where it comes from, first line of its description)`` for every tool."""
         self.sync_tools()
+        if self.mcp.configs():  # listing them is a use: the servers start, their tools show
+            self.mcp.start(timeout=120)
 
         def go() -> list[tuple[str, str, str]]:
             agent = self.agent
@@ -263,7 +272,8 @@ class NotebookSession:
                 tools = dict(agent.tools)
             rows = []
             for name, t in sorted(tools.items()):
-                where = "notebook" if name in self._tools else "built-in"
+                server = getattr(t, "server", None)
+                where = f"mcp:{server}" if server else "notebook" if name in self._tools else "built-in"
                 first = t.description.strip().splitlines()[0] if t.description.strip() else ""
                 rows.append((name, where, first))
             return rows
@@ -435,7 +445,19 @@ class NotebookSession:
         tools = [self.code.tool(), *self._tools.values()]
         # A new agent after a cancelled one keeps its model (and a script's place in it).
         model = self.agent.backend if self.agent is not None else self.model
-        agent = Agent(model, tools=tools, ledger=self.ledger, name="main")
+        if self.model_calls is None:
+            from ..dispatch.limits import ModelCallLimit
+
+            self.model_calls = ModelCallLimit.from_environment()
+        agent = Agent(
+            model,
+            tools=tools,
+            ledger=self.ledger,
+            name="main",
+            model_calls=self.model_calls,
+            mcp=self.mcp.configs(),
+        )
+        self.mcp.attach(agent.mcp)
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._unsubscribe = agent.subscribe(self.views.on_update, children=True)

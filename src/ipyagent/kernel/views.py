@@ -117,7 +117,8 @@ def task_status(agent: Agent, task_id: str | None) -> str:
         return ""
     now = agent.clock.now()
     if task.running:
-        return f"{task.task_id} running {format_duration(task.elapsed(now))}"
+        progress = f" ({task.progress})" if task.progress else ""
+        return f"{task.task_id} running {format_duration(task.elapsed(now))}{progress}"
     return f"{task.task_id} {task.status} after {format_duration(task.elapsed(now))}"
 
 

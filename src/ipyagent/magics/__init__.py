@@ -47,6 +47,9 @@ def load_ipython_extension(shell: Any) -> None:
     if not new:
         return
     shell.register_magics(AgentMagics(shell, state.get))
+    from .mcp import McpMagics
+
+    shell.register_magics(McpMagics(shell, state.get))
     shell.input_transformers_cleanup.append(questions_stay_messages)
     shell.events.register("pre_run_cell", state.pre_run_cell)
     shell.events.register("post_run_cell", state.post_run_cell)

@@ -51,6 +51,8 @@ working in the background (the cell returns at once).
   %model [SPEC]             show or switch the model: local, openai:MODEL, anthropic:MODEL,
                             openai:MODEL@BASE_URL, scripted:PATH
   %tools                    the tools the agent can call; define more with @tool in any cell
+  %mcp                      MCP servers: their state and tools; %mcp add NAME -- COMMAND ARGS...,
+                            %mcp add NAME URL, %mcp remove NAME (%mcp --help for options)
   %approve [ID] / %deny [ID]  answer the agent's request to run code in this notebook
 
 Conversations are stored per notebook session in SQLite under $IPYAGENT_SESSION_DIR
@@ -339,7 +341,8 @@ class AgentMagics(Magics):
             raise UsageError("%tools takes no arguments")
         rows = self.session.tool_list()
         width = max(len(r[0]) for r in rows)
-        print("\n".join(f"{name:<{width}}  {where:<8}  {text}" for name, where, text in rows))
+        place = max(len(r[1]) for r in rows)
+        print("\n".join(f"{name:<{width}}  {where:<{place}}  {text}" for name, where, text in rows))
 
     @line_magic
     @one_line_errors

@@ -27,7 +27,7 @@ from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
 from ..dispatch.limits import ModelCallLimit
-from ..dispatch.output import OutputChannel, TextOutput
+from ..dispatch.output import InterruptionPolicy, OutputChannel, TextOutput
 from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
 from ..dispatch.tools import BaseTool, as_tool
 from ..errors import AgentError
@@ -75,7 +75,11 @@ class Agent:
         clock: where time comes from (default: the real clock).
         ledger: a :class:`~ipyagent.ledger.Ledger`, or a path to a ledger file to open or resume.
         output: how answers reach the user (default: text, delivered at once).
-        listen_timeout: seconds of silence after which a listening agent goes back to idle.
+        listen_timeout: seconds of silence after which a listening agent goes back to idle; the
+            voice bridge calls :meth:`user_active` on every voiced frame, so a long utterance
+            never times out while the user is still talking.
+        interruption: when the user's voice may cut an answer off (:class:`InterruptionPolicy`);
+            :meth:`say` can set it for one answer.
         turn_based: a baseline for comparisons: user turns wait until every tool has finished.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
         mcp: MCP servers whose tools the agent may call, ``{"name": {"command": ..., "args": [...],
@@ -100,6 +104,7 @@ class Agent:
         ledger: Ledger | str | Path | None = None,
         output: OutputChannel | None = None,
         listen_timeout: float = 5.0,
+        interruption: InterruptionPolicy | None = None,
         turn_based: bool = False,
         builtins: bool = True,
         mcp: Any = None,
@@ -114,6 +119,7 @@ class Agent:
         self.clock: Clock = clock or RealClock()
         self.instructions = instructions
         self.listen_timeout = listen_timeout
+        self.interruption = interruption or InterruptionPolicy()
         self.turn_based = turn_based
         self.backend: Backend = resolve(model, self.clock)
         self.output: OutputChannel = output or TextOutput()
@@ -165,6 +171,9 @@ class Agent:
         self._generation_requested = False
         self._listen_token = 0
         self._listen_scope: anyio.CancelScope | None = None
+        # Clock time of the latest sign that the user is still talking; the listen timer counts
+        # silence from here.
+        self._user_active_at = float("-inf")
         self._subscribers: list[tuple[Subscriber, bool]] = []
         self._settle_waiter: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -267,6 +276,57 @@ class Agent:
             )
         self._queue.put(ev.UserMessage(text, source, exchange))
         await anyio.lowlevel.checkpoint()
+
+    def say(
+        self,
+        text: str,
+        *,
+        interruptible: bool = True,
+        min_words: int | None = None,
+        min_seconds: float | None = None,
+    ) -> None:
+        """Say ``text`` word for word as the agent's next answer (the model is not asked): once
+        the agent is idle, never over the user. ``interruptible=False`` for an answer that must
+        be heard (a confirmation, a warning): the user's voice does not cut it, and their words
+        are answered after it. ``min_words`` / ``min_seconds`` set the barge-in thresholds for
+        this answer only (see :class:`InterruptionPolicy`)."""
+        if not isinstance(text, str) or not text.strip():
+            raise AgentError("say() needs a non-empty text")
+        self._answer_policy(interruptible, min_words, min_seconds)  # bad values fail here
+        self._ensure_running()
+        self._queue.put(ev.Say(text, interruptible, min_words, min_seconds))
+
+    def _answer_policy(
+        self, interruptible: bool, min_words: int | None, min_seconds: float | None
+    ) -> InterruptionPolicy:
+        base = self.interruption
+        try:
+            return InterruptionPolicy(
+                interruptible,
+                base.min_words if min_words is None else min_words,
+                base.min_seconds if min_seconds is None else min_seconds,
+                base.resume_after,
+            )
+        except ValueError as exc:
+            raise AgentError(f"say(): {exc}") from None
+
+    @property
+    def answer_policy(self) -> InterruptionPolicy:
+        """The interruption policy of the answer being generated or spoken now (the agent's own
+        unless :meth:`say` set one for it)."""
+        gen = self.dispatcher.current
+        return gen.policy if gen is not None and gen.policy is not None else self.interruption
+
+    def user_active(self) -> None:
+        """The user is still talking (a voiced frame): the listen timer counts silence only."""
+        self._user_active_at = self.clock.now()
+
+    def note_interruption(self, text: str, status: Literal["false", "deferred"]) -> None:
+        """Record an interruption that did not cut the answer off: ``"false"`` (a cough, an
+        "uh", a door: the answer resumed) or ``"deferred"`` (the answer may not be cut; the
+        user's words are answered after it). Models are not shown these markers."""
+        gen = self.dispatcher.current
+        self._record("interruption", text, status=status, generation=gen.id if gen is not None else None)
 
     def interrupt(self, reason: str = "interrupted by the user", source: ev.InterruptSource = "api") -> None:
         """Cut off whatever the agent is generating or saying, now. Tools keep running."""
@@ -477,6 +537,10 @@ class Agent:
                 self._generation_requested = False
                 cache_point = self.ledger.fork_point - 1 if self.ledger.fork_point else None
                 self.dispatcher.start_generation(self.ledger, cache_point)
+            case Effect.START_SAYING:
+                assert isinstance(event, ev.Say)
+                policy = self._answer_policy(event.interruptible, event.min_words, event.min_seconds)
+                self.dispatcher.start_generation(self.ledger, None, say=event.text, policy=policy)
             case Effect.EMIT:
                 assert isinstance(event, ev.TextDelta)
                 self.dispatcher.emit(event)
@@ -547,9 +611,13 @@ class Agent:
             self._listen_scope.cancel(reason="listen timer restarted")
         scope = self._listen_scope = anyio.CancelScope()
 
+        started = self.clock.now()
+
         async def timer() -> None:
             with scope:
-                await self.clock.sleep(self.listen_timeout)
+                # Silence, not onset: each sign of the user talking pushes the deadline back.
+                while (due := max(started, self._user_active_at) + self.listen_timeout) > self.clock.now():
+                    await self.clock.sleep(due - self.clock.now())
                 self._queue.put(ev.ListenTimeout(token))
 
         assert self._tg is not None

@@ -117,7 +117,7 @@ class CodeApprovals:
         from ..dispatch.tools import Tool
 
         async def run_python(code: str) -> str:
-            approval = await self.approve(CODE_TOOL, code)
+            approval = await self._approve(CODE_TOOL, code)
             if approval is not None and approval.status != "approved":
                 raise PermissionError(f"the user did not allow running this code (request {approval.id})")
             return await self._run_in_notebook(code)
@@ -136,7 +136,13 @@ class CodeApprovals:
             schema,
         )
 
-    async def approve(self, tool: str, code: str) -> Approval | None:
+    async def ask(self, tool: str, what: str) -> bool:
+        """Ask the user, as for code, to allow ``what`` (a call of ``tool``, such as an MCP tool
+        whose server requires approval); True once approved, or at once while code is allowed."""
+        approval = await self._approve(tool, what)
+        return approval is None or approval.status == "approved"
+
+    async def _approve(self, tool: str, code: str) -> Approval | None:
         """Wait for the user's answer to running ``code``; ``None`` when code is allowed."""
         if self.allow_code:
             return None

@@ -6,6 +6,7 @@ The official ``mcp`` SDK is imported here only, when a server first starts.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import sys
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from ..clock import Clock
 from ..errors import IpyagentError, one_line
@@ -100,6 +102,8 @@ class McpServer:
             if self.ready:
                 return
             await self._end_session()
+            with self.clock.holding():
+                await load_sdk()  # seconds on a busy machine: not the server's start-up time
             self.state, self.error, self._malformed = "starting", None, None
             self.starts += 1
             self._stop = anyio.Event()
@@ -283,6 +287,22 @@ class McpServer:
         if tail:
             return f"{_quote(text or name)} (stderr: {tail})"
         return _quote(f"{name}: {text}" if text else name)
+
+
+SDK_MODULES = ("mcp", "mcp.client.stdio", "mcp.client.streamable_http", "mcp.shared._httpx_utils")
+
+
+async def load_sdk() -> None:
+    """Import the SDK in a worker thread the first time: the agent's loop keeps running (the
+    import takes a second or more), and a server's start-up timeout does not count it."""
+    if all(name in sys.modules for name in SDK_MODULES):
+        return
+
+    def load() -> None:
+        for name in SDK_MODULES:
+            importlib.import_module(name)
+
+    await anyio.to_thread.run_sync(load)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -41,23 +41,58 @@ const CSS = `
 .ipyagent-voice .status { color: #656d76; font-size: 11px; }
 `;
 
+// Low-pass taps (windowed sinc, Blackman window) that keep speech below `cutoff` Hz and remove
+// what would fold back below 8 kHz when the signal is taken down to 16 kHz.
+function lowPassTaps(rate, cutoff) {
+  const ratio = rate / TARGET_RATE;
+  const n = 2 * Math.ceil(16 * ratio) + 1; // about 33 taps per 16 kHz output sample, odd
+  const fc = cutoff / rate;
+  const mid = (n - 1) / 2;
+  const taps = new Float32Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const x = i - mid;
+    const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
+    const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (n - 1));
+    taps[i] = sinc * w;
+    sum += taps[i];
+  }
+  for (let i = 0; i < n; i++) taps[i] /= sum;
+  return taps;
+}
+
 function downsampler(fromRate) {
-  // Linear interpolation with the fractional read position carried across blocks.
+  // Microphones run at 44.1 or 48 kHz. Taking every third sample (or interpolating between
+  // samples) folds everything above 8 kHz back into the speech band, which the VAD and speech
+  // recognition then hear as noise; so: low-pass first (history carried across blocks), then
+  // read the filtered signal at 16 kHz by linear interpolation.
+  if (fromRate === TARGET_RATE) return (block) => Array.from(block);
+  const taps = lowPassTaps(fromRate, 7200);
   const step = fromRate / TARGET_RATE;
+  const history = new Float32Array(taps.length - 1);
   let pos = 0;
   let prev = 0;
   return (block) => {
+    const input = new Float32Array(history.length + block.length);
+    input.set(history);
+    input.set(block, history.length);
+    const filtered = new Float32Array(block.length);
+    for (let i = 0; i < block.length; i++) {
+      let acc = 0;
+      for (let k = 0; k < taps.length; k++) acc += taps[k] * input[i + k];
+      filtered[i] = acc;
+    }
+    history.set(input.subarray(input.length - history.length));
     const out = [];
-    while (pos < block.length) {
+    while (pos < filtered.length) {
       const i = Math.floor(pos);
       const frac = pos - i;
-      const a = i === 0 ? prev : block[i - 1];
-      const b = block[i];
-      out.push(a + (b - a) * frac);
+      const a = i === 0 ? prev : filtered[i - 1];
+      out.push(a + (filtered[i] - a) * frac);
       pos += step;
     }
-    pos -= block.length;
-    prev = block[block.length - 1];
+    pos -= filtered.length;
+    prev = filtered[filtered.length - 1];
     return out;
   };
 }

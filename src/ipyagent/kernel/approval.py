@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import hashlib
 import io
 import itertools
 from collections.abc import Callable
@@ -39,6 +40,13 @@ class Approval:
     code: str
     status: ApprovalStatus = "pending"
     answer: asyncio.Future[bool] | None = field(default=None, repr=False)
+    note: str = ""  # why the last click on its buttons could not count (shown under it)
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the code: a button's click carries it, and counts only if it is still
+        the code of this request (the code shown is the code that runs)."""
+        return hashlib.sha256(self.code.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class CodeApprovals:

@@ -457,8 +457,8 @@ class Agent:
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The asyncio loop this agent runs on (None before it starts). Another thread hands
-        the agent work with ``loop.call_soon_threadsafe`` or ``asyncio.run_coroutine_threadsafe``;
-        an agent is not thread-safe, so every call into it belongs on this loop."""
+        the agent work through :mod:`ipyagent.bridge` (``call_soon``, ``submit``); an agent is
+        not thread-safe, so every call into it belongs on this loop."""
         return self._event_loop
 
     def _begin(self, tg: anyio.abc.TaskGroup) -> None:

@@ -10,10 +10,13 @@ STAMP := $(VENV)/.installed-stamp
 # The "Python 3 (ipyagent)" kernel, registered inside the virtualenv (sys.prefix).
 KERNELSPEC := $(VENV)/share/jupyter/kernels/ipyagent/kernel.json
 # Programs only the tests need (a browser for the widget tests, speech for the voice tests).
-TEST_PROGRAMS := chromium chromedriver espeak-ng sox
-TEST_PACKAGES := chromium chromium-driver espeak-ng sox
+TEST_PROGRAMS := chromium chromedriver espeak-ng sox npm
+TEST_PACKAGES := chromium chromium-driver espeak-ng sox nodejs npm
+# JupyterHub's proxy, from npm, for the classroom (deploy/) and its test. Version 5 needs Node 20;
+# Debian 12's Node 18 gets the 4.6 series.
+PROXY := $(VENV)/node/node_modules/.bin/configurable-http-proxy
 
-.PHONY: lab test bench setup system-packages lint typecheck clean
+.PHONY: lab test bench setup system-packages proxy classroom lint typecheck clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -46,6 +49,20 @@ system-packages:
 		|| echo "make: apt-get could not install$$missing; tests that need them will skip"; \
 	else echo "make: missing$$missing and apt-get is not available to us; tests that need them will skip"; fi
 
+$(PROXY): | $(BIN)/python
+	@if ! command -v npm >/dev/null; then echo "make: npm is missing; the classroom test will skip (make test installs it as root)"; exit 0; fi; \
+	major=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	version=$$( [ "$$major" -ge 20 ] && echo 5.3.0 || echo 4.6.3 ); \
+	echo "==> installing configurable-http-proxy $$version (npm) into $(VENV)/node"; \
+	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@$$version >/dev/null \
+	|| echo "make: npm could not install configurable-http-proxy; the classroom test will skip"
+
+proxy: $(PROXY)
+
+# A demo classroom: JupyterHub, the shared model server, three student accounts (needs root).
+classroom: setup system-packages proxy
+	$(BIN)/python -m ipyagent classroom
+
 # New notebooks start on the ipyagent kernel; the plain Python kernel stays available.
 lab: setup
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=ipyagent
@@ -57,15 +74,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck system-packages
+test: lint typecheck system-packages proxy
 	$(BIN)/python -m pytest
 
 # Every script under bench/ prints its figures (and writes them to bench/results/); except
-# screenshots.py, which retakes the README's notebook screenshots, and fuzz.py, the long run of
-# the property-based tests (about 40 minutes): run those two by hand.
+# screenshots.py, which retakes the README's notebook screenshots; fuzz.py, the long run of the
+# property-based tests (about 40 minutes); and classroom.py, the load test of a classroom on
+# JupyterHub (root, ~15 minutes): run those three by hand.
 bench: setup
 	@for script in bench/*.py; do \
-		case "$$script" in bench/screenshots.py|bench/fuzz.py) continue;; esac; \
+		case "$$script" in bench/screenshots.py|bench/fuzz.py|bench/classroom.py) continue;; esac; \
 		echo "==> $$script"; $(BIN)/python $$script || exit 1; \
 	done
 

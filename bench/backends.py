@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,7 @@ from ipyagent.dispatch.backends.anthropic import AnthropicBackend
 from ipyagent.dispatch.backends.local import LocalBackend
 from ipyagent.dispatch.backends.openai import OpenAIBackend
 from ipyagent.ledger.render.context import Context
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from fake_providers import Text, fake_provider
+from ipyagent.testing.providers import Text, fake_provider
 
 RESULTS = Path(__file__).parent / "results"
 figures: dict[str, Any] = {}

@@ -92,7 +92,7 @@ async def virtual(minutes: float, subagents: int, per_minute: int) -> dict[str, 
 
 SETUP = """
 import gc, os, time
-from ipyagent.magics import get_session
+from ipyagent.kernel.registry import get_session
 from ipyagent.testing.load import LoadModel, LoadPlan, probe, work
 _plan = LoadPlan(subagents={subagents}, per_minute={per_minute}, minutes={minutes}, burst={burst},
                  burst_seconds={burst_seconds})

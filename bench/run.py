@@ -144,7 +144,7 @@ async def bench_interrupt_latency(rounds: int = 300) -> None:
     latencies: list[float] = []
     async with Agent(backend, tools=[busy], clock=clock) as agent:
         await agent.send("start 1000 jobs")
-        await wait_for(agent, lambda: len(agent.runner.running()) == 1000 and agent.state is State.IDLE)
+        await wait_for(agent, lambda: len(agent.running_tasks()) == 1000 and agent.state is State.IDLE)
         children = [agent.spawn(f"job {i}", name=f"child{i}") for i in range(50)]
         await wait_for(agent, lambda: all(c.tasks and c.state is State.IDLE for c in children))
         interrupted_at = 0.0
@@ -165,7 +165,7 @@ async def bench_interrupt_latency(rounds: int = 300) -> None:
             await wait_for_state(agent, State.GENERATING)
             agent.interrupt()
             await wait_for_state(agent, State.LISTENING)
-        running = len(agent.runner.running()) + sum(len(c.runner.running()) for c in children)
+        running = len(agent.running_tasks()) + sum(len(c.running_tasks()) for c in children)
         agent.cancel("benchmark over")
     ms = sorted(x * 1000 for x in latencies)
     p50, p99 = statistics.median(ms), ms[int(len(ms) * 0.99) - 1]

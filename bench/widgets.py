@@ -1,4 +1,5 @@
-"""Speed figures for the widgets. Run with ``python bench/widgets.py`` (needs /usr/bin/chromium).
+"""Speed figures for the widgets. Run with ``python bench/widgets.py`` (needs Chromium: ``chromium``
+on the PATH, or ``$IPYAGENT_CHROMIUM``).
 
 1. Comm messages per second under a token stream (~1,000 tokens a second for 3 s, real clock),
    with coalescing off and on, for the ledger view, the chat box and the state indicator.

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from faultlog import ROWS, FaultRecorder, report_lines
+from support.faultlog import ROWS, FaultRecorder, report_lines
+
+# Real kernels for the kernel, security and hardening tests.
+pytest_plugins = ["support.kernels"]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """``python -m ipyagent COMMAND``: ``install`` registers the kernel; ``eval`` scores a model on
-asynchronous scenarios (its own options: ``python -m ipyagent eval --help``).
+asynchronous scenarios (its own options: ``python -m ipyagent eval --help``); ``classroom``
+starts a demo classroom on JupyterHub (``python -m ipyagent classroom --help``).
 
 Each command is a function taking its parsed arguments, added in :func:`build_parser` with its
 own sub-parser; add a command by adding a ``_cmd_NAME`` function and registering it there.
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     install.set_defaults(run=_cmd_install)
     # Parsed by the evaluation harness itself (see main); listed here for --help.
     commands.add_parser("eval", help="score a model on asynchronous scenarios", add_help=False)
+    commands.add_parser(
+        "classroom", help="start a demo classroom: JupyterHub and one shared model server", add_help=False
+    )
     return parser
 
 
@@ -49,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .eval.cli import main as eval_main
 
         return eval_main(argv[1:])
+    if argv[:1] == ["classroom"]:
+        from .classroom.demo import main as classroom_main
+
+        return classroom_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # argparse has printed the usage (and what was wrong)

@@ -17,6 +17,8 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio
 
+from .errors import IpyagentError
+
 T = TypeVar("T")
 
 
@@ -74,7 +76,7 @@ def set_current_clock(clock: Clock) -> contextvars.Token[Clock]:
     return _current.set(clock)
 
 
-class TimedOut(Exception):
+class TimedOut(IpyagentError):
     """Raised by :func:`run_with_timeout` when the work did not finish in time."""
 
     def __init__(self, seconds: float) -> None:

@@ -6,6 +6,14 @@ Exceptions carry structured fields so callers can react without parsing text, an
 
 from __future__ import annotations
 
+from typing import Literal
+
+# What kind of failure a model backend met: callers decide from it (and ``is_permanent``) what
+# to tell the user and whether to retry.
+ErrorCategory = Literal[
+    "auth", "connection", "model", "protocol", "rate_limit", "request", "script", "server", "setup", "timeout"
+]
+
 
 class IpyagentError(Exception):
     """Raised for any failure that ipyagent itself detects and can explain."""
@@ -45,7 +53,7 @@ class ModelError(IpyagentError):
     a rate limit can).
     """
 
-    def __init__(self, message: str, *, category: str = "model", is_permanent: bool = True) -> None:
+    def __init__(self, message: str, *, category: ErrorCategory = "model", is_permanent: bool = True) -> None:
         self.category = category
         self.is_permanent = is_permanent
         super().__init__(message)

@@ -59,11 +59,13 @@ UserSource = Literal["api", "cell", "chat", "voice", "task"]
 
 @dataclass(frozen=True, slots=True)
 class UserMessage(Event):
-    """A complete user turn (a cell, a chat message, a final transcript)."""
+    """A complete user turn (a cell, a chat message, a final transcript). ``exchange``: an id the
+    sender chose, to find the entry this message becomes (a cell's view starts there)."""
 
     priority: ClassVar[Priority] = Priority.USER_TURN
     text: str
     source: UserSource = "api"
+    exchange: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

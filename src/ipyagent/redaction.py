@@ -2,12 +2,13 @@
 
 A secret is the value of an environment variable whose name says it is one (``OPENAI_API_KEY``,
 ``ANTHROPIC_API_KEY``, ``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...), a key a
-backend was given directly (:func:`remember`), or text shaped like a provider key (``sk-...``,
-``Bearer ...``), a password in a URL or a key in its query string. :func:`redact` replaces each
-of them, and its base64 forms, with ``[redacted]``. The ledger, tool results and errors, and
-backend errors all pass through it, so a key read from the environment by a tool, echoed by a
-server or printed by approved code never reaches the ledger, a cell output, a log line or the
-model.
+backend was given directly (:func:`remember`), text shaped like a credential people leak (see
+``_KEY_SHAPES``: OpenAI and Anthropic keys, bearer tokens, GitHub, AWS, Slack and Hugging Face
+tokens, JSON Web Tokens, private keys), a password in a URL or a key in its query string.
+:func:`redact` replaces each of them, and the base64 forms of known secrets, with ``[redacted]``.
+The ledger, tool results and errors, and backend errors all pass through it, so a key read from
+the environment by a tool, echoed by a server or printed by approved code never reaches the
+ledger, a cell output, a log line or the model.
 
 Per process (one kernel): the set of secrets is the process's environment and the keys its
 backends were given.
@@ -29,9 +30,46 @@ MIN_LENGTH = 8
 _SECRET_NAME = re.compile(
     r"(?:^|_)(?:API_?KEY|ACCESS_?KEY|SECRET(?:_?KEY)?|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE
 )
-# Provider key shapes (OpenAI "sk-...", Anthropic "sk-ant-..."), redacted even when not ours;
-# "*" covers the masked form some providers echo back ("sk-ab****wxyz").
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+# Credential shapes, redacted even when the key is not ours. The prefixes and lengths follow what
+# the providers document and what maintained secret scanners look for; each alternative is
+# anchored on a prefix no ordinary word has, so prose is left alone.
+_KEY_SHAPES = re.compile(
+    "|".join(
+        [
+            # OpenAI "sk-...", "sk-proj-...", Anthropic "sk-ant-..."; "*" covers the masked form
+            # some providers echo back ("sk-ab****wxyz").
+            r"\bsk-[A-Za-z0-9_\-*]{6,}",
+            # An HTTP bearer token: "Bearer" as sent, or any case when what follows looks like a
+            # token (long, with a digit), so "the bearer of this letter" stays.
+            r"\bBearer\s+\S+",
+            r"\b(?i:bearer)\s+(?=[A-Za-z_\-.~+/]*\d)[A-Za-z0-9_\-.~+/]{16,}=*",
+            # GitHub: classic tokens (personal, OAuth, user-to-server, server-to-server, refresh)
+            # and fine-grained personal access tokens.
+            r"\bgh[pousr]_[A-Za-z0-9]{36,}",
+            r"\bgithub_pat_[A-Za-z0-9_]{22,}",
+            # AWS access key ids (long-term AKIA, temporary ASIA, and the rarer prefixes), and a
+            # secret access key written next to its name.
+            r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
+            r"(?P<keep>(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}",
+            # Slack: bot, user, app and refresh tokens, and incoming-webhook URLs.
+            r"\bxox[abposre]-(?:[0-9]+-)+[A-Za-z0-9]+",
+            r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
+            # Hugging Face user access tokens.
+            r"\bhf_[A-Za-z0-9]{30,}",
+            # A JSON Web Token: two base64url JSON objects ('{"' encodes as "eyJ") and a signature.
+            r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",
+            # A private key, from its first line to its last (or to the end of a cut text).
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)",
+            r"PuTTY-User-Key-File-\d:[\s\S]*?(?:Private-MAC: *[0-9a-fA-F]+|$)",
+        ]
+    )
+)
+# Every shape above contains one of these; text with none of them skips the regular expression.
+_SHAPE_HINTS = (
+    *("sk-", "earer", "EARER", "gh", "_pat_", "AKIA", "ASIA", "ABIA", "ACCA", "A3T", "ecret", "ECRET"),
+    *("xox", "hooks.slack", "hf_", "eyJ", "PRIVATE KEY", "PuTTY"),
+)
 # A password in a URL (``https://user:PASSWORD@host``) and a key in a query string.
 _URL_SECRETS = re.compile(
     r"(?<=://)(?P<user>[^/\s:@]+):[^/\s@]+(?=@)|(?P<name>[?&](?:api[_-]?key|access[_-]?token|token)=)[^&\s#]+",
@@ -125,9 +163,13 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
                 text = text.replace(form, REDACTED)
     if "@" in text or "=" in text:
         text = _URL_SECRETS.sub(_url_redacted, text)
-    if "sk-" in text or "Bearer" in text:
-        text = _KEY_SHAPES.sub(REDACTED, text)
+    if any(hint in text for hint in _SHAPE_HINTS):
+        text = _KEY_SHAPES.sub(_shape_redacted, text)
     return text
+
+
+def _shape_redacted(match: re.Match[str]) -> str:
+    return (match.group("keep") or "") + REDACTED
 
 
 def _url_redacted(match: re.Match[str]) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from failing_tools import explode, hang
 from ipyagent import Agent, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock, kinds
+from support.failing_tools import explode, hang
 
 
 @tool

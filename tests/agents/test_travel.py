@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ipyagent import Agent, State, current_clock, tool
+from ipyagent import Agent, State
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock
+from support.travel import get_weather, plan_itinerary
 
 TRAVEL_SCRIPT = [
     {
@@ -20,20 +21,6 @@ TRAVEL_SCRIPT = [
     {"delay": 0.5, "text": "It is sunny in Paris, 21 degrees."},
     {"delay": 0.5, "text": "Your itinerary is ready: Louvre, Montmartre, Versailles."},
 ]
-
-
-@tool
-async def plan_itinerary(city: str, days: int) -> str:
-    "Plan a detailed day-by-day itinerary."
-    await current_clock().sleep(60)
-    return f"{days} days in {city}: Louvre, Montmartre, Versailles"
-
-
-@tool
-async def get_weather(city: str) -> str:
-    "Current weather for a city."
-    await current_clock().sleep(1)
-    return f"{city}: sunny, 21 C"
 
 
 def summary(agent: Agent) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ import pytest
 
 from ipyagent.audio import FrameFormat, SpeechEnded, SpeechStarted, VadConfig, VadSegmenter
 from ipyagent.audio.vad import SpeechPaused, SpeechResumed, VadState
-from sounds import frames_of, needs_espeak, silence, speech, voiced_span
+from support.sounds import frames_of, needs_espeak, silence, speech, voiced_span
 
 
 def scripted(pattern: str) -> tuple[VadSegmenter, list[bytes]]:

@@ -23,7 +23,7 @@ from ipyagent.audio.tts import EspeakSynthesizer
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.events import GenerationFinished
 from ipyagent.testing import VirtualClock, kinds, wait_for, wait_for_state
-from sounds import FixedTranscriber, frames_of, needs_espeak, silence, speech
+from support.sounds import FixedTranscriber, frames_of, needs_espeak, silence, speech
 
 pytestmark = needs_espeak
 ANSWER = "It is sunny in Paris today. Tomorrow it will rain a little. Bring an umbrella."

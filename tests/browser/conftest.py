@@ -17,7 +17,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 def need_chromium() -> None:
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Debian Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(
+            f"browser tests need Chromium ({CHROMIUM}): apt-get install chromium, or set IPYAGENT_CHROMIUM"
+        )
 
 
 @pytest.fixture(scope="session")

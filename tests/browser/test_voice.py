@@ -16,9 +16,9 @@ from typing import Any
 
 import nbformat
 import pytest
-from labkit import shot
 
 from ipyagent.testing.lab import CHROMIUM, FAKE_MIC_FLAGS, jupyter_lab, launch_chromium
+from support.labkit import shot
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,7 +56,7 @@ def voice_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
 SETUP = """\
 import asyncio, json
 from ipyagent import Agent
-from ipyagent.audio import voice
+from ipyagent.widgets import voice
 agent = Agent("scripted:script.json", builtins=False)
 asyncio.get_running_loop().create_task(agent.run())
 w = voice(agent, tts="piper")

@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 import pytest
-from labkit import no_cell_running, open_and_run, shot, wait_cells_done
 
 from ipyagent.testing.lab import JupyterLab
+from support.labkit import no_cell_running, open_and_run, shot, wait_cells_done
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

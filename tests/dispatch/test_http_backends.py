@@ -14,12 +14,12 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from fake_providers import Calls, Drop, FakeProvider, Status, Text, fake_provider, sdk_backend
 from ipyagent import Agent, Entry, State, tool
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Backend, resolve
 from ipyagent.dispatch.backends.openai import OpenAIBackend
 from ipyagent.testing import kinds
+from ipyagent.testing.providers import Calls, Drop, FakeProvider, Status, Text, fake_provider, sdk_backend
 
 KEY = "sk-test-0123456789abcdefSECRET"
 PROVIDERS = ["openai", "anthropic"]

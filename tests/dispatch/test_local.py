@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import jsonschema
 import pytest
 
-from ipyagent import Agent, Ledger, State, tool
+from ipyagent import Agent, Ledger, State
 from ipyagent.agents import DEFAULT_INSTRUCTIONS, ModelStatus, TextDelivered, Update
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Chunk, TextChunk, ToolCallChunk, resolve
 from ipyagent.dispatch.backends.local import LocalBackend, ledger_message_grammar
 from ipyagent.errors import ModelError
 from ipyagent.ledger.render.context import Context
+from support.travel import book_table, get_weather
 
 # Generation is real and this machine is small: each test gets minutes, not the default minute.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@tool
-async def get_weather(city: str) -> str:
-    "Current weather for a city."
-    return f"{city}: sunny, 21 C"
-
-
-@tool
-async def book_table(restaurant: str, people: int, time_of_day: Literal["lunch", "dinner"]) -> str:
-    "Book a table at a restaurant."
-    return "booked"
 
 
 @pytest.fixture(scope="module")

@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from ipyagent import tool
 from ipyagent.dispatch.backends.local import tool_candidates
 from ipyagent.ledger import Ledger
 from ipyagent.ledger.render import render_chatml
 from ipyagent.ledger.render.context import Context
-
-
-@tool
-async def get_weather(city: str) -> str:
-    "Current weather for a city."
-    return ""
-
-
-@tool
-async def plan_itinerary(city: str, days: int) -> str:
-    "Plan a detailed day-by-day travel itinerary for a city."
-    return ""
-
-
-@tool
-async def book_table(restaurant: str, people: int, time_of_day: Literal["lunch", "dinner"]) -> str:
-    "Book a table at a restaurant."
-    return ""
-
+from support.travel import book_table, get_weather, plan_itinerary
 
 TOOLS = [get_weather.spec, plan_itinerary.spec, book_table.spec]
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from ipyagent.dispatch.backends.guard import OutputGuard, repeating_unit
-from ipyagent.dispatch.backends.local import MAX_STRING, answer_lead, bounded
+from ipyagent.dispatch.backends.local.backend import answer_lead
+from ipyagent.dispatch.backends.local.grammar import MAX_STRING, bounded
 from ipyagent.ledger import Entry
 
 np = pytest.importorskip("numpy")

@@ -9,22 +9,17 @@ from collections.abc import Iterator
 import anyio
 import jsonschema
 import pytest
-from model_server import llama_server
 
-from ipyagent import Agent, Ledger, State, tool
+from ipyagent import Agent, Ledger, State
 from ipyagent.agents import TextDelivered, Update
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import TextChunk, ToolCallChunk, resolve
 from ipyagent.dispatch.backends.openai import OpenAIBackend
 from ipyagent.ledger.render.context import Context
+from support.model_server import llama_server
+from support.travel import get_weather
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@tool
-async def get_weather(city: str) -> str:
-    "Current weather for a city."
-    return f"{city}: sunny"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from typing import Any
 import anyio
 import pytest
 
-from faultlog import FaultRecorder
 from ipyagent import Agent, State
 from ipyagent.audio import VadConfig
 from ipyagent.audio.pipeline import VoicePipeline
@@ -25,7 +24,8 @@ from ipyagent.audio.tts import EspeakSynthesizer
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock
 from ipyagent.widgets.voice import VoiceWidget
-from sounds import FixedTranscriber, frames_of, needs_espeak, silence, speech
+from support.faultlog import FaultRecorder
+from support.sounds import FixedTranscriber, frames_of, needs_espeak, silence, speech
 
 pytestmark = needs_espeak
 QUESTION = "what time is it"

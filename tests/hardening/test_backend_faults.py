@@ -13,9 +13,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from memory import measure
 
-from fake_providers import (
+from ipyagent import Agent, Entry, State, tool
+from ipyagent.clock import RealClock
+from ipyagent.dispatch.backends import Backend, ScriptedBackend, TextChunk
+from ipyagent.ledger.render.context import Context
+from ipyagent.testing import VirtualClock
+from ipyagent.testing.providers import (
     Calls,
     Cut,
     Drop,
@@ -30,12 +34,8 @@ from fake_providers import (
     openai_events,
     sdk_backend,
 )
-from faultlog import FaultRecorder
-from ipyagent import Agent, Entry, State, tool
-from ipyagent.clock import RealClock
-from ipyagent.dispatch.backends import Backend, ScriptedBackend, TextChunk
-from ipyagent.ledger.render.context import Context
-from ipyagent.testing import VirtualClock
+from support.faultlog import FaultRecorder
+from support.memory import measure
 
 KEY = "sk-fault-0123456789abcdefSECRET"
 PROVIDERS = ["openai", "anthropic"]
@@ -231,7 +231,7 @@ async def test_connection_refused(provider: str, faults: FaultRecorder) -> None:
             assert agent.state is State.IDLE
             # The server comes up on another address; the user points the agent there and goes on.
             async with fake_provider(Text(BACK)) as server:
-                agent.backend = agent.dispatcher.backend = backend_for(provider, server.root)
+                agent.set_backend(backend_for(provider, server.root))
                 await answers_next(agent)
 
 
@@ -300,7 +300,7 @@ async def test_local_model_that_cannot_load(
             assert agent.state is State.IDLE
             # Still usable: the user switches to a working model and asks again.
             async with VirtualClock() as clock:
-                agent.backend = agent.dispatcher.backend = ScriptedBackend.from_list([{"text": BACK}], clock)
+                agent.set_backend(ScriptedBackend.from_list([{"text": BACK}], clock))
                 await answers_next(agent)
 
 

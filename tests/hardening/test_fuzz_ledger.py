@@ -11,19 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_kit import (
-    FUZZ,
-    FUZZ_SLOW,
-    LINE_BREAKS,
-    any_text,
-    assert_one_line,
-    entries,
-    entry_lists,
-    json_values,
-    loose_json_values,
-    target,
-    texts,
-)
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -40,6 +27,19 @@ from ipyagent.ledger.render import (
 )
 from ipyagent.ledger.store import LedgerStore
 from ipyagent.ledger.text import format_entries
+from support.fuzz_kit import (
+    FUZZ,
+    FUZZ_SLOW,
+    LINE_BREAKS,
+    any_text,
+    assert_one_line,
+    entries,
+    entry_lists,
+    json_values,
+    loose_json_values,
+    target,
+    texts,
+)
 
 # --- entries: serialisation and storage --------------------------------------------------------
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fuzz_kit import FUZZ, NASTY, assert_one_line, target, texts
 from hypothesis import example, given
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
@@ -20,6 +19,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from ipyagent.kernel.session import SessionError
 from ipyagent.magics import questions_stay_messages
 from ipyagent.magics.magics import _OPTIONS, AgentMagics, parse_agent_line
+from support.fuzz_kit import FUZZ, NASTY, assert_one_line, target, texts
 
 FLAGS = sorted(_OPTIONS | {"--text", "--system", "--tts", "--bogus", "--", "-", "--timeout=5"})
 words = st.one_of(

@@ -12,16 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fuzz_kit import FUZZ, FUZZ_SLOW, any_text, assert_one_line, json_values, loose_json_values, target, texts
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ipyagent.dispatch.backends import ScriptedBackend, TextChunk, ToolCallChunk, resolve
 from ipyagent.dispatch.backends.scripted import ScriptTurn, load_script, parse_turns
 from ipyagent.errors import IpyagentError, ScriptError
-from ipyagent.eval.scenario import ScenarioError, builtin_suites, load_suite, parse_suite
+from ipyagent.eval.loader import builtin_suites, load_suite, parse_suite
+from ipyagent.eval.scenario import ScenarioError
 from ipyagent.ledger.render import Context
 from ipyagent.testing import VirtualClock
+from support.fuzz_kit import (
+    FUZZ,
+    FUZZ_SLOW,
+    any_text,
+    assert_one_line,
+    json_values,
+    loose_json_values,
+    target,
+    texts,
+)
 
 # --- scripts ---------------------------------------------------------------------------------------
 

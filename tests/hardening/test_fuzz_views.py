@@ -9,7 +9,6 @@ import dataclasses
 import json
 from typing import Any
 
-from fuzz_kit import FUZZ, FUZZ_SLOW, any_text, entries, entry_lists, tags_of, target, texts
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -18,12 +17,14 @@ from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.eval import find_suites, score
 from ipyagent.eval.report import console_report, html_report
 from ipyagent.eval.runner import RunRecord, StepRecord, TaskRecord
-from ipyagent.kernel.views import Approval, bundle, entry_lines
+from ipyagent.kernel.approval import Approval
+from ipyagent.kernel.views import bundle, entry_lines
 from ipyagent.ledger import Entry, Ledger
 from ipyagent.widgets import agent_tree, chat_box, ledger_view, notifications, state_indicator, timeline
 from ipyagent.widgets.chat import line
 from ipyagent.widgets.notifications import notice
 from ipyagent.widgets.wire import TEXT_LIMIT, row
+from support.fuzz_kit import FUZZ, FUZZ_SLOW, any_text, entries, entry_lists, tags_of, target, texts
 
 SCRIPT = [{"text": "hello"}]
 SCENARIO = find_suites()[0].scenarios[0]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, NotRequired, get_origin, get_type_hints
 
 import pytest
-from fuzz_kit import FUZZ, FUZZ_SLOW, assert_one_line, huge_texts, loose_json_values, target, texts
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from ipyagent.widgets import (
 )
 from ipyagent.widgets.voice import VoiceWidget
 from ipyagent.widgets.wire import MAX_FIELD, MAX_MESSAGE, WireError, parse_client, parse_voice
+from support.fuzz_kit import FUZZ, FUZZ_SLOW, assert_one_line, huge_texts, loose_json_values, target, texts
 
 AGENT_KINDS = sorted(wire._FIELDS)
 VOICE_KINDS = sorted(wire._VOICE_FIELDS)

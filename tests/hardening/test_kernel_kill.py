@@ -31,7 +31,7 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from kernel_dirs import kernel_env, kernelspecs, make_kernel_dirs
+from support.kernel_dirs import kernel_env, kernelspecs, make_kernel_dirs
 
 KILLS = int(os.environ.get("IPYAGENT_KERNEL_KILLS", "50"))  # more for a longer run
 ROUNDS = 100  # more rounds than one kernel lives through

@@ -11,14 +11,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from memory import measure
 
-from failing_tools import explode, hang
-from faultlog import FaultRecorder
 from ipyagent import Agent, Entry, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.dispatch.tasks import KEEP_ENDED_TASKS, MAX_RESULT_CHARS
 from ipyagent.testing import VirtualClock
+from support.failing_tools import explode, hang
+from support.faultlog import FaultRecorder
+from support.memory import measure
 
 BIG = 50 * 1024 * 1024
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import time
 
-from faultlog import FaultRecorder
+from support.faultlog import FaultRecorder
 
 
 def closed_port() -> int:
@@ -27,7 +27,7 @@ def kernel_alive(kernel) -> float:  # type: ignore[no-untyped-def]
 def notifications(kernel) -> list[str]:  # type: ignore[no-untyped-def]
     """The agent's notifications, in full (``%ledger --text`` shortens long lines)."""
     code = (
-        "from ipyagent.magics import current_session\n"
+        "from ipyagent.kernel.registry import current_session\n"
         "for _e in current_session(get_ipython()).agent.ledger:\n"
         "    if _e.kind == 'notification': print(_e.text)"
     )

@@ -28,14 +28,14 @@ def _watch(phase, info):
     if phase == "stop" and info["generation"] == 2:
         _full.append(_policy.busy)
 gc.callbacks.append(_watch)
-from ipyagent.magics import get_session
+from ipyagent.kernel.registry import get_session
 from ipyagent.testing.load import LoadModel, LoadPlan, probe, work
 _model = LoadModel(LoadPlan(subagents=100, per_minute=10_000, minutes={minutes}, burst=1000, burst_seconds=3))
 get_session(get_ipython()).model = _model
 """
 REPORT = """
 import gc, json, sys
-from ipyagent.magics import get_session
+from ipyagent.kernel.registry import get_session
 from ipyagent.testing.load import check_load, peak_concurrency, all_agents
 _agent = get_session(get_ipython()).agent
 _r = check_load(_agent, _model, timer_order=False)

@@ -6,7 +6,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import TransformerManager
 
-from ipyagent.kernel.session import run_code
+from ipyagent.kernel.approval import run_code
 from ipyagent.magics import questions_stay_messages
 from ipyagent.magics.magics import parse_agent_line
 

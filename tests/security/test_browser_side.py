@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ipyagent.kernel.views import Approval, Line, approval_lines, bundle
+from ipyagent.kernel.approval import Approval
+from ipyagent.kernel.views import Line, approval_lines, bundle
 
 WIDGETS = Path(__file__).resolve().parents[2] / "src" / "ipyagent" / "widgets"
 HOSTILE = '<img src=x onerror="alert(1)"><script>Jupyter.notebook.kernel.execute("import os")</script>'

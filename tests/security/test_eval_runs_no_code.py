@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ipyagent.clock import Clock
 from ipyagent.dispatch.backends import Backend, ScriptedBackend
+from ipyagent.eval.loader import load_suite
 from ipyagent.eval.runner import reference_model, run_scenario
-from ipyagent.eval.scenario import load_suite
 
 SUITE = """
 [tools.get_weather]

@@ -8,8 +8,8 @@ from typing import Any
 from ipyagent import Agent, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock, wait_for, wait_for_state
+from ipyagent.throttle import ClockTimer
 from ipyagent.widgets import chat_box, ledger_view
-from ipyagent.widgets.throttle import ClockTimer
 
 
 @tool

@@ -8,8 +8,8 @@ from typing import Any
 from ipyagent import Agent, State, current_clock, tool
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock, kinds, wait_for, wait_for_state
+from ipyagent.throttle import ClockTimer
 from ipyagent.widgets import agent_tree, chat_box, notifications, state_indicator, timeline
-from ipyagent.widgets.throttle import ClockTimer
 
 STORY = " ".join(f"word{i}" for i in range(40))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import NotRequired, get_origin, get_type_hints
+from typing import Literal, NotRequired, TypedDict, get_origin, get_type_hints
 
 import pytest
 
@@ -46,3 +46,19 @@ def test_every_browser_message_type_is_in_the_typescript_union() -> None:
         assert body
         kinds.update(re.findall(r'type: "(\w+)"', body.group(1)))
     assert kinds == set(wire._FIELDS)  # the kinds the kernel checks
+
+
+class ProbeMsg(TypedDict):
+    type: Literal["probe"]
+    size: int
+    ratio: float
+    note: NotRequired[str]
+
+
+def test_the_fields_the_kernel_checks_are_read_from_the_typed_messages() -> None:
+    required, optional = wire.fields_of(ProbeMsg)
+    assert required == {"probe": {"size": (int,), "ratio": (int, float)}}
+    assert optional == {"probe": {"note": (str,)}}
+    # and the real tables are the ones the TypedDicts declare, optional fields included
+    assert wire._OPTIONAL["stopped"] == {"chunks": (int,)}
+    assert wire._VOICE_FIELDS["playback"] == {"chunk": (int,), "played": (int, float), "done": (bool,)}

@@ -13,8 +13,7 @@ import contextlib
 import functools
 import itertools
 import logging
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -27,13 +26,16 @@ from ..clock import Clock, RealClock, set_current_clock
 from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
+from ..dispatch.limits import ModelCallLimit
 from ..dispatch.output import OutputChannel, TextOutput
 from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
 from ..dispatch.tools import BaseTool, as_tool
 from ..errors import AgentError
 from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
+from . import tree
 from .builtins import builtin_tools
+from .tree import AGENT_NAME, NAME_RULE
 from .updates import (
     AgentStatusChanged,
     EntryAdded,
@@ -57,7 +59,9 @@ AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+# Who interrupts when a message is sent with ``interrupt=True``: a cell's %agent --interrupt is a
+# magic; the chat box (and the API, which acts for it) types over the agent.
+_INTERRUPTED_BY: dict[ev.UserSource, ev.InterruptSource] = {"cell": "magic"}
 
 
 class Agent:
@@ -74,6 +78,9 @@ class Agent:
         listen_timeout: seconds of silence after which a listening agent goes back to idle.
         turn_based: a baseline for comparisons: user turns wait until every tool has finished.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
+        model_calls: at most this many generations of the agent and its sub-agents stream at
+            once (a number or a shared :class:`~ipyagent.dispatch.limits.ModelCallLimit`; default:
+            no limit). Sub-agents always share their parent's.
 
     Use it as ``async with Agent(...) as agent:``, or just ``await agent.send(...)`` on an asyncio
     loop (in a notebook), which starts it in the background.
@@ -93,9 +100,10 @@ class Agent:
         turn_based: bool = False,
         builtins: bool = True,
         parent: Agent | None = None,
+        model_calls: ModelCallLimit | int | None = None,
     ) -> None:
-        if not _NAME.match(name):
-            raise AgentError(f"agent name {name!r} must be 1-40 letters, digits, '_', '.' or '-'")
+        if not AGENT_NAME.match(name):
+            raise AgentError(f"agent name {name!r} must be {NAME_RULE}")
         self.name = name
         self.parent = parent
         self.path: str = name if parent is None else f"{parent.path}/{name}"
@@ -115,8 +123,14 @@ class Agent:
         self.status: AgentStatus = "new"
         self.failure: str | None = None
         self.task_id: str | None = None  # set on a sub-agent: its task in the parent
+        if parent is not None:
+            shared_calls = parent.dispatcher.model_calls
+        elif isinstance(model_calls, ModelCallLimit):
+            shared_calls = model_calls
+        else:
+            shared_calls = ModelCallLimit(model_calls)
         self.runner = TaskRunner(clock=self.clock, post=self._post, on_change=self._task_changed)
-        self.dispatcher = Dispatcher(
+        self.dispatcher: Dispatcher = Dispatcher(
             agent_name=name,
             backend=self.backend,
             clock=self.clock,
@@ -125,6 +139,7 @@ class Agent:
             post=self._post,
             on_delivered=lambda gen, text: self._publish(TextDelivered(self, gen, text)),
             on_status=lambda text: self._publish(ModelStatus(self, text)),
+            model_calls=shared_calls,
         )
         self._user_tools: list[BaseTool] = []
         for builtin in self._builtin_tools() if builtins else []:
@@ -173,6 +188,33 @@ class Agent:
         """The task with that id, if it runs or ended recently (see :attr:`tasks`)."""
         return self.runner.get(task_id)
 
+    def running_tasks(self) -> list[BackgroundTask]:
+        """This agent's background tasks that are still running."""
+        return self.runner.running()
+
+    def set_output(self, output: OutputChannel) -> None:
+        """Deliver answers through ``output`` from the next generation on."""
+        self.output = output
+        self.dispatcher.output = output
+
+    def set_backend(self, backend: Backend) -> None:
+        """Use ``backend`` from the next generation on; a running one finishes on the old."""
+        self.backend = backend
+        self.dispatcher.backend = backend
+
+    def walk(self) -> Iterator[Agent]:
+        """This agent and all its sub-agents, depth first."""
+        return tree.walk(self)
+
+    def find(self, name: str) -> Agent | None:
+        """The first agent in :meth:`walk` order whose path or name is ``name``."""
+        return tree.find(self, name)
+
+    @property
+    def root(self) -> Agent:
+        """The main agent of this agent's tree."""
+        return tree.root_of(self)
+
     def add_tool(self, fn: BaseTool | Callable[..., Any]) -> BaseTool:
         """Make a tool available from the next generation on (replaces one of the same name)."""
         t = as_tool(fn)
@@ -180,18 +222,29 @@ class Agent:
         self.dispatcher.add_tool(t)
         return t
 
-    async def send(self, text: str, *, interrupt: bool = False, source: ev.UserSource = "api") -> None:
+    async def send(
+        self,
+        text: str,
+        *,
+        interrupt: bool = False,
+        source: ev.UserSource = "api",
+        exchange: str | None = None,
+    ) -> None:
         """Queue a user message and return at once.
 
         While the agent is generating or speaking, the message waits its turn; with
         ``interrupt=True`` it cuts the agent off first (as typing over it in the chat box does).
+        ``exchange``: an id that the :class:`~ipyagent.agents.EventHandled` update of this message
+        carries (in its ``UserMessage``), so a view can find where its exchange starts.
         """
         if not isinstance(text, str) or not text.strip():
             raise AgentError("send() needs a non-empty message string")
         self._ensure_running()
         if interrupt:
-            self._queue.put(ev.Interrupt("the user sent a new message", source="chat"))
-        self._queue.put(ev.UserMessage(text, source))
+            self._queue.put(
+                ev.Interrupt("the user sent a new message", source=_INTERRUPTED_BY.get(source, "chat"))
+            )
+        self._queue.put(ev.UserMessage(text, source, exchange))
         await anyio.lowlevel.checkpoint()
 
     def interrupt(self, reason: str = "interrupted by the user", source: ev.InterruptSource = "api") -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,13 +29,17 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .. import bridge
 from .. import events as ev
 from ..agents.updates import EntryAdded, Update
+from ..clock import RealClock, TimedOut, run_with_timeout
 from ..fsm import State
 from .frames import BadFrame, FrameFormat, check_frame
 from .speech import VoiceOutput
 from .stt import Transcriber
 from .vad import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadConfig, VadSegmenter
+
+_REAL_TIME = RealClock()
 
 if TYPE_CHECKING:
     from ..agents import Agent
@@ -110,7 +113,6 @@ class VoicePipeline:
         self.late_frames = 0  # duplicated or out of order: dropped
         self.lost_frames = 0  # numbers skipped: never arrived
         self._loop = loop
-        self._loop_thread: int | None = None
         self._send: MemoryObjectSendStream[bytes | _Early]
         self._receive: MemoryObjectReceiveStream[bytes | _Early]
         self._send, self._receive = anyio.create_memory_object_stream[bytes | _Early](16)
@@ -128,10 +130,10 @@ class VoicePipeline:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the pipeline's loop: directly if already there, else scheduled."""
-        if self._loop is None or threading.get_ident() == self._loop_thread:
+        if self._loop is None:
             fn(*args)
         else:
-            self._loop.call_soon_threadsafe(fn, *args)
+            bridge.call_soon(self._loop, fn, *args)
 
     def submit_frame(self, data: Any, sample_rate: Any, seq: Any = None) -> None:
         self.call(self.feed, data, sample_rate, seq)
@@ -221,8 +223,9 @@ class VoicePipeline:
         with self.agent.clock.holding():
             future = loop.run_in_executor(self._stt, self.transcriber.transcribe, audio)
             try:
-                return await asyncio.wait_for(future, self.stt_timeout)
-            except TimeoutError:
+                # Recognition takes real time in a thread, whatever clock the agent runs on.
+                return await run_with_timeout(_REAL_TIME, self.stt_timeout, lambda: future)
+            except TimedOut:
                 # A stuck recogniser must not deafen the agent for good: leave its thread behind
                 # and start a fresh one for the next utterance.
                 stuck, self._stt = self._stt, ThreadPoolExecutor(1, thread_name_prefix="ipyagent-stt")
@@ -254,7 +257,6 @@ class VoicePipeline:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Transcribe utterances as they end; run this on the agent's loop for as long as voice is on."""
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         async with self._receive:
             task_status.started()
             async for item in self._receive:

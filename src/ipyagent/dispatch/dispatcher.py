@@ -24,6 +24,7 @@ from ..errors import IpyagentError, ToolCallError
 from ..ledger.entry import Entry
 from ..ledger.render.context import Context, ToolSpec
 from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
+from .limits import ModelCallLimit
 from .output import OutputChannel, finish_output
 from .tasks import BackgroundTask, TaskRunner, error_text
 from .tools import BaseTool
@@ -92,9 +93,12 @@ class Dispatcher:
         post: Callable[[ev.Event], None],
         on_delivered: Callable[[int, str], None],
         on_status: Callable[[str], None] = lambda _: None,
+        model_calls: ModelCallLimit | None = None,
     ) -> None:
         self.agent_name = agent_name
         self.backend = backend
+        # Shared by an agent and its sub-agents: how many of their generations may stream at once.
+        self.model_calls = model_calls or ModelCallLimit()
         self.clock = clock
         self.output = output
         self.runner = runner
@@ -165,17 +169,30 @@ class Dispatcher:
         try:
             with gen.scope:
                 try:
-                    async for chunk in self.backend.stream(context, agent=self.agent_name):
-                        if isinstance(chunk, TextChunk):
-                            if chunk.text:
-                                text.append(chunk.text)
-                                self._post(ev.TextDelta(gen.id, chunk.text))
-                        elif isinstance(chunk, ToolCallChunk):
-                            calls.append(chunk.call)
-                        elif isinstance(chunk, UsageChunk):
-                            usage = chunk.usage
-                        elif isinstance(chunk, StatusChunk):
-                            self._on_status(chunk.text)
+                    waited = False
+
+                    def wait_note(in_flight: int) -> None:
+                        nonlocal waited
+                        waited = True
+                        self._on_status(
+                            f"waiting for the model: {in_flight} calls of this agent and its "
+                            f"sub-agents are running, at most {self.model_calls.limit} at once"
+                        )
+
+                    async with self.model_calls.slot(wait_note):
+                        if waited:
+                            self._on_status("")
+                        async for chunk in self.backend.stream(context, agent=self.agent_name):
+                            if isinstance(chunk, TextChunk):
+                                if chunk.text:
+                                    text.append(chunk.text)
+                                    self._post(ev.TextDelta(gen.id, chunk.text))
+                            elif isinstance(chunk, ToolCallChunk):
+                                calls.append(chunk.call)
+                            elif isinstance(chunk, UsageChunk):
+                                usage = chunk.usage
+                            elif isinstance(chunk, StatusChunk):
+                                self._on_status(chunk.text)
                 except anyio.get_cancelled_exc_class():
                     raise
                 except Exception as exc:  # any backend failure becomes a notification

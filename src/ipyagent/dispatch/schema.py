@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from ..errors import IpyagentError
+
 # Keywords understood here; a schema with any other keyword goes to jsonschema.
 _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment"})
 _COUNTS = ("minLength", "maxLength", "minItems", "maxItems")  # each a non-negative integer
@@ -29,7 +31,7 @@ Error = tuple[list[str | int], str]
 _TYPES = frozenset({"string", "integer", "number", "boolean", "null", "array", "object"})
 
 
-class SchemaError(ValueError):
+class SchemaError(IpyagentError, ValueError):
     """A schema that is not valid JSON Schema; ``message`` says what is wrong."""
 
     def __init__(self, message: str) -> None:

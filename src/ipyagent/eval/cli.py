@@ -12,10 +12,11 @@ from typing import TextIO
 import anyio
 
 from ..errors import IpyagentError
+from .loader import builtin_suites, find_suites
 from .metrics import ScenarioResult, Totals, score
 from .report import EXPORT_FORMATS, console_report, export_jsonl, html_report
 from .runner import MAX_GENERATIONS, REAL_LIMIT, WORDS_PER_SECOND, BackendFactory, model_factory, run_scenario
-from .scenario import BEHAVIOURS, Scenario, builtin_suites, find_suites
+from .scenario import BEHAVIOURS, Scenario
 
 
 class ProgressBar:

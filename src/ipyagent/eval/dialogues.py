@@ -38,9 +38,10 @@ from ..dispatch.backends import Backend
 from ..dispatch.backends.base import Chunk, TextChunk, ToolCallChunk
 from ..ledger.render import render_small_model
 from ..ledger.render.context import Context
+from .loader import find_suites, parse_suite
 from .metrics import score
 from .runner import reference_model, run_scenario
-from .scenario import Scenario, find_suites, parse_suite
+from .scenario import Scenario
 
 # Whole scenario families never trained on: two of each behaviour's five or six (16 of 42).
 HELD_OUT = frozenset(

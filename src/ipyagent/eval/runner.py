@@ -232,11 +232,7 @@ async def _trigger(step: Step, agent: Agent, rec: _Recorder, clock: Clock) -> No
 
 
 def _sub_ledgers(agent: Agent) -> dict[str, tuple[Entry, ...]]:
-    out: dict[str, tuple[Entry, ...]] = {}
-    for child in agent.children.values():
-        out[child.path] = tuple(child.ledger.own)
-        out.update(_sub_ledgers(child))
-    return out
+    return {a.path: tuple(a.ledger.own) for a in agent.walk() if a is not agent}
 
 
 async def run_scenario(
@@ -308,7 +304,7 @@ async def run_scenario(
             entries = tuple(agent.ledger)
             subs = _sub_ledgers(agent)
             now = clock.now()
-            specs = tuple(agent.dispatcher.tool_specs())
+            specs = tuple(t.spec for t in agent.tools.values())
             tasks = tuple(
                 TaskRecord(t.task_id, t.name, t.kind, dict(t.arguments), t.started, t.finished, t.status)
                 for t in agent.tasks

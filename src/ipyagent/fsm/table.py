@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .. import events as ev
+from ..errors import IpyagentError
 
 
 class State(StrEnum):
@@ -48,7 +49,7 @@ class Transition:
     why: str = ""
 
 
-class InvalidTransition(LookupError):
+class InvalidTransition(IpyagentError, LookupError):
     """Raised when the table has no row for a state and event (a bug: the table must be complete)."""
 
     def __init__(self, state: State, event: ev.Event) -> None:

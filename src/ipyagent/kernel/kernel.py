@@ -37,8 +37,6 @@ class IpyagentKernel(IPythonKernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
-        from ..magics import load_ipython_extension
-
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         # No full collections while the agents are busy: see collector.py.
         self.collection_policy = CollectionPolicy()
@@ -46,7 +44,9 @@ class IpyagentKernel(IPythonKernel):
         # of an agent widget (nobody else knows its id).
         self._widget_subshell: str | None = None
         self._widget_subshell_lock = threading.Lock()
-        load_ipython_extension(self.shell)
+        # The magics, through IPython's extension door (``%load_ext ipyagent`` does the same).
+        assert self.shell is not None  # made by IPythonKernel.__init__
+        self.shell.extension_manager.load_extension("ipyagent")
 
     def serve_off_main(self, comm: Any) -> bool:
         """Handle the browser's messages to ``comm`` on a kernel thread of their own, so a chat
@@ -106,7 +106,7 @@ class IpyagentKernel(IPythonKernel):
         await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
-        from ..magics import current_session
+        from .registry import current_session
 
         session = current_session(self.shell)
         if session is not None:
@@ -114,7 +114,7 @@ class IpyagentKernel(IPythonKernel):
         await super().interrupt_request(stream, ident, parent)  # type: ignore[no-untyped-call]
 
     def do_shutdown(self, restart: bool) -> Any:
-        from ..magics import current_session
+        from .registry import current_session
 
         session = current_session(self.shell)
         if session is not None:

@@ -29,6 +29,9 @@ def install(
     from jupyter_client.kernelspec import KernelSpecManager
 
     with tempfile.TemporaryDirectory() as tmp:
+        # The folder is copied with its mode: a temporary directory's 700 would hide a shared
+        # (--sys-prefix, system-wide) kernelspec from every other account.
+        Path(tmp).chmod(0o755)
         (Path(tmp) / "kernel.json").write_text(json.dumps(kernel_json(python), indent=1) + "\n")
         logo = _logo_dir()
         if logo is not None:

@@ -3,26 +3,25 @@
 A user's cell may block the kernel's main thread (``time.sleep``, a long computation). The agents
 live on a separate thread with its own asyncio loop, so they keep generating, running tools and
 updating their cell views while a cell blocks. The main thread talks to this loop only through
-:meth:`AgentLoop.call` (wait for a result, bounded) and :meth:`AgentLoop.submit` (fire and forget).
+:meth:`AgentLoop.call` / :meth:`AgentLoop.run` (wait for a result, bounded; the work is cancelled
+when the wait times out) and :meth:`AgentLoop.submit` (fire and forget), which cross threads the
+one way the project does (:mod:`ipyagent.bridge`).
 The other way round, the agent hands work that must run on the main thread (code in the user's
 namespace) to a :class:`MainThreadInbox`.
-
-Every callback runs in a fresh, empty ``contextvars.Context``: a task started here must not inherit
-the kernel's per-cell context (its parent header), or its messages would be tied to a stale cell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from .. import bridge
 from ..errors import IpyagentError
 
 T = TypeVar("T")
@@ -45,8 +44,6 @@ class AgentLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        # Strong references: the loop keeps only weak ones to its tasks.
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -92,7 +89,7 @@ class AgentLoop:
             except Exception:
                 log.exception("ipyagent: a callback on the agent loop failed")
 
-        self.loop.call_soon_threadsafe(guarded, context=contextvars.Context())
+        bridge.call_soon(self.loop, guarded)
 
     def call(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
         """Run ``fn()`` on the agent loop and return its result here (its exception is raised
@@ -104,32 +101,23 @@ class AgentLoop:
         return self.run(wrapped, timeout)
 
     def run(
-        self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0, serve: MainThreadInbox | None = None
+        self,
+        fn: Callable[[], Coroutine[Any, Any, T]],
+        timeout: float = 30.0,
+        serve: MainThreadInbox | None = None,
     ) -> T:
         """Await ``fn()`` on the agent loop and return its result here (its exception is raised
         here). Raises :class:`LoopTimeout` after ``timeout`` seconds. With ``serve``, the work the
         agent hands to the main thread meanwhile is done here (the caller holds that thread)."""
         if self.in_loop():
             raise RuntimeError("AgentLoop.run() from the agent loop itself would deadlock")
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        async def run() -> None:
-            try:
-                future.set_result(await fn())
-            except BaseException as exc:  # handed to the caller, who re-raises it
-                future.set_exception(exc)
-
-        def start() -> None:
-            task = asyncio.ensure_future(run())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        self.loop.call_soon_threadsafe(start, context=contextvars.Context())
+        future = bridge.submit(self.loop, fn)
         try:
             if serve is not None:
                 return serve.serve_until(future, timeout)
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
+            future.cancel()  # nobody waits for the answer any more: stop the work too
             raise LoopTimeout(
                 f"the agent did not answer within {timeout:g} s; try again, or %interrupt it"
             ) from None

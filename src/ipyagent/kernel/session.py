@@ -3,35 +3,41 @@ agent thread, with a live view per agent cell and the ledger in SQLite.
 
 Methods without a leading underscore are called from the kernel's main thread (the magics);
 the ones with one run on the agent thread. Everything that touches an agent goes through
-:class:`~ipyagent.kernel.loop.AgentLoop`.
+:class:`~ipyagent.kernel.loop.AgentLoop`. Code approval and ``run_python`` live in
+:mod:`.approval`, the routing of updates to cell views in :mod:`.routing`; the text reports
+are beside the text views of the ledger and of the agent tree.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import collections
 import contextlib
 import contextvars
-import io
-import itertools
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ..errors import IpyagentError
+from ..clock import Clock, RealClock
+from ..events import InterruptSource
+from ..throttle import ClockTimer, Timer
 from . import paths
+from .approval import CodeApprovals, SessionError
 from .frontend import IPythonPublisher, KernelPublisher, publisher_for
 from .loop import AgentLoop, MainThreadInbox
-from .views import Approval, ExchangeView, SubAgentView
+from .routing import ViewRouter
+from .views import ExchangeView, SubAgentView
 
 if TYPE_CHECKING:
-    from ..agents import Agent, Update
+    from ..agents import Agent
+    from ..dispatch.limits import ModelCallLimit
     from ..dispatch.tools import BaseTool, Tool
     from ..ledger import Ledger
+
+__all__ = ["NotebookSession", "SessionError", "WaitOutcome"]
 
 log = logging.getLogger(__name__)
 W = TypeVar("W")
@@ -39,12 +45,7 @@ W = TypeVar("W")
 WaitOutcome = Literal["settled", "asking", "busy"]
 
 DEFAULT_MODEL = "local"
-CODE_TOOL = "run_python"
 TICK_SECONDS = 1.0  # how often the views of running tasks refresh their times
-
-
-class SessionError(IpyagentError):
-    """Raised when a magic cannot do what was asked; its message is shown as one line."""
 
 
 class NotebookSession:
@@ -54,27 +55,22 @@ class NotebookSession:
         self.shell = shell
         self.publisher = publisher or publisher_for(shell)
         self.loop = AgentLoop()
+        # The session's own timers (the ticker, --wait's limit, the views' coalescing) run on
+        # this clock, on the agent loop; a test may set ``view_timer`` to a virtual one.
+        self.clock: Clock = RealClock()
+        self.view_timer: Timer | None = None
         self.model = os.environ.get("IPYAGENT_MODEL") or DEFAULT_MODEL
-        self.allow_code = False
+        # One limit for every agent this kernel runs, a new one after a cancel included; made
+        # with the first agent (IPYAGENT_MODEL_CALLS), so that the kernel starts light.
+        self.model_calls: ModelCallLimit | None = None
         self.agent: Agent | None = None
         self.ledger: Ledger | None = None
         self.ledger_path: Path | None = None
-        # Exchange views in the order their messages were sent; the first pending one gets the
-        # next user entry a cell sent. Invariant: a view is in at most one of the two.
-        self._pending: collections.deque[ExchangeView] = collections.deque()
-        self._current: ExchangeView | None = None
-        self._child_views: dict[str, SubAgentView] = {}
-        self._task_views: dict[tuple[str, str], ExchangeView | SubAgentView] = {}
-        self.approvals: dict[str, Approval] = {}
-        self._asking: set[asyncio.Future[None]] = set()  # resolved when code asks for approval
-        # Requests cancelled (by the agent, not the user) since the user last answered one: while
-        # there are any, "%approve" without an id might mean one of them, not the pending one.
-        self._cancelled_since_answer: list[str] = []
+        self.views = ViewRouter()
         # Where cell views come from. A widget takes over by setting these to subclasses that
         # show themselves differently (override ``open`` and ``flush``); the session feeds them.
         self.exchange_view: type[ExchangeView] = ExchangeView
         self.subagent_view: type[SubAgentView] = SubAgentView
-        self._approval_ids = itertools.count(1)
         self._tools: dict[str, Tool] = {}
         self._unsubscribe: Any = None
         self._run_task: asyncio.Task[None] | None = None
@@ -85,55 +81,64 @@ class NotebookSession:
         except RuntimeError:
             main_loop = None
         self._main_thread = MainThreadInbox(main_loop)
+        self.code = CodeApprovals(
+            self._main_thread,
+            lambda: self.shell.user_ns,
+            lambda approval: self.views.place(approval, self._all_agents()),
+            self.views.all_changed,
+        )
 
     # --- talking to the agent (main thread) ---------------------------------------------------
 
     def send(self, text: str, *, interrupt: bool = False) -> ExchangeView:
         """Send ``text`` as a cell message; returns the cell's live view (already shown)."""
-        from .. import events as ev
-
         if not text.strip():
             raise SessionError("the message is empty; write it after %agent or in the %%agent cell")
-        agent = self.agent
-        if agent is None or agent.status != "running":  # the common case skips a round trip
-            self.loop.run(self._ensure_agent)
-        view = self.exchange_view(self.publisher, self.loop.loop, text, lambda: self.agent)
+        view = self.exchange_view(self.publisher, self.loop.loop, self._timer(), text, lambda: self.agent)
+        exchange = uuid.uuid4().hex
 
-        async def post() -> None:
-            # The agent may have been cancelled since the check above: this starts a new one.
+        async def deliver() -> None:
+            # The agent may have been cancelled since it was last seen running: this starts a new one.
+            agent = await self._ensure_agent()
+            self.views.expect(exchange, view)
+            await agent.send(text, interrupt=interrupt, source="cell", exchange=exchange)
+            self._tell_collector()
+
+        agent = self.agent
+        if agent is None or agent.status != "running":
+            # Starting the agent: a model that cannot start is this magic's error.
+            self.loop.run(deliver)
+            view.open()
+            return view
+
+        async def deliver_or_show() -> None:
             try:
-                agent = await self._ensure_agent()
+                await deliver()
             except Exception as exc:  # shown where the user looks, not as a traceback
                 view.error = f"the message was not sent: {exc}"
                 view.changed()
-                return
-            self._pending.append(view)
-            if interrupt:
-                agent.interrupt("the user sent a new message", source="magic")
-            agent.post(ev.UserMessage(text, "cell"))
-            self._tell_collector()
 
         view.open()
-        self.loop.submit(lambda: self._background(post()))
+        self.loop.submit(lambda: self._background(deliver_or_show()))
         return view
 
     def start_child(self, how: str, name: str, task: str) -> SubAgentView:
         """Start a sub-agent whose live view is the running cell."""
         if not task.strip():
             raise SessionError(f"%%{how} {name}: the cell body is the sub-agent's task; it is empty")
-        view = self.subagent_view(self.publisher, self.loop.loop, how, name, task)
+        view = self.subagent_view(self.publisher, self.loop.loop, self._timer(), how, name, task)
 
         async def start() -> None:
             agent = await self._ensure_agent()
             child = agent.start_child(how, task, name)[0]
             view.agent = child
-            self._child_views[child.path] = view
+            self.views.add_child(child, view)
 
         self.loop.run(start)
         view.open()
         return view
 
-    def interrupt(self, source: str = "magic") -> None:
+    def interrupt(self, source: InterruptSource = "magic") -> None:
         """Cut off what the agent (and every sub-agent) is generating or saying."""
         reason = (
             "stopped with the Jupyter interrupt button" if source == "button" else "interrupted by %interrupt"
@@ -142,7 +147,7 @@ class NotebookSession:
         def go() -> None:
             for agent in self._all_agents():
                 if agent.status == "running":
-                    agent.interrupt(reason, source=source)  # type: ignore[arg-type]
+                    agent.interrupt(reason, source=source)
 
         if self.loop.running:
             self.loop.submit(go)
@@ -169,18 +174,19 @@ class NotebookSession:
             agent = self.agent
             if agent is None:
                 return "settled"
-            if self.pending_approvals():
+            if self.code.pending():
                 return "asking"
+            asked = self.code.asked()
             loop = asyncio.get_running_loop()
-            asked: asyncio.Future[None] = loop.create_future()
-            self._asking.add(asked)
             settled = loop.create_task(agent.settled())
+            limit = loop.create_task(self.clock.sleep(timeout))
             try:
-                await asyncio.wait({settled, asked}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({settled, asked, limit}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self._asking.discard(asked)
+                self.code.forget(asked)
                 settled.cancel()
-                for view in self._views():
+                limit.cancel()
+                for view in self.views.views():
                     view.flush_if_pending()
             if settled.done() and not settled.cancelled():
                 return "settled"
@@ -190,7 +196,7 @@ class NotebookSession:
 
     def asking_line(self) -> str:
         """One line for the user when the agent waits for their approval (main thread)."""
-        ids = [a.id for a in self.loop.call(self.pending_approvals)]
+        ids = [a.id for a in self.loop.call(self.code.pending)]
         if not ids:
             return "the agent asked to run code; that request has been answered"
         if len(ids) > 1:
@@ -203,24 +209,16 @@ class NotebookSession:
             "(the code is shown in its cell)"
         )
 
-    def pending_approvals(self) -> list[Approval]:
-        """Requests to run code that wait for the user's %approve or %deny, oldest first (agent
-        loop)."""
-        return [a for a in self.approvals.values() if a.status == "pending"]
-
     # --- model, tools, code approval (main thread) --------------------------------------------
 
     def set_model(self, spec: str) -> str:
-        from ..clock import RealClock
         from ..dispatch.backends import resolve
 
         def go() -> str:
-            backend = resolve(spec, self.agent.clock if self.agent else RealClock())
+            backend = resolve(spec, self.agent.clock if self.agent else self.clock)
             self.model = spec
             if self.agent is not None:
-                # Between events: the next generation uses it; a running one finishes on the old.
-                self.agent.backend = backend
-                self.agent.dispatcher.backend = backend
+                self.agent.set_backend(backend)
             return backend.name
 
         return self.loop.call(go)
@@ -262,7 +260,8 @@ class NotebookSession:
             agent = self.agent
             tools: dict[str, BaseTool]
             if agent is None:
-                tools = {**{t.name: t for t in self._builtin_tools()}, **self._tools}
+                run_python = self.code.tool()
+                tools = {run_python.name: run_python, **self._tools}
             else:
                 tools = dict(agent.tools)
             rows = []
@@ -275,72 +274,26 @@ class NotebookSession:
         return self.loop.call(go)
 
     def answer(self, approval_id: str | None, yes: bool) -> str:
-        def go() -> str:
-            pending = self.pending_approvals()
-            if approval_id is None:
-                if len(pending) != 1:
-                    ids = ", ".join(a.id for a in pending) or "none"
-                    raise SessionError(f"say which request: pending requests: {ids}")
-                approval = pending[0]
-                if yes and self._cancelled_since_answer:
-                    # The request the user read may be gone and this one new: never run code on
-                    # a guess (refusing it is safe either way).
-                    gone = ", ".join(self._cancelled_since_answer)
-                    raise SessionError(
-                        f"request {gone} was cancelled and {approval.id} is a new one; "
-                        f"read it, then %approve {approval.id}"
-                    )
-            else:
-                found = self.approvals.get(approval_id)
-                if found is None:
-                    raise SessionError(
-                        f"no request {approval_id!r}; pending: {', '.join(a.id for a in pending) or 'none'}"
-                    )
-                approval = found
-            if approval.status != "pending":
-                raise SessionError(f"request {approval.id} was already {approval.status}")
-            approval.status = "approved" if yes else "denied"
-            if approval.answer is not None and not approval.answer.done():
-                approval.answer.set_result(yes)
-            self._cancelled_since_answer.clear()
-            self._views_changed()
-            return f"request {approval.id} {approval.status}"
-
-        return self.loop.call(go)
+        """The user's %approve (``yes``) or %deny of a request to run code."""
+        return self.loop.call(lambda: self.code.answer(approval_id, yes))
 
     def set_allow_code(self, allow: bool) -> None:
-        self.allow_code = allow
+        self.code.allow_code = allow
 
     # --- reading (main thread) ----------------------------------------------------------------
 
     def tree(self) -> str:
+        from ..agents.tree import tree_report
+
         def go() -> str:
             if self.agent is None:
                 return "no agent yet: send it a message with %agent MESSAGE"
-            lines: list[str] = []
-
-            def walk(agent: Agent, depth: int) -> None:
-                running = [t for t in agent.tasks if t.running]
-                now = agent.clock.now()
-                from ..clock import format_duration
-
-                tasks = ", ".join(f"{t.task_id} {t.name} {format_duration(t.elapsed(now))}" for t in running)
-                indent = "  " * depth + ("└─ " if depth else "")
-                status = agent.status + (f" ({agent.failure})" if agent.failure else "")
-                lines.append(
-                    f"{indent}{agent.name:<{max(4, 16 - len(indent))}} {status:<10} {agent.state!s:<10} "
-                    f"{len(agent.ledger):>4} entries" + (f"   running: {tasks}" if tasks else "")
-                )
-                for child in agent.children.values():
-                    walk(child, depth + 1)
-
-            walk(self.agent, 0)
-            return "\n".join(lines)
+            return tree_report(self.agent)
 
         return self.loop.call(go)
 
     def ledger_text(self, name: str | None, *, system: bool = False) -> str:
-        from ..ledger.text import format_entries
+        from ..ledger.text import ledger_report
 
         def go() -> str:
             try:
@@ -352,9 +305,7 @@ class NotebookSession:
                 if found is None:
                     raise
                 ledger, path = found, found.name
-            text = format_entries(ledger, system=system)
-            where = f" ({self.ledger_path})" if self.ledger_path else ""
-            return f"ledger of {path}: {len(ledger)} entries{where}\n{text}"
+            return ledger_report(ledger, path, self.ledger_path, system=system)
 
         return self.loop.call(go)
 
@@ -443,39 +394,18 @@ class NotebookSession:
 
     # --- the agent thread ---------------------------------------------------------------------
 
+    def _timer(self) -> Timer:
+        """The views' timer: the session's clock, on the agent loop (made on first use)."""
+        if self.view_timer is None:
+            self.view_timer = ClockTimer(self.clock, self.loop.loop)
+        return self.view_timer
+
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as a task on the agent loop; a failure is logged."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_log_crash)
-
-    def _builtin_tools(self) -> list[Tool]:
-        from ..dispatch.tools import Tool
-
-        session = self
-
-        async def run_python(code: str) -> str:
-            approval = await session._approve(CODE_TOOL, code)
-            if approval is not None and approval.status != "approved":
-                raise PermissionError(f"the user did not allow running this code (request {approval.id})")
-            return await session._run_in_notebook(code)
-
-        schema = {
-            "type": "object",
-            "properties": {"code": {"type": "string", "minLength": 1}},
-            "required": ["code"],
-            "additionalProperties": False,
-        }
-        return [
-            Tool(
-                run_python,
-                CODE_TOOL,
-                "Run Python code in the user's notebook, where their variables live. The user must "
-                "approve each run. Returns what the code printed and the value of its last expression.",
-                schema,
-            )
-        ]
 
     def _open_ledger(self, file: Path) -> None:
         from ..ledger import Ledger
@@ -505,14 +435,19 @@ class NotebookSession:
 
         if self.ledger is None:
             self._open_ledger(paths.new_session_file(self.shell.user_ns))
-        tools = [*self._builtin_tools(), *self._tools.values()]
+        tools = [self.code.tool(), *self._tools.values()]
         # A new agent after a cancelled one keeps its model (and a script's place in it).
         model = self.agent.backend if self.agent is not None else self.model
-        agent = Agent(model, tools=tools, ledger=self.ledger, name="main")
+        if self.model_calls is None:
+            from ..dispatch.limits import ModelCallLimit
+
+            self.model_calls = ModelCallLimit.from_environment()
+        agent = Agent(model, tools=tools, ledger=self.ledger, name="main", model_calls=self.model_calls)
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._unsubscribe = agent.subscribe(self._on_update, children=True)
+        self._unsubscribe = agent.subscribe(self.views.on_update, children=True)
         self.agent = agent
+        self.views.main = agent
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ipyagent ticker")
         from ..agents.updates import AgentStatusChanged
@@ -539,9 +474,9 @@ class NotebookSession:
         """While tasks run, refresh the views once a second so their running times move; tell
         the kernel's garbage collection policy whether the agents are busy."""
         while True:
-            await asyncio.sleep(TICK_SECONDS)
+            await self.clock.sleep(TICK_SECONDS)
             if any(t.running for a in self._all_agents() for t in a.tasks):
-                self._views_changed()
+                self.views.all_changed()
             self._tell_collector()
 
     def _tell_collector(self) -> None:
@@ -566,140 +501,16 @@ class NotebookSession:
             self.agent = None
 
     def _all_agents(self) -> list[Agent]:
-        out: list[Agent] = []
-
-        def walk(a: Agent) -> None:
-            out.append(a)
-            for c in a.children.values():
-                walk(c)
-
-        if self.agent is not None:
-            walk(self.agent)
-        return out
+        return list(self.agent.walk()) if self.agent is not None else []
 
     def _find(self, name: str) -> Agent:
-        agents = self._all_agents()
-        if not agents:
+        if self.agent is None:
             raise SessionError("no agent yet: send it a message with %agent MESSAGE")
-        for a in agents:
-            if name in (a.path, a.name):
-                return a
-        known = ", ".join(a.path for a in agents)
-        raise SessionError(f"no agent named {name!r}; agents: {known}")
-
-    def _view_of(self, agent: Agent) -> ExchangeView | SubAgentView | None:
-        if agent is self.agent:
-            return self._current
-        return self._child_views.get(agent.path)
-
-    def _views(self) -> list[ExchangeView | SubAgentView]:
-        """The views that may still change: the current exchange, sub-agents, views with tasks."""
-        found: dict[int, ExchangeView | SubAgentView] = {}
-        for view in [self._current, *self._child_views.values(), *self._task_views.values()]:
-            if view is not None:
-                found[id(view)] = view
-        return list(found.values())
-
-    def _views_changed(self) -> None:
-        for view in self._views():
-            view.changed()
-
-    def _on_update(self, update: Update) -> None:
-        from ..agents.updates import EntryAdded, ModelStatus, TaskChanged, TextDelivered
-
-        agent = update.agent
-        if isinstance(update, EntryAdded) and agent is self.agent:
-            entry = update.entry
-            if entry.kind == "user" and entry.source == "cell" and self._pending:
-                if self._current is not None:
-                    self._current.end = entry.index
-                    self._current.changed()
-                self._current = self._pending.popleft()
-                self._current.start = entry.index
-        view = self._view_of(agent)
-        if isinstance(update, TextDelivered) and view is not None:
-            view.live[update.generation] = view.live.get(update.generation, "") + update.text
-            view.model_status = ""
-        elif isinstance(update, ModelStatus) and view is not None:
-            view.model_status = update.text
-        elif isinstance(update, EntryAdded) and view is not None:
-            entry = update.entry
-            if entry.kind == "assistant" and entry.generation is not None:
-                view.live.pop(entry.generation, None)
-            if entry.kind == "tool_result" and entry.task_id:
-                self._task_views[(agent.path, entry.task_id)] = view
-        elif isinstance(update, TaskChanged):
-            key = (agent.path, update.task.task_id)
-            owner = self._task_views.get(key)
-            if owner is not None and owner is not view:
-                owner.changed()
-            if owner is not None and not update.task.running:
-                del self._task_views[key]
-        if view is not None:
-            view.changed()
-        if agent is not self.agent and self._current is not None:
-            self._current.changed()  # a sub-agent's progress shows in its task line
-
-    async def _approve(self, tool: str, code: str) -> Approval | None:
-        """Wait for the user's answer to running ``code``; ``None`` when code is allowed."""
-        if self.allow_code:
-            return None
-        approval = Approval(f"r{next(self._approval_ids)}", tool, code)
-        approval.answer = asyncio.get_running_loop().create_future()
-        self.approvals[approval.id] = approval
-        for asked in self._asking:  # a cell waiting with %agent --wait hands over to the user
-            if not asked.done():
-                asked.set_result(None)
-        view = self._asking_view(code)
-        if view is not None:
-            view.approvals.append(approval)
-            view.changed()
-        try:
-            await approval.answer
-        except asyncio.CancelledError:
-            approval.status = "cancelled"
-            self._cancelled_since_answer.append(approval.id)
-            if view is not None:
-                view.changed()
-            raise
-        return approval
-
-    def _asking_view(self, code: str) -> ExchangeView | SubAgentView | None:
-        """The view of the agent whose running call asks for this code."""
-        for agent in reversed(self._all_agents()):
-            for task in agent.tasks:
-                if task.running and task.name == CODE_TOOL and task.arguments.get("code") == code:
-                    view = self._view_of(agent)
-                    if view is not None:
-                        return view
-        return self._current
-
-    async def _run_in_notebook(self, code: str) -> str:
-        """Run ``code`` in the notebook's namespace, on the kernel's main thread (so it never runs
-        at the same time as a cell, and its output is captured, not printed into some cell)."""
-        ns = self.shell.user_ns
-        if not self._main_thread.available:
-            return await asyncio.to_thread(run_code, code, ns)
-        return await self._main_thread.run(lambda: run_code(code, ns))
-
-
-def run_code(code: str, namespace: dict[str, Any]) -> str:
-    """Execute ``code`` like a cell: statements, then the value of a final expression.
-    Returns what it printed plus that value's repr; exceptions propagate."""
-    tree = ast.parse(code, "<agent code>", "exec")
-    last: ast.Expression | None = None
-    final = tree.body[-1] if tree.body else None
-    if isinstance(final, ast.Expr):
-        tree.body.pop()
-        last = ast.Expression(final.value)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        exec(compile(tree, "<agent code>", "exec"), namespace)
-        value = eval(compile(last, "<agent code>", "eval"), namespace) if last is not None else None
-    text = out.getvalue()
-    if value is not None:
-        text += repr(value)
-    return text if text.strip() else "ran without output"
+        found = self.agent.find(name)
+        if found is None:
+            known = ", ".join(a.path for a in self.agent.walk())
+            raise SessionError(f"no agent named {name!r}; agents: {known}")
+        return found
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -2,8 +2,9 @@
 
 A view is shown once, in its cell (``open``, main thread), then re-rendered and re-sent under the
 same display id whenever the agent tells it something changed (``changed``, agent thread).
-Updates are coalesced: at most one every ``interval`` seconds, so a stream of tokens does not
-flood IOPub.
+Updates are coalesced by a :class:`~ipyagent.throttle.Throttle`: at most one every ``interval``
+seconds, so a stream of tokens does not flood IOPub. Its timer is injected (the session's runs on
+the agent's loop and clock; tests pass a virtual one).
 
 The session keeps each view's data (``start``/``end``/``live``/``approvals``/``model_status``) up
 to date and calls ``changed``; how a view shows itself is ``open``/``flush``. A widget takes over
@@ -17,20 +18,20 @@ import asyncio
 import html
 import itertools
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
+from .. import bridge
 from ..clock import format_duration
 from ..ledger.entry import Entry
+from ..throttle import Throttle, Timer
+from .approval import Approval
 
 if TYPE_CHECKING:
     from ..agents import Agent
     from .frontend import MimeBundle, Publisher
-
-ApprovalStatus = Literal["pending", "approved", "denied", "cancelled"]
 
 
 class LiveView(Protocol):
@@ -47,29 +48,17 @@ class LiveView(Protocol):
         ...
 
 
-@dataclass(eq=False)
-class Approval:
-    """A request to run code in the notebook, waiting for the user's answer."""
-
-    id: str
-    tool: str
-    code: str
-    status: ApprovalStatus = "pending"
-    answer: asyncio.Future[bool] | None = field(default=None, repr=False)
-
-
 class DisplayView:
     """A view rendered to a MIME bundle and sent through a :class:`Publisher`."""
 
     interval = 0.1
 
-    def __init__(self, publisher: Publisher, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, publisher: Publisher, loop: asyncio.AbstractEventLoop, timer: Timer) -> None:
         self.display_id = f"ipyagent-{uuid.uuid4().hex[:12]}"
         self.publisher = publisher
         self.loop = loop
         self._opened = False
-        self._flush_pending = False
-        self._lock = threading.Lock()
+        self._throttle = Throttle(self.flush, self.interval, timer)
 
     def render(self) -> MimeBundle:
         raise NotImplementedError
@@ -77,25 +66,21 @@ class DisplayView:
     def open(self) -> None:
         self.publisher.display(self.display_id, self.render())
         self._opened = True
-        # Whatever changed between rendering and now is picked up by one more refresh.
-        self.loop.call_soon_threadsafe(self.changed)
+        # Whatever changed between rendering and now is picked up by one more refresh; the
+        # display itself counts as a flush, so that refresh waits its interval.
+        self._throttle.mark_flushed()
+        bridge.call_soon(self.loop, self.changed)
 
     def changed(self) -> None:
-        with self._lock:
-            if not self._opened or self._flush_pending:
-                return
-            self._flush_pending = True
-        self.loop.call_later(self.interval, self.flush)
+        if self._opened:
+            self._throttle.poke()
 
     def flush(self) -> None:
-        with self._lock:
-            self._flush_pending = False
         self.publisher.update(self.display_id, self.render())
 
     def flush_if_pending(self) -> None:
         """Send a pending refresh now (before a waiting cell ends, so headless clients see it)."""
-        if self._flush_pending:
-            self.flush()
+        self._throttle.flush_pending()
 
 
 # --- rendering entries ----------------------------------------------------------------------
@@ -241,7 +226,7 @@ def approval_lines(approvals: Iterable[Approval]) -> list[Line]:
 
 
 def _running_tasks(agent: Agent) -> str:
-    running = [t for t in agent.tasks if t.running]
+    running = agent.running_tasks()
     if not running:
         return ""
     now = agent.clock.now()
@@ -261,10 +246,11 @@ class ExchangeView(DisplayView):
         self,
         publisher: Publisher,
         loop: asyncio.AbstractEventLoop,
+        timer: Timer,
         message: str,
         agent: Callable[[], Agent | None],
     ) -> None:
-        super().__init__(publisher, loop)
+        super().__init__(publisher, loop, timer)
         self.message = message
         self._agent = agent
         self.start: int | None = None  # ledger index of this exchange's user entry
@@ -300,9 +286,15 @@ class SubAgentView(DisplayView):
     """A sub-agent's whole life, in the cell that started it."""
 
     def __init__(
-        self, publisher: Publisher, loop: asyncio.AbstractEventLoop, how: str, name: str, task: str
+        self,
+        publisher: Publisher,
+        loop: asyncio.AbstractEventLoop,
+        timer: Timer,
+        how: str,
+        name: str,
+        task: str,
     ) -> None:
-        super().__init__(publisher, loop)
+        super().__init__(publisher, loop, timer)
         self.how, self.name, self.task = how, name, task
         self.agent: Agent | None = None
         self.live: dict[int, str] = {}

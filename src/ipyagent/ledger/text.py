@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import one_line
 from .entry import Entry
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
 
 _WIDTH = 96
 
@@ -46,3 +51,10 @@ def format_entries(entries: Iterable[Entry], *, start: float | None = None, syst
             continue
         lines.append(f"{entry.time - start:+8.2f}s  {entry.kind:<12} {describe(entry)}")
     return "\n".join(lines)
+
+
+def ledger_report(ledger: Ledger, path: str, file: Path | None, *, system: bool = False) -> str:
+    """An agent's ledger for ``%ledger --text``: a heading (its path, size and file), then
+    :func:`format_entries`."""
+    where = f" ({file})" if file else ""
+    return f"ledger of {path}: {len(ledger)} entries{where}\n{format_entries(ledger, system=system)}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -127,9 +126,6 @@ def _split(text: str) -> tuple[str, str]:
     return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
 
 
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
-
-
 @magics_class
 class AgentMagics(Magics):
     """``%agent``, ``%%fork``, ``%%spawn``, ``%agents``, ``%ledger``, ``%chat``, ``%timeline``,
@@ -184,10 +180,12 @@ class AgentMagics(Magics):
             raise UsageError("%agent --timeout goes with --wait")
 
     def _child(self, how: str, line: str, cell: str) -> None:
+        from ..agents.tree import AGENT_NAME, NAME_RULE
+
         name = line.strip()
-        if not _NAME.match(name):
+        if not AGENT_NAME.match(name):
             raise UsageError(
-                f"%%{how} NAME: give the sub-agent a name of 1-40 letters, digits, '_', '.' or '-'"
+                f"%%{how} NAME: give the sub-agent a name of {NAME_RULE}"
                 + (f", not {name!r}" if name else "")
             )
         self.session.start_child(how, name, cell)
@@ -300,7 +298,7 @@ class AgentMagics(Magics):
 
         from IPython.display import display
 
-        from ..audio import voice as attach_voice
+        from ..widgets import voice as attach_voice
 
         display(self.session.widget(partial(attach_voice, tts=tts), start=True))  # type: ignore[no-untyped-call]
 

@@ -2,8 +2,9 @@
 
 ``jupyter_lab`` starts a server on 127.0.0.1 (a free port, a random token, its own runtime,
 config, IPython and settings directories under a base directory you give) and stops it with its
-kernels; ``launch_chromium`` opens Debian's Chromium through Playwright with the flags every run
-uses. The server imports ipyagent from this checkout first.
+kernels; ``launch_chromium`` opens Chromium through Playwright with the flags every run uses. The
+browser is ``$IPYAGENT_CHROMIUM`` if set, else ``chromium`` on the PATH (Debian's package). The
+server imports ipyagent from where this process imports it, first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = Path("/usr/bin/chromium")
+
+def chromium_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """The Chromium to drive: ``$IPYAGENT_CHROMIUM``, else ``chromium`` on the PATH. The path
+    may not exist; callers skip with its name when it does not."""
+    given = environ.get("IPYAGENT_CHROMIUM")
+    if given:
+        return Path(given)
+    return Path(shutil.which("chromium", path=environ.get("PATH")) or "chromium")
+
+
+CHROMIUM = chromium_path()
 # Headless Chromium that never reaches out to the network on its own.
 CHROMIUM_FLAGS = (
     "--no-sandbox",
@@ -39,7 +51,8 @@ FAKE_MIC_FLAGS = (
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 )
-SRC = Path(__file__).resolve().parents[2]
+# The folder this process imports ipyagent from (a checkout's src/, or site-packages).
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -88,7 +101,7 @@ def jupyter_lab(
     port, token = free_port(), secrets.token_hex(16)
     environ = dict(os.environ)
     environ.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), environ.get("PYTHONPATH")])),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environ.get("PYTHONPATH")])),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
         JUPYTER_CONFIG_DIR=str(base / "config"),
         IPYTHONDIR=str(base / "ipython"),

@@ -207,12 +207,6 @@ class LoadCheck:
         )
 
 
-def _all(agent: Agent) -> Iterable[Agent]:
-    yield agent
-    for child in agent.children.values():
-        yield from _all(child)
-
-
 def check_load(agent: Agent, model: LoadModel, *, timer_order: bool = True) -> LoadCheck:
     """Read every agent's own ledger entries: each source's notifications must be 0, 1, 2, ...
     exactly once; one report per sub-agent; the burst's results exactly once each.
@@ -230,7 +224,7 @@ def check_load(agent: Agent, model: LoadModel, *, timer_order: bool = True) -> L
     reports: dict[str, int] = defaultdict(int)
     minutes: dict[int, int] = defaultdict(int)
     count = 0
-    for a in _all(agent):
+    for a in agent.walk():
         for e in a.ledger.own:
             if e.kind != "notification":
                 continue
@@ -280,7 +274,7 @@ def check_load(agent: Agent, model: LoadModel, *, timer_order: bool = True) -> L
 
 def all_agents(agent: Agent) -> list[Agent]:
     """The agent and all its sub-agents, depth first."""
-    return list(_all(agent))
+    return list(agent.walk())
 
 
 def peak_concurrency(agents: Iterable[Agent]) -> int:
@@ -301,11 +295,11 @@ def peak_concurrency(agents: Iterable[Agent]) -> int:
                 ended[e.task_id] = e.time
                 if (e.source or "").startswith("subagent"):
                     subagents.add(e.task_id)
-        for task_id, task in a.runner.tasks.items():
+        for task in a.tasks:
             if task.kind == "subagent":
-                subagents.add(task_id)
+                subagents.add(task.task_id)
             if task.running:
-                ended.pop(task_id, None)  # progress so far, not the end
+                ended.pop(task.task_id, None)  # progress so far, not the end
         for task_id, t0 in started.items():
             if task_id not in subagents:
                 edges.append((t0, 1))

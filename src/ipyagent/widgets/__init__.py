@@ -19,10 +19,12 @@ function                    what it shows                                       
 ``state_indicator(agent)``  idle / listening / generating / emitting, live
 ``agent_tree(agent)``       the agent and its sub-agents, live states, cancel buttons  ``%agents``
 ``timeline(agent)``         states and tool-call spans over time (Gantt picture)       ``%timeline``
+``voice(agent)``            microphone, level, transcript and speaker: the agent       ``%voice``
+                            listens and answers aloud (``tts="espeak"``/``"gtts"``)
 ==========================  =========================================================  ===========
 
 Every function also accepts ``interval=`` (seconds between browser updates, default 1/30) and
-``timer=`` (a :class:`~ipyagent.widgets.throttle.Timer`; tests pass a virtual one).
+``timer=`` (a :class:`~ipyagent.throttle.Timer`; tests pass a virtual one).
 Calls from the widgets into the agent (chat, cancel, interrupt) run on the agent's own event loop,
 whichever thread the browser's message arrives on. Once every view of a widget has gone (its
 output cleared, its cell re-run) it stops sending until a view appears again; ``w.close()``
@@ -73,6 +75,19 @@ def timeline(agent: Agent, **options: Any) -> Timeline:
     return Timeline(agent, **options)
 
 
+def voice(agent: Agent, tts: str = "piper", **options: Any) -> Any:
+    """Attach voice to ``agent`` and return the voice widget (display it, or let a cell show it).
+
+    ``tts``: ``"piper"`` (offline, default), ``"espeak"`` (light fallback) or ``"gtts"`` (online).
+    Other options go to :class:`ipyagent.widgets.voice.VoiceWidget` (``aggressiveness``,
+    ``onset_frames``, ``hangover_frames``). Raises :class:`~ipyagent.audio.VoiceError` with a
+    one-line reason when a component is unusable (say, gtts while offline).
+    """
+    from .voice import VoiceWidget
+
+    return VoiceWidget.attach(agent, tts=tts, **options)
+
+
 __all__ = [
     "AgentTree",
     "AgentWidget",
@@ -87,4 +102,5 @@ __all__ = [
     "notifications",
     "state_indicator",
     "timeline",
+    "voice",
 ]

@@ -7,16 +7,17 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar
 
 import anywidget
 
+from .. import bridge
 from ..agents import Agent
 from ..agents.updates import Update
 from ..errors import IpyagentError, one_line
-from .throttle import DEFAULT_INTERVAL, Throttle, Timer
+from ..throttle import DEFAULT_INTERVAL, Throttle, Timer
 from .wire import ClientMsg, WireError, parse_client
 
 log = logging.getLogger(__name__)
@@ -39,24 +40,12 @@ def _kind(content: Any) -> str:
     return str(kind)[:40]
 
 
-def root_of(agent: Agent) -> Agent:
-    while agent.parent is not None:
-        agent = agent.parent
-    return agent
-
-
-def walk(agent: Agent) -> Iterator[Agent]:
-    """The agent and all its sub-agents, depth first."""
-    yield agent
-    for child in list(agent.children.values()):
-        yield from walk(child)
-
-
 def find(agent: Agent, path: str) -> Agent:
-    for a in walk(agent):
-        if a.path == path:
-            return a
-    known = ", ".join(a.path for a in walk(agent))
+    """The agent at ``path`` under ``agent``; an error naming the agents there if none."""
+    found = agent.find(path)
+    if found is not None:
+        return found
+    known = ", ".join(a.path for a in agent.walk())
     raise IpyagentError(f"no agent {path[:200]!r} under {agent.path!r}; its agents are: {known}")
 
 
@@ -151,16 +140,12 @@ class AgentWidget(anywidget.AnyWidget):
     def agent_loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the agent runs on: the one it was started on, else (an agent not
         started by us) the one its updates came from."""
-        return root_of(self.agent).loop or self._seen_loop
+        return self.agent.root.loop or self._seen_loop
 
     def call_on_agent(self, fn: Callable[[], None]) -> None:
         """Run ``fn()`` on the agent's event loop (at once when we are already on it)."""
         loop = self.agent_loop()
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if loop is None or loop is running or not loop.is_running():
+        if loop is None or not loop.is_running():
             fn()
             return
 
@@ -170,7 +155,7 @@ class AgentWidget(anywidget.AnyWidget):
             except IpyagentError as exc:
                 self.send_msg({"type": "error", "text": one_line(str(exc))})
 
-        loop.call_soon_threadsafe(guarded)
+        bridge.call_soon(loop, guarded)
 
     def run_on_agent(self, coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start ``coro()`` on the agent's loop (or this thread's running loop for a new agent)."""
@@ -181,7 +166,7 @@ class AgentWidget(anywidget.AnyWidget):
             running = None
         future: Any  # an asyncio or a concurrent.futures future
         if loop is not None and loop is not running and loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(coro(), loop)
+            future = bridge.submit(loop, coro)
         elif running is not None:
             future = running.create_task(coro())
         else:

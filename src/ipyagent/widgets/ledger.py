@@ -15,7 +15,7 @@ from ..agents import Agent
 from ..agents.updates import AgentStatusChanged, EntryAdded, StateChanged, TaskChanged, TextDelivered, Update
 from ..fsm import State
 from ..ledger.text import format_entries
-from .base import CSS, AgentWidget, esm, find, walk
+from .base import CSS, AgentWidget, esm, find
 from .wire import BatchMsg, CallState, ClientMsg, Live, ResetMsg, Row, RowsMsg, call_state, row
 
 CHUNK = 1000  # rows per message when a view asks for everything
@@ -135,7 +135,7 @@ class LedgerView(AgentWidget):
         self._throttle.flush_now()
 
     def _agent_paths(self) -> list[str]:
-        return [a.path for a in walk(self.agent)]
+        return [a.path for a in self.agent.walk()]
 
     def text(self) -> str:
         entries = list(self.shown.ledger)

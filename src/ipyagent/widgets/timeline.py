@@ -16,7 +16,7 @@ from ..agents.updates import EntryAdded, StateChanged, TaskChanged, Update
 from ..clock import RealClock
 from ..dispatch.tasks import BackgroundTask
 from ..errors import one_line
-from .base import CSS, AgentWidget, esm, walk
+from .base import CSS, AgentWidget, esm
 
 MAX_SPANS = 2000  # per lane; older spans are dropped
 MAX_TASKS = 100  # task lanes; beyond that the oldest finished tasks are dropped
@@ -34,12 +34,12 @@ class Timeline(AgentWidget):
     def __init__(self, agent: Agent, **kwargs: Any) -> None:
         now = agent.clock.now()
         # Time 0 is the earliest task already known, so earlier spans are not cut off.
-        self._t0 = min([now, *(task.started for a in walk(agent) for task in a.tasks)])
+        self._t0 = min([now, *(task.started for a in agent.walk() for task in a.tasks)])
         self._t0_wall = agent.clock.wall() - (now - self._t0)
         # lane key -> lane; a state lane per agent, a task lane per task
         self._lanes: dict[str, dict[str, Any]] = {}
         self._marks: list[dict[str, Any]] = []
-        for a in walk(agent):
+        for a in agent.walk():
             self._state_lane(a)["spans"].append({"s": now - self._t0, "e": None, "v": str(a.state)})
             for task in a.tasks:
                 self._task(a, task)
@@ -98,7 +98,7 @@ class Timeline(AgentWidget):
 
     def _data(self, agent: Agent) -> dict[str, Any]:
         # Lanes in tree order: each agent's state lane, then its tasks.
-        order = {a.path: i for i, a in enumerate(walk(agent))}
+        order = {a.path: i for i, a in enumerate(agent.walk())}
         lanes = sorted(
             self._lanes.values(),
             key=lambda lane: (order.get(lane["agent"], len(order)), lane["kind"] != "state"),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 import anywidget
 import traitlets
 
+from .. import bridge
 from ..audio.frames import FrameFormat
 from ..audio.pipeline import Phase, VoiceListener, VoicePipeline
 from ..audio.speech import AudioChunk, VoiceOutput
@@ -150,7 +151,7 @@ class VoiceWidget(anywidget.AnyWidget):
         frame_ms: int = 30,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> VoiceWidget:
-        """Make ``agent`` speak and listen through a new widget (see :func:`ipyagent.audio.voice`)."""
+        """Make ``agent`` speak and listen through a new widget (see :func:`ipyagent.widgets.voice`)."""
         widget = cls(tts=tts)
 
         def status(text: str) -> None:
@@ -158,8 +159,7 @@ class VoiceWidget(anywidget.AnyWidget):
 
         synth = make_synthesizer(tts, status)
         output = VoiceOutput(synth, widget, agent.clock)
-        agent.output = output
-        agent.dispatcher.output = output
+        agent.set_output(output)
         listener = widget.listener()
         vad = VadConfig(aggressiveness, onset_frames, hangover_frames, fmt=FrameFormat(frame_ms))
         loop = loop or _agent_loop(agent)
@@ -175,7 +175,7 @@ class VoiceWidget(anywidget.AnyWidget):
                 widget.agent_state = str(update.new)
 
         agent.subscribe(on_update)
-        asyncio.run_coroutine_threadsafe(pipeline.run(), loop)
+        bridge.submit(loop, pipeline.run)
         return widget
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args, get_origin, get_type_hints
 
 from ..dispatch.tasks import BackgroundTask
+from ..errors import IpyagentError
 from ..ledger import Entry
 
 TEXT_LIMIT = 4000  # characters of an entry's text sent to the browser; the rest is counted
@@ -123,18 +124,29 @@ class CancelMsg(TypedDict):
 
 ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg
 
-# kind -> field -> the types it may have (a bool is never taken for a number)
+# kind -> field -> the types it may have (a bool is never taken for a number). Derived from the
+# TypedDicts above and below, so the check cannot drift from the contract.
 Fields = dict[str, dict[str, tuple[type, ...]]]
+# A float field takes a whole number too (JSON has one kind of number).
+_RUNTIME_TYPES: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), float: (int, float), bool: (bool,)}
 
-_FIELDS: Fields = {
-    "hello": {},
-    "bye": {},
-    "sync": {},
-    "follow": {"path": (str,)},
-    "send": {"text": (str,)},
-    "interrupt": {},
-    "cancel": {"path": (str,)},
-}
+
+def fields_of(*messages: type) -> tuple[Fields, Fields]:
+    """``(required, optional)``: for each message TypedDict, its ``type`` literal mapped to the
+    runtime types of its other fields (``NotRequired`` ones in ``optional``)."""
+    required: Fields = {}
+    optional: Fields = {}
+    for message in messages:
+        hints = get_type_hints(message, include_extras=True)
+        (kind,) = get_args(hints.pop("type"))
+        required[kind], optional[kind] = {}, {}
+        for name, hint in hints.items():
+            left_out = get_origin(hint) is NotRequired
+            table = optional if left_out else required
+            table[kind][name] = _RUNTIME_TYPES[get_args(hint)[0] if left_out else hint]
+    return required, optional
+
+
 # Longest strings taken from the browser: a chat message (a pasted page is fine, a flood is
 # not), and anything else (agent paths, error texts).
 MAX_MESSAGE = 100_000
@@ -188,19 +200,13 @@ class BrowserErrorMsg(TypedDict):
 
 VoiceMsg = MicMsg | PlaybackMsg | MicStateMsg | ReadyMsg | StoppedMsg | BrowserErrorMsg
 
-_VOICE_FIELDS: Fields = {
-    "mic": {"rate": (int,)},
-    "playback": {"chunk": (int,), "played": (int, float), "done": (bool,)},
-    "mic_state": {"on": (bool,)},
-    "ready": {},
-    "stopped": {},
-    "error": {"text": (str,)},
-}
-_OPTIONAL: Fields = {"stopped": {"chunks": (int,)}, "mic": {"seq": (int,)}}  # may be left out
+_FIELDS, _CLIENT_OPTIONAL = fields_of(*get_args(ClientMsg))
+_VOICE_FIELDS, _VOICE_OPTIONAL = fields_of(*get_args(VoiceMsg))
+_OPTIONAL: Fields = {**_CLIENT_OPTIONAL, **_VOICE_OPTIONAL}  # fields that may be left out
 VOICE_KINDS = frozenset(_VOICE_FIELDS)
 
 
-class WireError(ValueError):
+class WireError(IpyagentError, ValueError):
     """Raised when a message from the browser does not follow the contract."""
 
 

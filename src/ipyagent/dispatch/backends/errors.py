@@ -6,13 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ...errors import ModelError
+from ...errors import ModelError, one_line
 from ...redaction import redact
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def status_error(

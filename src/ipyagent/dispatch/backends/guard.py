@@ -94,31 +94,33 @@ class OutputGuard:
     def _copying(self, text: str) -> set[int]:
         """Tokens that would continue a copy of a forbidden text, or of the output itself."""
         out: set[int] = set()
+        least = self.min_copy
+        if len(text) < least:
+            return out
         for source, own in [*((f, False) for f in self.forbidden), (text, True)]:
-            longest = len(text) // 2 if own else min(len(text), len(source))
-            for size in range(longest, self.min_copy - 1, -1):
-                tail = text[-size:]
-                # In the output itself, only an earlier copy counts, not the tail.
-                end = len(source) - size if own else len(source)
-                at = source.find(tail, 0, end + size - 1 if own else end)
-                if at < 0 or (own and at >= end):
-                    continue
-                while at >= 0 and not (own and at >= end):
-                    nxt = at + size
-                    if nxt < len(source):
-                        out |= {
-                            t for t in self._by_first[source[nxt]] if source.startswith(self.pieces[t], nxt)
-                        }
-                    at = source.find(tail, at + 1)
-                break  # the longest copied tail decides
+            # Where the tail could have been copied from: for the output itself, earlier text only.
+            limit = len(text) - 1 if own else len(source)
+            if source.find(text[-least:], 0, limit) < 0:
+                continue  # no copy of min_copy characters: the usual case, one search
+            size = least
+            while size < len(text) and source.find(text[-(size + 1) :], 0, limit) >= 0:
+                size += 1  # the longest copied tail decides
+            tail = text[-size:]
+            at = source.find(tail, 0, limit)
+            while at >= 0:
+                nxt = at + size
+                if nxt < len(source):
+                    out |= {t for t in self._by_first[source[nxt]] if source.startswith(self.pieces[t], nxt)}
+                at = source.find(tail, at + 1, limit)
         return out
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         banned = self.banned(self.output(input_ids))
         if banned:
-            keep = scores.copy()
+            kept = {token: scores[token] for token in banned}
             for token in banned:
                 scores[token] = -math.inf
-            if not (scores > -math.inf).any():  # nothing left: better the output than none
-                return keep
+            if not scores.max() > -math.inf:  # nothing left: better the output than none
+                for token, value in kept.items():
+                    scores[token] = value
         return scores

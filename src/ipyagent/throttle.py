@@ -1,4 +1,5 @@
-"""Coalescing: a burst of updates reaches the browser as at most one message per interval.
+"""Coalescing: a burst of updates reaches the browser as at most one message per interval. The
+widgets and the live cell views both send through a :class:`Throttle`.
 
 Updates arrive on whatever thread the agent runs on (the kernel's loop, the agent's own thread, a
 worker thread). A :class:`Throttle` sends the first update of a quiet period at once (no added
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..clock import Clock
+from .clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,13 @@ class ManualTimer:
 
 
 class ClockTimer:
-    """An agent's :class:`~ipyagent.Clock` (real or virtual). Deferred calls run as tasks on the
-    event loop the first update came from; calls from other threads are handed to that loop."""
+    """An agent's :class:`~ipyagent.Clock` (real or virtual). Deferred calls run as tasks on
+    ``loop`` (default: the event loop the first update came from); calls from other threads are
+    handed to that loop."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.clock = clock
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
 
     def now(self) -> float:
@@ -184,6 +186,18 @@ class Throttle:
         """Flush at once (for example when a view asks for everything)."""
         with self._lock:
             self._run()
+
+    def mark_flushed(self) -> None:
+        """Count what was just sent some other way as a flush: the next poke waits its interval."""
+        with self._lock:
+            self._last = self.timer.now()
+
+    def flush_pending(self) -> None:
+        """If a deferred flush is waiting, do it now (its timer then finds nothing to do)."""
+        with self._lock:
+            if self._scheduled:
+                self._scheduled = False
+                self._run()
 
     def _deferred(self) -> None:
         with self._lock:

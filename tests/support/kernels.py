@@ -1,4 +1,5 @@
-"""Real ipyagent kernels for tests: the kernelspec installed into a temporary prefix, a temporary
+"""Real ipyagent kernels for tests (fixtures ``start_kernel``, ``kernel_dirs``, ``script``, loaded
+for every test by the root conftest): the kernelspec installed into a temporary prefix, a temporary
 runtime/IPython/session directory, bounded waits, and shutdown in the fixture."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from kernel_dirs import kernel_env, kernelspecs, make_kernel_dirs
+from .kernel_dirs import kernel_env, kernelspecs, make_kernel_dirs
 
 Msg = dict[str, Any]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_providers import Calls, Drop, FakeProvider, Reply, Status, Text, fake_provider
+from ipyagent.testing.providers import Calls, Drop, FakeProvider, Reply, Status, Text, fake_provider
 
 OPENAI_KEY = "oa-canary-" + secrets.token_hex(20)
 ANTHROPIC_KEY = "an-canary-" + secrets.token_hex(20)
@@ -118,7 +118,7 @@ logging.getLogger().setLevel(logging.DEBUG)
 """
 
 REPRS = """
-from ipyagent.magics import get_session
+from ipyagent.kernel.registry import get_session
 _s = get_session(get_ipython())
 _a = _s.agent
 for _thing in (_s, _a, _a.backend, _a.dispatcher, _a.ledger, _a.dispatcher.backend):
@@ -196,7 +196,7 @@ def test_no_key_anywhere_after_realistic_sessions_with_failures(start_kernel, ke
             settle(kernel)
         # A server that never answers, with a short timeout (a backend object: %model takes strings).
         kernel.text(
-            "from ipyagent.magics import get_session\n"
+            "from ipyagent.kernel.registry import get_session\n"
             "from ipyagent.dispatch.backends.openai import OpenAIBackend\n"
             f"get_session(get_ipython()).set_model(OpenAIBackend('gpt-test', "
             f"base_url='http://127.0.0.1:{silent_port}/v1', timeout=0.5, max_retries=0))"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ipyagent.kernel.kernelspec import install
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 NAMES = ("prefix", "runtime", "ipython", "sessions", "work")
 
 

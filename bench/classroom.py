@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -263,7 +264,11 @@ def main() -> int:
     if reason:
         print(f"bench/classroom.py: {reason}", file=sys.stderr)
         return 1
-    asyncio.run(run(args))
+    try:
+        asyncio.run(run(args))
+    finally:
+        for root in Path(tempfile.gettempdir()).glob("ipyagent-classroom-bench-*"):
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

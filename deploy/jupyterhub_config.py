@@ -79,6 +79,10 @@ c.Spawner.environment = {
     # idle instead of spinning: with many kernels on few cores, spinning starves everyone.
     "OMP_WAIT_POLICY": "PASSIVE",
 }
+# The token a student's server (and so their kernels and agents) holds: it may post the
+# student's activity and reach the student's own server, nothing else (this is JupyterHub's
+# default "server" role, written out so that nobody widens it by accident).
+c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
 # Forty servers starting together on two cores take a while.
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 90

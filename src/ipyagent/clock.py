@@ -91,17 +91,23 @@ async def run_with_timeout(clock: Clock, seconds: float | None, work: Callable[[
         return await work()
     timed_out = False
     result: list[T] = []
-    async with anyio.create_task_group() as tg:
+    try:
+        async with anyio.create_task_group() as tg:
 
-        async def watchdog() -> None:
-            nonlocal timed_out
-            await clock.sleep(seconds)
-            timed_out = True
-            tg.cancel_scope.cancel(reason=f"timed out after {seconds:g} s")
+            async def watchdog() -> None:
+                nonlocal timed_out
+                await clock.sleep(seconds)
+                timed_out = True
+                tg.cancel_scope.cancel(reason=f"timed out after {seconds:g} s")
 
-        tg.start_soon(watchdog)
-        result.append(await work())
-        tg.cancel_scope.cancel(reason="finished")
+            tg.start_soon(watchdog)
+            result.append(await work())
+            tg.cancel_scope.cancel(reason="finished")
+    except BaseExceptionGroup as group:
+        # The work's own failure, not a group of our making: callers see what the work raised.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     if timed_out and not result:
         raise TimedOut(seconds)
     return result[0]

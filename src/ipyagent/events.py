@@ -75,6 +75,19 @@ class UserStartedSpeaking(Event):
     priority: ClassVar[Priority] = Priority.USER_TURN
 
 
+@dataclass(frozen=True, slots=True)
+class Say(Event):
+    """Say ``text`` as the agent's next answer, word for word, without the model (a confirmation,
+    a warning). ``interruptible=False``: the user's voice does not cut it (their words are answered
+    after it); ``min_words`` / ``min_seconds`` override the agent's barge-in thresholds for it."""
+
+    priority: ClassVar[Priority] = Priority.NOTIFICATION
+    text: str
+    interruptible: bool = True
+    min_words: int | None = None
+    min_seconds: float | None = None
+
+
 # --- notifications ------------------------------------------------------------------------------
 
 

@@ -31,45 +31,74 @@ _SECRET_NAME = re.compile(
     r"(?:^|_)(?:API_?KEY|ACCESS_?KEY|SECRET(?:_?KEY)?|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE
 )
 # Credential shapes, redacted even when the key is not ours. The prefixes and lengths follow what
-# the providers document and what maintained secret scanners look for; each alternative is
-# anchored on a prefix no ordinary word has, so prose is left alone.
-_KEY_SHAPES = re.compile(
-    "|".join(
-        [
-            # OpenAI "sk-...", "sk-proj-...", Anthropic "sk-ant-..."; "*" covers the masked form
-            # some providers echo back ("sk-ab****wxyz").
-            r"\bsk-[A-Za-z0-9_\-*]{6,}",
-            # An HTTP bearer token: "Bearer" as sent, or any case when what follows looks like a
-            # token (long, with a digit), so "the bearer of this letter" stays.
-            r"\bBearer\s+\S+",
-            r"\b(?i:bearer)\s+(?=[A-Za-z_\-.~+/]*\d)[A-Za-z0-9_\-.~+/]{16,}=*",
+# the providers document and what maintained secret scanners look for; each shape is anchored on
+# a prefix no ordinary word has, so prose is left alone. Shapes come in groups behind plain
+# substrings, one of which any match contains: most text holds none, and a substring test costs
+# far less than a regular expression.
+_KEY_SHAPES: tuple[tuple[tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...]], ...] = (
+    # OpenAI "sk-...", "sk-proj-...", Anthropic "sk-ant-..."; "*" covers the masked form some
+    # providers echo back ("sk-ab****wxyz").
+    (("sk-",), ((re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}"), REDACTED),)),
+    # An HTTP bearer token: "Bearer" as sent, or any case when what follows looks like a token
+    # (long, with a digit), so "the bearer of this letter" stays.
+    (
+        ("earer", "EARER"),
+        (
+            (re.compile(r"\bBearer\s+\S+"), REDACTED),
+            (re.compile(r"\b(?i:bearer)\s+(?=[A-Za-z_\-.~+/]*\d)[A-Za-z0-9_\-.~+/]{16,}=*"), REDACTED),
+        ),
+    ),
+    (
+        ("_",),
+        (
             # GitHub: classic tokens (personal, OAuth, user-to-server, server-to-server, refresh)
             # and fine-grained personal access tokens.
-            r"\bgh[pousr]_[A-Za-z0-9]{36,}",
-            r"\bgithub_pat_[A-Za-z0-9_]{22,}",
-            # AWS access key ids (long-term AKIA, temporary ASIA, and the rarer prefixes), and a
-            # secret access key written next to its name.
-            r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
-            r"(?P<keep>(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}",
-            # Slack: bot, user, app and refresh tokens, and incoming-webhook URLs.
-            r"\bxox[abposre]-(?:[0-9]+-)+[A-Za-z0-9]+",
-            r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
+            (re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),
+            (re.compile(r"github_pat_[A-Za-z0-9_]{22,}"), REDACTED),
             # Hugging Face user access tokens.
-            r"\bhf_[A-Za-z0-9]{30,}",
-            # A JSON Web Token: two base64url JSON objects ('{"' encodes as "eyJ") and a signature.
-            r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",
-            # A private key, from its first line to its last (or to the end of a cut text).
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)",
-            r"PuTTY-User-Key-File-\d:[\s\S]*?(?:Private-MAC: *[0-9a-fA-F]+|$)",
-        ]
-    )
+            (re.compile(r"hf_[A-Za-z0-9]{30,}"), REDACTED),
+            # An AWS secret access key written next to its name (the name stays).
+            (
+                re.compile(r"(?P<name>(?i:aws_secret_access_key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}"),
+                r"\g<name>" + REDACTED,
+            ),
+        ),
+    ),
+    # AWS access key ids: long-term (AKIA) and temporary (ASIA).
+    (("AKIA", "ASIA"), ((re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),)),
+    # Slack: bot, user, app and refresh tokens, and incoming-webhook URLs.
+    (("xox",), ((re.compile(r"\bxox[abposre]-(?:[0-9]+-)+[A-Za-z0-9]+"), REDACTED),)),
+    (
+        ("hooks.slack.com",),
+        (
+            (
+                re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"),
+                REDACTED,
+            ),
+        ),
+    ),
+    # A JSON Web Token: two base64url JSON objects ('{"' encodes as "eyJ") and a signature.
+    (("eyJ",), ((re.compile(r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),)),
+    # A private key, from its first line to its last (or to the end of a cut text).
+    (
+        ("PRIVATE KEY",),
+        (
+            (
+                re.compile(
+                    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+                    r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)"
+                ),
+                REDACTED,
+            ),
+        ),
+    ),
+    (
+        ("PuTTY-User-Key-File",),
+        ((re.compile(r"PuTTY-User-Key-File-\d:[\s\S]*?(?:Private-MAC: *[0-9a-fA-F]+|$)"), REDACTED),),
+    ),
 )
-# Every shape above contains one of these; text with none of them skips the regular expression.
-_SHAPE_HINTS = (
-    *("sk-", "earer", "EARER", "gh", "_pat_", "AKIA", "ASIA", "ABIA", "ACCA", "A3T", "ecret", "ECRET"),
-    *("xox", "hooks.slack", "hf_", "eyJ", "PRIVATE KEY", "PuTTY"),
-)
+_SHORTEST_SHAPE = len("Bearer x")
+
 # A password in a URL (``https://user:PASSWORD@host``) and a key in a query string.
 _URL_SECRETS = re.compile(
     r"(?<=://)(?P<user>[^/\s:@]+):[^/\s@]+(?=@)|(?P<name>[?&](?:api[_-]?key|access[_-]?token|token)=)[^&\s#]+",
@@ -163,13 +192,14 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
                 text = text.replace(form, REDACTED)
     if "@" in text or "=" in text:
         text = _URL_SECRETS.sub(_url_redacted, text)
-    if any(hint in text for hint in _SHAPE_HINTS):
-        text = _KEY_SHAPES.sub(_shape_redacted, text)
+    if len(text) >= _SHORTEST_SHAPE:
+        for hints, shapes in _KEY_SHAPES:
+            for hint in hints:
+                if hint in text:
+                    for shape, replacement in shapes:
+                        text = shape.sub(replacement, text)
+                    break
     return text
-
-
-def _shape_redacted(match: re.Match[str]) -> str:
-    return (match.group("keep") or "") + REDACTED
 
 
 def _url_redacted(match: re.Match[str]) -> str:

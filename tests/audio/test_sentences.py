@@ -48,3 +48,27 @@ def test_chunks_join_back_to_the_text(text: str, step: int) -> None:
 
 def test_split_words_keeps_spaces() -> None:
     assert split_words("a  bc d ") == ["a  ", "bc ", "d "]
+
+
+def test_no_and_etc_end_a_sentence_unless_the_next_word_continues_it() -> None:
+    out, rest = stream("No. It's sunny. Bring No. 5 and pens, etc. and paper, etc. Then go.", 4)
+    assert out == ["No. ", "It's sunny. ", "Bring No. 5 and pens, etc. and paper, etc. "]
+    assert rest == "Then go."
+    chunker = SentenceChunker()
+    assert chunker.feed("No. ") == []  # "No. 5" or "No. It is": the next word decides
+    assert chunker.feed("It") == ["No. "]
+
+
+def test_the_first_clause_can_be_the_first_piece() -> None:
+    chunker = SentenceChunker(first_clause_words=4)
+    text = "Yes, the weather in Paris is sunny, with a light breeze, all day. Bring a hat, too."
+    out = []
+    for i in range(0, len(text), 3):
+        out += chunker.feed(text[i : i + 3])
+    out.append(chunker.flush())
+    # "Yes," is too short to say alone; the first clause of four words or more goes first.
+    assert out == [
+        "Yes, the weather in Paris is sunny, ",
+        "with a light breeze, all day. ",
+        "Bring a hat, too.",
+    ]

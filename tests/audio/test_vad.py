@@ -13,7 +13,8 @@ def scripted(pattern: str) -> tuple[VadSegmenter, list[bytes]]:
     """A segmenter whose classifier replays ``pattern`` ('x' voiced, '.' not) frame by frame."""
     verdicts = iter(pattern)
     seg = VadSegmenter(
-        VadConfig(onset_frames=3, hangover_frames=4, preroll_frames=2), lambda _: next(verdicts) == "x"
+        VadConfig(onset_frames=3, hangover_frames=4, preroll_frames=2, calibration_frames=0),
+        lambda _: next(verdicts) == "x",
     )
     frames = [bytes([i % 256]) * FrameFormat().nbytes for i in range(len(pattern))]
     return seg, frames
@@ -55,7 +56,9 @@ def test_short_blips_are_not_speech() -> None:
 
 def test_a_very_long_utterance_is_cut() -> None:
     voiced = iter(lambda: True, None)
-    seg = VadSegmenter(VadConfig(onset_frames=1, max_utterance_frames=50), lambda _: next(voiced))
+    seg = VadSegmenter(
+        VadConfig(onset_frames=1, max_utterance_frames=50, calibration_frames=0), lambda _: next(voiced)
+    )
     events = run(seg, [b"\0" * FrameFormat().nbytes] * 120)
     assert not [e for e in events if isinstance(e, SpeechPaused)]
     ends = [e for e in events if isinstance(e, SpeechEnded)]

@@ -14,9 +14,10 @@ def numbered(n: int) -> list[bytes]:
 
 
 def segmenter(pattern: str, **config: int) -> VadSegmenter:
-    """A segmenter whose classifier replays ``pattern`` ('x' voiced, '.' not)."""
+    """A segmenter whose classifier replays ``pattern`` ('x' voiced, '.' not), from its first
+    frame on (no calibration: the pattern is the whole story)."""
     verdicts = iter(pattern)
-    return VadSegmenter(VadConfig(**config), lambda _: next(verdicts) == "x")
+    return VadSegmenter(VadConfig(**{"calibration_frames": 0, **config}), lambda _: next(verdicts) == "x")
 
 
 def test_an_utterance_is_cut_at_exactly_the_cap() -> None:

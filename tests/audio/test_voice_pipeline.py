@@ -4,8 +4,6 @@ keeps only what was heard, malformed frames, and a spoken question becoming a us
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
@@ -13,85 +11,18 @@ import numpy as np
 import pytest
 
 from ipyagent import Agent, State
-from ipyagent.agents import EventHandled, Update
 from ipyagent.audio import VadConfig, VoiceError
-from ipyagent.audio.frames import Int16Array
 from ipyagent.audio.pipeline import VoicePipeline
 from ipyagent.audio.speech import ClockSpeaker, VoiceOutput, word_ends
-from ipyagent.audio.stt import Transcriber
 from ipyagent.audio.tts import EspeakSynthesizer
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.events import GenerationFinished
 from ipyagent.testing import VirtualClock, kinds, wait_for, wait_for_state
-from support.sounds import FixedTranscriber, frames_of, needs_espeak, silence, speech
+from support.sounds import FixedTranscriber, needs_espeak, silence, speech
+from support.voice_rig import on_event, rig, speak
 
 pytestmark = needs_espeak
 ANSWER = "It is sunny in Paris today. Tomorrow it will rain a little. Bring an umbrella."
-
-
-class RecordingSynth(EspeakSynthesizer):
-    """espeak-ng, noting the clock time and text of each sentence it is asked to speak."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        super().__init__()
-        self.clock = clock
-        self.calls: list[tuple[float, str]] = []
-        self.made: dict[str, Int16Array] = {}
-
-    def synthesize(self, text: str) -> Int16Array:
-        self.calls.append((self.clock.now(), text))
-        self.made[text] = samples = super().synthesize(text)
-        return samples
-
-
-@dataclass
-class Rig:
-    clock: VirtualClock
-    agent: Agent
-    pipeline: VoicePipeline
-    output: VoiceOutput
-    speaker: ClockSpeaker
-    synth: RecordingSynth
-
-
-@asynccontextmanager
-async def rig(script: list[dict[str, object]], transcriber: Transcriber) -> AsyncIterator[Rig]:
-    async with VirtualClock() as clock:
-        synth = RecordingSynth(clock)
-        speaker = ClockSpeaker(clock, report_ms=50)
-        output = VoiceOutput(synth, speaker, clock)
-        speaker.output = output
-        backend = ScriptedBackend.from_list(script, clock)
-        async with (
-            Agent(backend, clock=clock, output=output, builtins=False) as agent,
-            anyio.create_task_group() as tg,
-        ):
-            pipeline = VoicePipeline(
-                agent, output, transcriber, vad=VadConfig(onset_frames=3, hangover_frames=10)
-            )  # type: ignore[arg-type]
-            tg.start_soon(speaker.run)
-            await tg.start(pipeline.run)
-            yield Rig(clock, agent, pipeline, output, speaker, synth)
-            pipeline.close()
-            tg.cancel_scope.cancel()
-
-
-async def speak(r: Rig, samples: Int16Array) -> None:
-    """Feed audio to the pipeline in real-time steps of the virtual clock (one frame per 30 ms)."""
-    for frame in frames_of(samples):
-        await r.clock.sleep(0.03)
-        r.pipeline.feed(frame, 16000)
-
-
-def on_event(agent: Agent, cls: type, clock: VirtualClock) -> list[float]:
-    times: list[float] = []
-
-    def update(u: Update) -> None:
-        if isinstance(u, EventHandled) and isinstance(u.event, cls):
-            times.append(clock.now())
-
-    agent.subscribe(update)
-    return times
 
 
 async def test_speech_starts_before_the_answer_is_complete() -> None:
@@ -199,7 +130,9 @@ async def test_recognition_starts_at_a_pause_and_is_dropped_if_the_user_goes_on(
         speaker.output = output
         backend = ScriptedBackend.from_list([{"delay": 0.1, "text": "Yes."}], clock)
         transcriber = CountingTranscriber([])
-        vad = VadConfig(onset_frames=3, hangover_frames=10, pause_frames=3, preroll_frames=0)
+        vad = VadConfig(
+            onset_frames=3, hangover_frames=10, pause_frames=3, preroll_frames=0, calibration_frames=0
+        )
         async with (
             Agent(backend, clock=clock, output=output, builtins=False) as agent,
             anyio.create_task_group() as tg,

@@ -29,12 +29,21 @@ pytestmark = [
 ]
 
 
+COUGH = "*cough*"
+
+
 def make_wav(path: Path, parts: list[str | float]) -> Path:
-    """A 48 kHz mono WAV: each str is spoken by espeak-ng, each float is that many seconds of silence."""
+    """A 48 kHz mono WAV: each str is spoken by espeak-ng (``COUGH`` is a 200 ms cough: a loud
+    burst of noise), each float is that many seconds of silence."""
     pieces = []
     for i, part in enumerate(parts):
         piece = path.with_name(f"{path.stem}-{i}.wav")
-        if isinstance(part, str):
+        if part == COUGH:
+            noise = ["synth", "0.2", "brownnoise", "fade", "q", "0.03", "0.2", "0.08", "gain", "-n", "-3"]
+            subprocess.run(
+                ["sox", "-n", "-r", "22050", "-c", "1", "-b", "16", str(piece), *noise], check=True
+            )
+        elif isinstance(part, str):
             subprocess.run(["espeak-ng", "-s", "150", "-w", str(piece), part], check=True)
         else:
             subprocess.run(
@@ -191,6 +200,46 @@ def test_speaking_over_the_agent_stops_it_and_the_ledger_keeps_what_was_heard(
         assert "towers" not in cut[1]
         second = [e for e in ledger if e[0] == "user"][1:]
         assert second and second[0][2] == "voice" and "stop" in second[0][1].lower(), ledger
+    finally:
+        browser.close()
+        pw.stop()
+
+
+def test_a_cough_during_the_answer_does_not_lose_it(voice_lab: tuple[str, str, Path], tmp_path: Path) -> None:
+    wav = make_wav(tmp_path / "cough.wav", [0.5, "What is the weather in Paris?", 9.0, COUGH, 60.0])
+    long = (
+        "It will be sunny. "
+        "Paris will have a light breeze from the west all morning. "
+        "In the afternoon clouds will gather over the river and it may rain a little. "
+        "Tomorrow looks warmer, so pack a hat, some water and an umbrella for the evening."
+    )
+    pw, browser, page = run_notebook(voice_lab, "voice_cough", wav, [{"delay": 0.3, "text": long}])
+    try:
+        page.locator(".ipyagent-voice button.mic").click()
+        # The cough pauses the speaker...
+        wait_or_explain(
+            page,
+            "voice_cough_failed",
+            "() => Number(document.querySelector('.ipyagent-voice').dataset.stopped) >= 1",
+        )
+        # ...and the answer resumes and plays to its end.
+        wait_or_explain(
+            page,
+            "voice_cough_failed",
+            """() => {
+              const v = document.querySelector('.ipyagent-voice');
+              const playing = v.querySelector('.speaker').classList.contains('playing');
+              return v.dataset.agentState === 'idle' && !playing;
+            }""",
+            90_000,
+        )
+        shot(page, "voice_cough_resumed")
+        ledger = read_ledger(page)
+        kinds = [e[0] for e in ledger]
+        assert kinds == ["user", "interruption", "assistant"], ledger
+        assert ledger[1][3] == "false" and "resumed from" in ledger[1][1], ledger
+        assert ledger[2][1:] == [long, None, "complete"], ledger
+        assert "false interruption" in page.locator(".ipyagent-voice").inner_text().lower()
     finally:
         browser.close()
         pw.stop()

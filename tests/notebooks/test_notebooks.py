@@ -193,3 +193,28 @@ def test_voice_notebook_turns_speech_into_a_turn_speaks_by_sentence_and_keeps_wh
     assert (
         "the ledger has the whole answer: It is sunny in Paris today." in headless and "umbrella" in headless
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)  # three MCP server starts: a few seconds each, more on a busy machine
+def test_mcp_tools_notebook_answers_while_a_slow_mcp_tool_runs_and_cancels_it() -> None:
+    nb = run("08-mcp-tools.ipynb")
+    cells = code_cells(nb)
+    assert has_picture(cells[0]), "the first code cell draws the timeline"
+    assert text_of(cells[1]).startswith("forecast: A day-by-day forecast")
+    ledger = [line.split(maxsplit=1)[1] for line in text_of(cells[2]).splitlines()]
+    assert ledger[2] == "tool_call    forecast(city='Paris', days=5)"
+    assert ledger[3] == "tool_result  forecast started as t1"
+    quick = ledger.index("assistant    Right now Paris is at 18 C and cloudy.")
+    result = "notification [tool_result t1 forecast]"
+    forecast = next(i for i, line in enumerate(ledger) if line.startswith(result))
+    assert quick < forecast, "the quick question waited for the slow MCP tool"
+    progress = text_of(cells[3]).splitlines()
+    assert progress == [f"t1 forecast: {day}/5: day {day} of 5 computed" for day in range(1, 6)]
+    cancelled = text_of(cells[4])
+    assert "[tool_cancelled t1 forecast] cancelled (the user no longer needs it)" in cancelled
+    assert re.search(r"\[tool_result t2 cancelled_calls\] forecast\(Oslo, 30\) after \d+ days", cancelled)
+    failed = text_of(cells[5])
+    fault = "[tool_error mcp:weather] MCP server 'weather' could not start: command 'no-such-weather-server'"
+    assert fault in failed
+    assert "(The weather service is not available right now.)" in failed

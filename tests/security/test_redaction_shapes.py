@@ -135,3 +135,8 @@ def test_unpadded_url_safe_base64_of_a_key_is_redacted_inside_text(length: int) 
         clean = redact(text, extra=[key])
         assert form not in clean, form
         assert clean.startswith("encoded:") and clean.endswith("and more")
+
+
+def test_the_shortest_shape_is_redacted() -> None:
+    assert redact("Bearer x") == REDACTED  # 8 characters: the shortest text a shape can match
+    assert redact("Bearer") == "Bearer"

@@ -18,10 +18,13 @@ needs_espeak = pytest.mark.skipif(
 )
 
 
-def speech(text: str, wpm: int = 160) -> Int16Array:
-    """``text`` spoken by espeak-ng, resampled to 16 kHz."""
+def speech(text: str, wpm: int = 160, *, ssml: bool = False) -> Int16Array:
+    """``text`` spoken by espeak-ng (``ssml``: read as SSML, for pauses), resampled to 16 kHz."""
     assert ESPEAK is not None
-    wav = subprocess.run([ESPEAK, "--stdout", "-s", str(wpm), text], capture_output=True, check=True).stdout
+    markup = ["-m"] if ssml else []
+    wav = subprocess.run(
+        [ESPEAK, "--stdout", "-s", str(wpm), *markup, text], capture_output=True, check=True
+    ).stdout
     samples, rate = read_wav(wav)
     return resample(samples, rate, SAMPLE_RATE)
 

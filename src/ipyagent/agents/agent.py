@@ -9,6 +9,7 @@ awaits the model or a tool: those run as tasks that post events back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
@@ -27,7 +28,7 @@ from ..dispatch.backends import Backend, resolve
 from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
 from ..dispatch.limits import ModelCallLimit
-from ..dispatch.output import OutputChannel, TextOutput
+from ..dispatch.output import InterruptionPolicy, OutputChannel, TextOutput
 from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
 from ..dispatch.tools import BaseTool, as_tool
 from ..errors import AgentError
@@ -59,6 +60,7 @@ AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
+STATE_HISTORY = 5000  # states kept per agent for views opened later (%timeline)
 # Who interrupts when a message is sent with ``interrupt=True``: a cell's %agent --interrupt is a
 # magic; the chat box (and the API, which acts for it) types over the agent.
 _INTERRUPTED_BY: dict[ev.UserSource, ev.InterruptSource] = {"cell": "magic"}
@@ -75,9 +77,16 @@ class Agent:
         clock: where time comes from (default: the real clock).
         ledger: a :class:`~ipyagent.ledger.Ledger`, or a path to a ledger file to open or resume.
         output: how answers reach the user (default: text, delivered at once).
-        listen_timeout: seconds of silence after which a listening agent goes back to idle.
+        listen_timeout: seconds of silence after which a listening agent goes back to idle; the
+            voice bridge calls :meth:`user_active` on every voiced frame, so a long utterance
+            never times out while the user is still talking.
+        interruption: when the user's voice may cut an answer off (:class:`InterruptionPolicy`);
+            :meth:`say` can set it for one answer.
         turn_based: a baseline for comparisons: user turns wait until every tool has finished.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
+        mcp: MCP servers whose tools the agent may call, ``{"name": {"command": ..., "args": [...],
+            "env": {...}}}`` or ``{"name": {"url": ...}}`` (a ``{"mcpServers": ...}`` dict too);
+            they start on first use and stop with the agent. Sub-agents share their parent's.
         model_calls: at most this many generations of the agent and its sub-agents stream at
             once (a number or a shared :class:`~ipyagent.dispatch.limits.ModelCallLimit`; default:
             no limit). Sub-agents always share their parent's.
@@ -97,8 +106,10 @@ class Agent:
         ledger: Ledger | str | Path | None = None,
         output: OutputChannel | None = None,
         listen_timeout: float = 5.0,
+        interruption: InterruptionPolicy | None = None,
         turn_based: bool = False,
         builtins: bool = True,
+        mcp: Any = None,
         parent: Agent | None = None,
         model_calls: ModelCallLimit | int | None = None,
     ) -> None:
@@ -110,6 +121,7 @@ class Agent:
         self.clock: Clock = clock or RealClock()
         self.instructions = instructions
         self.listen_timeout = listen_timeout
+        self.interruption = interruption or InterruptionPolicy()
         self.turn_based = turn_based
         self.backend: Backend = resolve(model, self.clock)
         self.output: OutputChannel = output or TextOutput()
@@ -147,7 +159,17 @@ class Agent:
         for fn in tools:
             self.add_tool(fn)
         self._builtins = builtins
+        from ..mcp import McpServers
+
+        self.mcp: McpServers = parent.mcp if parent is not None else McpServers.from_spec(mcp, self.clock)
+        if parent is None:
+            self.mcp.on_fault = self._mcp_fault
+        self.dispatcher.prepare_tools = self._prepare_tools
         self._state = State.IDLE
+        # (clock time, state entered), oldest first, so a view opened later can draw the past.
+        self._states: collections.deque[tuple[float, State]] = collections.deque(
+            [(self.clock.now(), State.IDLE)], maxlen=STATE_HISTORY
+        )
         self._queue = ev.EventQueue()
         # Invariant: held events are re-queued, in order, on the next transition into IDLE.
         self._deferred: list[ev.Event] = []
@@ -155,6 +177,9 @@ class Agent:
         self._generation_requested = False
         self._listen_token = 0
         self._listen_scope: anyio.CancelScope | None = None
+        # Clock time of the latest sign that the user is still talking; the listen timer counts
+        # silence from here.
+        self._user_active_at = float("-inf")
         self._subscribers: list[tuple[Subscriber, bool]] = []
         self._settle_waiter: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -175,8 +200,25 @@ class Agent:
         return self._state
 
     @property
+    def state_history(self) -> list[tuple[float, State]]:
+        """``(clock time, state)`` for each state this agent entered since it was created, oldest
+        first (the last ``STATE_HISTORY`` of them)."""
+        return list(self._states)
+
+    @property
     def tools(self) -> Mapping[str, BaseTool]:
+        """The tools the model may call now (an MCP server's once it has started)."""
+        self._sync_mcp_tools()
         return dict(self.dispatcher.tools)
+
+    async def start_mcp(self) -> list[str]:
+        """Start the MCP servers that are not running (they otherwise start on first use);
+        returns one line per server that could not start."""
+        if self.status != "running":
+            raise AgentError(f"agent {self.name!r} is {self.status}; MCP servers start with a running agent")
+        faults = await self.mcp.start_all()
+        self._sync_mcp_tools()
+        return faults
 
     @property
     def tasks(self) -> list[BackgroundTask]:
@@ -246,6 +288,57 @@ class Agent:
             )
         self._queue.put(ev.UserMessage(text, source, exchange))
         await anyio.lowlevel.checkpoint()
+
+    def say(
+        self,
+        text: str,
+        *,
+        interruptible: bool = True,
+        min_words: int | None = None,
+        min_seconds: float | None = None,
+    ) -> None:
+        """Say ``text`` word for word as the agent's next answer (the model is not asked): once
+        the agent is idle, never over the user. ``interruptible=False`` for an answer that must
+        be heard (a confirmation, a warning): the user's voice does not cut it, and their words
+        are answered after it. ``min_words`` / ``min_seconds`` set the barge-in thresholds for
+        this answer only (see :class:`InterruptionPolicy`)."""
+        if not isinstance(text, str) or not text.strip():
+            raise AgentError("say() needs a non-empty text")
+        self._answer_policy(interruptible, min_words, min_seconds)  # bad values fail here
+        self._ensure_running()
+        self._queue.put(ev.Say(text, interruptible, min_words, min_seconds))
+
+    def _answer_policy(
+        self, interruptible: bool, min_words: int | None, min_seconds: float | None
+    ) -> InterruptionPolicy:
+        base = self.interruption
+        try:
+            return InterruptionPolicy(
+                interruptible,
+                base.min_words if min_words is None else min_words,
+                base.min_seconds if min_seconds is None else min_seconds,
+                base.resume_after,
+            )
+        except ValueError as exc:
+            raise AgentError(f"say(): {exc}") from None
+
+    @property
+    def answer_policy(self) -> InterruptionPolicy:
+        """The interruption policy of the answer being generated or spoken now (the agent's own
+        unless :meth:`say` set one for it)."""
+        gen = self.dispatcher.current
+        return gen.policy if gen is not None and gen.policy is not None else self.interruption
+
+    def user_active(self) -> None:
+        """The user is still talking (a voiced frame): the listen timer counts silence only."""
+        self._user_active_at = self.clock.now()
+
+    def note_interruption(self, text: str, status: Literal["false", "deferred"]) -> None:
+        """Record an interruption that did not cut the answer off: ``"false"`` (a cough, an
+        "uh", a door: the answer resumed) or ``"deferred"`` (the answer may not be cut; the
+        user's words are answered after it). Models are not shown these markers."""
+        gen = self.dispatcher.current
+        self._record("interruption", text, status=status, generation=gen.id if gen is not None else None)
 
     def interrupt(self, reason: str = "interrupted by the user", source: ev.InterruptSource = "api") -> None:
         """Cut off whatever the agent is generating or saying, now. Tools keep running."""
@@ -382,6 +475,8 @@ class Agent:
         self.dispatcher.attach(tg)
         self.runner.attach(tg)
         self._set_status("running")
+        if self.parent is None:
+            tg.start_soon(self.mcp.run, name=f"mcp servers of {self.path}")
         tg.start_soon(self._loop, name=f"agent {self.path}")
 
     def _ensure_running(self) -> None:
@@ -433,6 +528,7 @@ class Agent:
             self._apply(effect, event)
         if transition.next is not state:
             self._state = transition.next
+            self._states.append((self.clock.now(), transition.next))
             self._publish(StateChanged(self, state, transition.next, self.clock.now()))
 
     def _apply(self, effect: Effect, event: ev.Event) -> None:
@@ -440,6 +536,7 @@ class Agent:
             case Effect.RECORD_USER:
                 assert isinstance(event, ev.UserMessage)
                 self._record("user", event.text, source=event.source)
+                self.mcp.new_turn()
             case Effect.RECORD_NOTIFICATION:
                 assert isinstance(event, ev.Notification)
                 self._record(
@@ -453,6 +550,10 @@ class Agent:
                 self._generation_requested = False
                 cache_point = self.ledger.fork_point - 1 if self.ledger.fork_point else None
                 self.dispatcher.start_generation(self.ledger, cache_point)
+            case Effect.START_SAYING:
+                assert isinstance(event, ev.Say)
+                policy = self._answer_policy(event.interruptible, event.min_words, event.min_seconds)
+                self.dispatcher.start_generation(self.ledger, None, say=event.text, policy=policy)
             case Effect.EMIT:
                 assert isinstance(event, ev.TextDelta)
                 self.dispatcher.emit(event)
@@ -523,9 +624,13 @@ class Agent:
             self._listen_scope.cancel(reason="listen timer restarted")
         scope = self._listen_scope = anyio.CancelScope()
 
+        started = self.clock.now()
+
         async def timer() -> None:
             with scope:
-                await self.clock.sleep(self.listen_timeout)
+                # Silence, not onset: each sign of the user talking pushes the deadline back.
+                while (due := max(started, self._user_active_at) + self.listen_timeout) > self.clock.now():
+                    await self.clock.sleep(due - self.clock.now())
                 self._queue.put(ev.ListenTimeout(token))
 
         assert self._tg is not None
@@ -677,6 +782,30 @@ class Agent:
             raise AgentError(failure)
         self._set_status("done")
         return answer or "(finished without an answer)"
+
+    # --- MCP servers --------------------------------------------------------------------------
+
+    async def _prepare_tools(self) -> None:
+        """Before a generation: start MCP servers on first use, so their tools are offered."""
+        if any(s.state != "ready" for s in self.mcp.servers.values()):
+            self._publish(ModelStatus(self, "starting MCP servers…"))
+            await self.start_mcp()
+            self._publish(ModelStatus(self, ""))
+        else:
+            self._sync_mcp_tools()
+
+    def _sync_mcp_tools(self) -> None:
+        from ..mcp import McpTool
+
+        tools = self.dispatcher.tools
+        own = [n for n, t in tools.items() if not isinstance(t, McpTool)]
+        offered = self.mcp.tools(taken=own)
+        for name in [n for n, t in tools.items() if isinstance(t, McpTool) and offered.get(n) is not t]:
+            del tools[name]
+        tools.update(offered)
+
+    def _mcp_fault(self, server: str, text: str) -> None:
+        self._post(ev.ToolError(text, name=f"mcp:{server}"))
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Heavy models (Whisper tiny.en, the piper voice) load on first use, in worker thr
 
 from __future__ import annotations
 
+from ..dispatch.output import InterruptionPolicy
 from .frames import SAMPLE_RATE, BadFrame, FrameFormat, VoiceError
 from .sentences import SentenceChunker
 from .vad import SpeechEnded, SpeechStarted, VadConfig, VadSegmenter
@@ -14,6 +15,7 @@ __all__ = [
     "SAMPLE_RATE",
     "BadFrame",
     "FrameFormat",
+    "InterruptionPolicy",
     "SentenceChunker",
     "SpeechEnded",
     "SpeechStarted",

@@ -3,8 +3,19 @@
 :class:`VoicePipeline` takes microphone frames (from the browser, through the voice widget),
 runs the VAD on each, and:
 
-- on speech onset: if the agent is generating or speaking (or audio is still playing), stops the
-  speaker at once (barge-in), then posts :class:`~ipyagent.events.UserStartedSpeaking`;
+- on speech onset while the agent is quiet: posts :class:`~ipyagent.events.UserStartedSpeaking`
+  (the agent listens and holds back whatever it has to say);
+- on speech onset while the agent is generating or speaking (a barge-in): pauses the speaker at
+  once, keeping the unheard rest. The sound is judged when it ends (:class:`InterruptionPolicy`):
+  words cut the answer off (an :class:`~ipyagent.events.Interrupt`, then the words as a user
+  turn); a cough, an "uh" or a door is a *false interruption*: the answer resumes from the first
+  word the user did not hear, and the ledger records it. An answer that may not be cut
+  (``interruptible=False``) plays on; the user's words are answered after it;
+- on every voiced frame: tells the agent the user is still talking, so its listen timer counts
+  silence, not time since the onset;
+- after 210 ms of silence: asks the turn detector (:mod:`.turns`) whether the user is done, and
+  keeps the utterance open until it answers; "done" ends it at once, "mid-sentence" leaves it
+  open until speech resumes or the VAD's longer hangover (1.5 s) runs out;
 - on end of speech: transcribes the utterance in a worker thread and posts the transcript as a
   :class:`~ipyagent.events.UserMessage` with source ``"voice"``.
 
@@ -20,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,10 +45,12 @@ from .. import bridge
 from .. import events as ev
 from ..agents.updates import EntryAdded, Update
 from ..clock import RealClock, TimedOut, run_with_timeout
+from ..dispatch.output import InterruptionPolicy
 from ..fsm import State
 from .frames import BadFrame, FrameFormat, check_frame
 from .speech import VoiceOutput
 from .stt import Transcriber
+from .turns import TurnDetector
 from .vad import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadConfig, VadSegmenter
 
 _REAL_TIME = RealClock()
@@ -47,6 +61,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Phase = Literal["off", "quiet", "speaking", "transcribing"]
+# Sounds people make that are not words: a transcript of only these (or nothing) is no barge-in.
+FILLERS = frozenset(
+    {"uh", "um", "umm", "uhm", "er", "erm", "ah", "eh", "hm", "hmm", "mm", "mhm", "mmm", "oh", "huh"}
+)
+_ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|♪")  # "[coughs]", "(sighs)", "*cough*"
+
+
+def spoken_words(text: str) -> list[str]:
+    """The words of a transcript that carry meaning: no sound annotations, no fillers."""
+    words = re.findall(r"[a-z0-9']+", _ANNOTATION.sub(" ", text.lower()))
+    return [w for w in words if w not in FILLERS]
 
 
 @dataclass
@@ -68,6 +93,23 @@ class _Early:
     text: str | None = None
     error: Exception | None = None
     wanted: bool = True  # False once speech resumed
+
+
+@dataclass(eq=False)
+class _BargeIn:
+    """The user spoke over an answer; until the sound is judged, the answer waits (paused) or,
+    if it may not be cut, plays on."""
+
+    policy: InterruptionPolicy
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Utterance:
+    """An ended utterance on its way to recognition, and the barge-in it may decide."""
+
+    audio: bytes | _Early
+    barge: _BargeIn | None
 
 
 @dataclass
@@ -96,6 +138,7 @@ class VoicePipeline:
         *,
         vad: VadConfig | None = None,
         classifier: Callable[[bytes], bool] | None = None,
+        turn_detector: TurnDetector | None = None,
         listener: VoiceListener | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
@@ -104,6 +147,12 @@ class VoicePipeline:
         self.transcriber = transcriber
         self.vad = VadSegmenter(vad, classifier)
         self.fmt: FrameFormat = self.vad.config.fmt
+        self.turn_detector = turn_detector
+        self.turn_threshold = 0.5  # Smart Turn's own cut-off between complete and not
+        # Silence before the turn detector is asked (210 ms): shorter gaps are commas and breaths,
+        # after which a sentence can sound finished even though the user goes on.
+        self.turn_check_frames = max(self.vad.config.pause_frames, 210 // self.fmt.frame_ms)
+        self.turn_verdicts: list[float] = []
         self.listener = listener or VoiceListener()
         self.marks = Marks()
         self.rejected = 0
@@ -113,10 +162,18 @@ class VoicePipeline:
         self.late_frames = 0  # duplicated or out of order: dropped
         self.lost_frames = 0  # numbers skipped: never arrived
         self._loop = loop
-        self._send: MemoryObjectSendStream[bytes | _Early]
-        self._receive: MemoryObjectReceiveStream[bytes | _Early]
-        self._send, self._receive = anyio.create_memory_object_stream[bytes | _Early](16)
+        self._send: MemoryObjectSendStream[_Utterance]
+        self._receive: MemoryObjectReceiveStream[_Utterance]
+        self._send, self._receive = anyio.create_memory_object_stream[_Utterance](16)
         self._early: _Early | None = None
+        # Invariant: the barge-in not yet judged (at most one: a second sound before the verdict
+        # is judged with it), else None.
+        self._barge: _BargeIn | None = None
+        self.false_interruptions = 0
+        self.deferred_interruptions = 0
+        # The pause the turn detector is judging (its frame index), None once speech resumed.
+        self._pause_at: int | None = None
+        self._turns = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyagent-turn")
         self._tasks: set[asyncio.Task[None]] = set()
         self.early_hits = 0
         # Speech recognition runs on one thread of its own, one utterance at a time: an early
@@ -184,39 +241,92 @@ class VoicePipeline:
         """The mic was switched on or off: the browser numbers frames from 0 again."""
         self._last_seq = None
         self.vad.reset()
+        self._pause_at = None
+        if self._barge is not None:  # the sound that paused the answer is gone with the mic
+            self._judge_barge_in(self._barge, "", "the microphone was switched")
 
     def _handle(self, frame: bytes) -> None:
-        for event in self.vad.feed(frame):
-            if isinstance(event, SpeechStarted):
-                self._speech_started()
-            elif isinstance(event, SpeechPaused):
-                self._speech_paused(event)
-            elif isinstance(event, SpeechResumed):
-                if self._early is not None:
-                    self._early.wanted = False
-                    self._early = None
-            elif isinstance(event, SpeechEnded):
-                self._speech_ended(event)
+        events = self.vad.feed(frame)
+        if self.vad.last_voiced:
+            self.agent.user_active()  # the listen timer counts silence, not time since the onset
+        for event in events:
+            self._on_vad(event)
+        if (
+            self.turn_detector is not None
+            and self._loop is not None
+            and self.vad.silent_frames == self.turn_check_frames
+        ):
+            at = self._pause_at = self.vad.frames_seen
+            # The verdict decides, not the race between the model and the silence hangover: until
+            # it comes (or the longer hangover runs out) the utterance stays open.
+            self.vad.hold()
+            self._start(self._judge_turn(at, self.vad.audio_so_far()), "end-of-turn detection")
+
+    def _on_vad(self, event: SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded) -> None:
+        if isinstance(event, SpeechStarted):
+            self._speech_started()
+        elif isinstance(event, SpeechPaused):
+            self._speech_paused(event)
+        elif isinstance(event, SpeechResumed):
+            self._pause_at = None
+            if self._early is not None:
+                self._early.wanted = False
+                self._early = None
+        elif isinstance(event, SpeechEnded):
+            self._speech_ended(event)
+
+    def _start(self, work: Any, name: str) -> None:
+        # A plain asyncio task: this may run in a loop callback (a frame handed over from the
+        # comm thread), where an anyio task group cannot start tasks.
+        assert self._loop is not None
+        task = self._loop.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _speech_started(self) -> None:
         self._mark("speech_onset")
-        if self.output.playing or self.agent.state in (State.GENERATING, State.EMITTING):
-            self.barge_ins += 1
-            self.output.stop()  # stop the sound first: the FSM records what was heard so far
-            self._mark("barge_in")
-        self.agent.post(ev.UserStartedSpeaking())
         self.listener.phase("speaking")
+        if self._barge is not None:
+            return  # a second sound before the first was judged: judged together
+        if not (self.output.playing or self.agent.state in (State.GENERATING, State.EMITTING)):
+            self.agent.post(ev.UserStartedSpeaking())
+            return
+        policy = self.agent.answer_policy
+        self._barge = _BargeIn(policy, paused=policy.interruptible)
+        if policy.interruptible:
+            self.barge_ins += 1
+            self.output.pause()  # silent at once; cut or resumed once the sound is judged
+            self._mark("barge_in")
 
     def _speech_paused(self, event: SpeechPaused) -> None:
-        if self._loop is None or self._early is not None:
+        if self._loop is None:
+            return
+        if self._early is not None:
             return
         early = _Early(event.audio)
-        # A plain asyncio task: this may run in a loop callback (a frame handed over from the
-        # comm thread), where an anyio task group cannot start tasks.
-        task = self._loop.create_task(self._transcribe_early(early), name="early speech recognition")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(self._transcribe_early(early), "early speech recognition")
         self._early = early
+
+    async def _judge_turn(self, frame: int, audio: bytes) -> None:
+        """Done (end the utterance now) or mid-sentence (leave it open, up to the VAD's longer
+        hangover)?"""
+        assert self.turn_detector is not None
+        loop = asyncio.get_running_loop()
+        try:
+            with self.agent.clock.holding():
+                p = await loop.run_in_executor(self._turns, self.turn_detector.complete, audio)
+        except Exception as exc:  # without a verdict, the silence so far ends the turn
+            log.warning("end-of-turn detection failed: %s", exc)
+            p = 1.0
+        else:
+            self.turn_verdicts.append(p)
+        if self._pause_at != frame:
+            return  # the user went on speaking meanwhile
+        if p >= self.turn_threshold:
+            self._mark("turn_complete")
+            ended = self.vad.end_now()
+            if ended is not None:
+                self._on_vad(ended)
 
     async def _recognise(self, audio: bytes) -> str:
         loop = asyncio.get_running_loop()
@@ -242,16 +352,68 @@ class VoicePipeline:
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self._mark("speech_end")
+        self._pause_at = None
         self.listener.phase("transcribing")
         early, self._early = self._early, None
+        barge = self._barge
+        if barge is not None:
+            voiced = self.fmt.seconds(event.voiced_frames)
+            if voiced < barge.policy.min_seconds:
+                self.listener.phase("quiet")
+                self._judge_barge_in(barge, "", f"{voiced:.2f} s of sound")
+                return  # too short to hold words
+            if self._loop is not None:
+                self._start(self._resume_unless_judged(barge), "false interruption deadline")
         try:
-            self._send.send_nowait(early if early is not None and early.wanted else event.audio)
+            self._send.send_nowait(
+                _Utterance(early if early is not None and early.wanted else event.audio, barge)
+            )
         except anyio.WouldBlock:
             log.warning("speech recognition is %d utterances behind; dropping the newest", 16)
 
+    async def _resume_unless_judged(self, barge: _BargeIn) -> None:
+        await self.agent.clock.sleep(barge.policy.resume_after)
+        if self._barge is barge:
+            self._judge_barge_in(barge, "", "no words in time")
+
+    def _judge_barge_in(self, barge: _BargeIn, text: str, why: str) -> bool:
+        """Decide a barge-in on what was said; True if ``text`` is now the user's turn
+        (posted here), False if it is to be ignored."""
+        if self._barge is not barge:
+            return False
+        self._barge = None
+        words = spoken_words(text)
+        if len(words) >= barge.policy.min_words and text.strip():
+            if barge.paused:  # words: the answer is cut off where the user stopped hearing it
+                self.agent.post(ev.Interrupt("the user started speaking", source="speech"))
+            else:
+                self.deferred_interruptions += 1
+                self.agent.note_interruption(
+                    "the user spoke during an answer that may not be cut off; they are answered after it",
+                    "deferred",
+                )
+            self.agent.post(ev.UserMessage(text, "voice"))
+            return True
+        if barge.paused:
+            self.false_interruptions += 1
+            heard = f"“{text.strip()}”: no words" if text.strip() else why
+            where = self.output.next_word()
+            went_on = f"resumed from “{where.strip()}”" if where else "went on"
+            note = f"false interruption ({heard}): the answer {went_on}"
+            self.agent.note_interruption(note, "false")
+            self.listener.status(note)
+            self._start(self.output.resume(), "resume after a false interruption")
+        return False
+
     def _on_update(self, update: Update) -> None:
         # Cut off by anything (typed message, button, %interrupt): the speaker must stop too.
-        if isinstance(update, EntryAdded) and update.entry.kind == "interruption" and self.output.playing:
+        if (
+            isinstance(update, EntryAdded)
+            and update.entry.kind == "interruption"
+            and update.entry.status not in ("false", "deferred")
+            and self.output.playing
+        ):
+            self._barge = None
             self.output.stop()
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -262,23 +424,32 @@ class VoicePipeline:
             async for item in self._receive:
                 await self._transcribe(item)
 
-    async def _transcribe(self, item: bytes | _Early) -> None:
+    async def _transcribe(self, item: _Utterance) -> None:
+        audio = item.audio
         try:
-            if isinstance(item, _Early):
-                await item.done.wait()
+            if isinstance(audio, _Early):
+                await audio.done.wait()
                 self.early_hits += 1
-                if item.error is not None:
-                    raise item.error
-                text = item.text or ""
+                if audio.error is not None:
+                    raise audio.error
+                text = audio.text or ""
             else:
-                text = await self._recognise(item)
+                text = await self._recognise(audio)
         except Exception as exc:
             log.warning("speech recognition failed: %s", exc)
             self.listener.status(f"speech recognition failed: {exc}")
             self.listener.phase("quiet")
+            if item.barge is not None:
+                self._judge_barge_in(item.barge, "", "not recognised")
             return
         self._mark("transcript")
         self.listener.phase("speaking" if self.vad.speaking else "quiet")
+        if item.barge is not None and self._barge is item.barge:
+            if self._judge_barge_in(item.barge, text, "no words"):
+                self.listener.transcript(text)
+            elif text.strip():
+                self.listener.status(f"(not an interruption: “{text.strip()}”)")
+            return
         if not text.strip():
             self.listener.status("(no words recognised)")
             return
@@ -293,3 +464,4 @@ class VoicePipeline:
         for task in self._tasks:
             task.cancel()
         self._stt.shutdown(wait=False, cancel_futures=True)
+        self._turns.shutdown(wait=False, cancel_futures=True)

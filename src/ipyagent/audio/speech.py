@@ -8,6 +8,11 @@ in, the ledger keeps exactly what was heard.
 
 Word ends inside a chunk are estimated from letter counts across the voiced part of the audio
 (leading and trailing silence trimmed): a word is reported after its estimated end has played.
+
+When the user starts to speak over the answer, the speaker is *paused* (:meth:`VoiceOutput.pause`):
+it falls silent at once, but the unheard rest is kept. If the user's sound proves to be words the
+answer is cut as usual; if not (a cough, an "uh", a door), :meth:`VoiceOutput.resume` plays on from
+the first word the user did not hear, so every word is heard exactly once.
 """
 
 from __future__ import annotations
@@ -97,8 +102,9 @@ class _Turn:
 class VoiceOutput:
     """An :class:`~ipyagent.dispatch.output.OutputChannel` that speaks.
 
-    Invariant: ``_queue`` holds the chunks sent to the speaker and not yet reported done, in play
-    order; ``_turn`` is the generation being spoken (``None`` after a stop).
+    Invariant: ``_queue`` holds the chunks sent to the speaker (or, while paused, due to be sent)
+    and not yet reported done, in play order; ``_turn`` is the generation being spoken (``None``
+    after a stop). While ``paused`` nothing is sent to the speaker.
     """
 
     def __init__(
@@ -109,12 +115,16 @@ class VoiceOutput:
         *,
         mark: Mark | None = None,
         stall_seconds: float = 10.0,
+        first_clause_words: int = 0,
     ) -> None:
         self.synthesizer = synthesizer
         self.speaker = speaker
         self.clock = clock
         self.mark: Mark = mark or (lambda _: None)
         self.stall_seconds = stall_seconds
+        # Speak the first clause of an answer as soon as it has this many words (0: wait for
+        # the first sentence).
+        self.first_clause_words = first_clause_words
         self._ids = itertools.count(1)
         self._queue: list[_Playing] = []
         self._turn: _Turn | None = None
@@ -122,6 +132,8 @@ class VoiceOutput:
         # tell which async library is running.
         self._changed = asyncio.Event()
         self.last_chunk: AudioChunk | None = None
+        self.paused = False
+        self.resumes = 0
 
     @property
     def playing(self) -> bool:
@@ -159,7 +171,7 @@ class VoiceOutput:
 
     def _turn_for(self, progress: Progress) -> _Turn:
         if self._turn is None or self._turn.progress is not progress:
-            self._turn = _Turn(progress)
+            self._turn = _Turn(progress, SentenceChunker(first_clause_words=self.first_clause_words))
         return self._turn
 
     async def _speak(self, turn: _Turn, sentence: str) -> None:
@@ -179,13 +191,17 @@ class VoiceOutput:
         chunk = AudioChunk(next(self._ids), sentence, samples, self.synthesizer.sample_rate)
         self._queue.append(_Playing(chunk, word_ends(sentence, samples), turn.progress))
         self.last_chunk = chunk
-        self.speaker.play(chunk)
-        if turn.sentences == 1:
-            self.mark("audio_out")
+        if not self.paused:
+            self.speaker.play(chunk)
+            if turn.sentences == 1:
+                self.mark("audio_out")
 
     async def _drain(self, turn: _Turn) -> None:
         """Wait until every chunk of ``turn`` has played; give up if the speaker goes silent."""
         while any(p.progress is turn.progress for p in self._queue):
+            if self.paused:  # the user has the floor; the pipeline resumes or cuts
+                await self._changed.wait()
+                continue
             try:
                 await run_with_timeout(self.clock, self.stall_seconds, self._changed.wait)
             except TimedOut:
@@ -198,6 +214,10 @@ class VoiceOutput:
         playing = next((p for p in self._queue if p.chunk.id == chunk_id), None)
         if playing is None:
             return  # stopped, or a stale report
+        if self.paused:
+            # A report sent just before the pause is still true about what was heard; the end
+            # of a chunk is not, for the speaker dropped it.
+            done = False
         playing.played = max(playing.played, int(played_samples))
         if playing.reported == 0 and playing.played > 0 and playing is self._queue[0]:
             self.mark("played")
@@ -214,10 +234,57 @@ class VoiceOutput:
     def stop(self) -> None:
         """Stop speaking at once: the speaker drops its audio, later reports are ignored."""
         self._turn = None
+        was_paused, self.paused = self.paused, False
         if self._queue:
             self._queue = []
+            if not was_paused:  # a paused speaker is silent already
+                self.speaker.stop()
+                self.mark("stop_sent")
+        self._wake()
+
+    def next_word(self) -> str | None:
+        """The first word of the answer the user has not heard yet (None if none is queued)."""
+        for playing in self._queue:
+            for word, _ in playing.words[playing.reported :]:
+                if word.strip():
+                    return word
+        return None
+
+    def pause(self) -> None:
+        """Fall silent now but keep what was not heard, for :meth:`resume` (or :meth:`stop`)."""
+        if self.paused:
+            return
+        self.paused = True
+        if self._queue:
             self.speaker.stop()
             self.mark("stop_sent")
+        self._wake()
+
+    async def resume(self) -> None:
+        """Play on from the first word not yet heard: the sentence that was cut is synthesised
+        again from that word; the sentences after it are sent as they were."""
+        if not self.paused:
+            return
+        if self._queue:
+            first = self._queue[0]
+            rest = "".join(word for word, _ in first.words[first.reported :])
+            if rest.strip():
+                with self.clock.holding():
+                    samples = await anyio.to_thread.run_sync(self.synthesizer.synthesize, rest.strip())
+                if not self.paused or not self._queue or self._queue[0] is not first:
+                    return  # stopped (or resumed) meanwhile
+                chunk = AudioChunk(next(self._ids), rest, samples, self.synthesizer.sample_rate)
+                self._queue[0] = _Playing(chunk, word_ends(rest, samples), first.progress)
+            else:  # every word of it was heard: only its trailing silence was left
+                self._queue.pop(0)
+                if first.reported < len(first.words):
+                    for word, _ in first.words[first.reported :]:
+                        first.progress(word)
+        self.paused = False
+        self.resumes += 1
+        for playing in self._queue:
+            self.speaker.play(playing.chunk)
+        self.mark("resumed")
         self._wake()
 
     def _wake(self) -> None:
@@ -235,6 +302,7 @@ class ClockSpeaker:
         self.output: VoiceOutput | None = None
         self.connected = True
         self.played: list[tuple[int, float]] = []  # (chunk id, seconds actually played)
+        self.spans: list[tuple[float, float]] = []  # (start, end) clock times of sound played
         self.stops = 0
         self.stopped_at: float | None = None  # clock time of the latest stop
         self._pending: list[AudioChunk] = []
@@ -262,6 +330,7 @@ class ClockSpeaker:
             chunk = self._pending.pop(0)
             rate = chunk.sample_rate
             played = 0.0
+            started = self.clock.now()
             with anyio.CancelScope() as scope:
                 self._stop_scope = scope
                 while played < chunk.seconds:
@@ -272,5 +341,6 @@ class ClockSpeaker:
                         self.output.on_playback(chunk.id, round(played * rate), False)
             self._stop_scope = None
             self.played.append((chunk.id, played))
+            self.spans.append((started, self.clock.now()))
             if not scope.cancelled_caught and self.output is not None:
                 self.output.on_playback(chunk.id, len(chunk.samples), True)

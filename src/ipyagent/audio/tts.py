@@ -125,7 +125,7 @@ def online(host: str = "translate.google.com", timeout: float = 1.5) -> bool:
 
 
 class GttsSynthesizer:
-    """Google's online text to speech; MP3 decoded with sox (or ffmpeg) to 24 kHz PCM16."""
+    """Google's online text to speech; its MP3 decoded with PyAV to 24 kHz PCM16."""
 
     name = "gtts"
     sample_rate = 24_000
@@ -152,32 +152,22 @@ class GttsSynthesizer:
 
 
 def decode_mp3(mp3: bytes, rate: int) -> Int16Array:
-    if ffmpeg := shutil.which("ffmpeg"):
-        cmd = [ffmpeg, "-loglevel", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", str(rate), "-"]
-    elif sox := shutil.which("sox"):
-        cmd = [
-            sox,
-            "-t",
-            "mp3",
-            "-",
-            "-t",
-            "raw",
-            "-e",
-            "signed",
-            "-b",
-            "16",
-            "-c",
-            "1",
-            "-r",
-            str(rate),
-            "-",
-        ]
-    else:
-        raise VoiceError("decoding gtts audio needs ffmpeg or sox (apt-get install ffmpeg)")
-    done = subprocess.run(cmd, input=mp3, capture_output=True, timeout=30, check=False)
-    if done.returncode != 0:
-        raise VoiceError(f"could not decode gtts audio: {done.stderr.decode(errors='replace').strip()[:200]}")
-    return np.frombuffer(done.stdout, dtype="<i2").astype(np.int16)
+    """Decode MP3 to mono PCM16 at ``rate`` with PyAV (faster-whisper's own audio decoder): no
+    system program needed."""
+    import io
+
+    import av
+
+    parts: list[Int16Array] = []
+    try:
+        with av.open(io.BytesIO(mp3), mode="r", format="mp3") as container:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            for frame in [*container.decode(audio=0), None]:
+                for out in resampler.resample(frame):
+                    parts.append(np.asarray(out.to_ndarray(), dtype=np.int16).reshape(-1))
+    except (av.FFmpegError, ValueError) as exc:
+        raise VoiceError(f"could not decode the gtts audio (MP3): {exc}") from None
+    return np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, np.int16)
 
 
 def make_synthesizer(name: str, status: Status | None = None) -> Synthesizer:

@@ -169,7 +169,9 @@ class Hub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.public_port}"
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 180) -> None:
+        """Start the hub; wait until it answers (about 2 s on a quiet machine; a machine whose
+        cores are busy can take a minute)."""
         proxy = find_proxy()
         if proxy is None:
             raise HubError(
@@ -224,7 +226,7 @@ class Hub:
             raise HubError(f"{method} {path}: HTTP {exc.code} {detail}") from None
         return json.loads(raw) if raw.strip() else None
 
-    def start_servers(self, users: Iterable[str], timeout: float = 180) -> float:
+    def start_servers(self, users: Iterable[str], timeout: float = 600) -> float:
         """Start every user's server at once (creating the users); wait until all are ready.
         Returns the seconds it took."""
         names = list(users)

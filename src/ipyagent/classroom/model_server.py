@@ -43,10 +43,12 @@ class ModelServerError(IpyagentError):
 
 class RequestCounter:
     """ASGI middleware: counts the chat and completion requests in the server, and answers
-    ``GET /queue`` with those counts."""
+    ``GET /queue`` with those counts. With ``max_tokens``, no answer may be longer: a request
+    asking for more (or not saying, which means "until the context is full") gets that many."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_tokens: int | None = None) -> None:
         self.app = app
+        self.max_tokens = max_tokens
         self.in_flight = 0
         self.most_in_flight = 0
         self.served = 0
@@ -69,6 +71,8 @@ class RequestCounter:
         if not path.endswith("/completions"):
             await self.app(scope, receive, send)
             return
+        if self.max_tokens is not None and scope.get("method") == "POST":
+            scope, receive = await self._capped(scope, receive)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -76,6 +80,37 @@ class RequestCounter:
         finally:
             self.in_flight -= 1
             self.served += 1
+
+    async def _capped(self, scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
+        """The request with ``max_tokens`` at most the cap."""
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = None
+        cap = self.max_tokens
+        if isinstance(request, dict) and cap is not None:
+            asked = request.get("max_tokens")
+            request["max_tokens"] = min(asked, cap) if isinstance(asked, int) and asked > 0 else cap
+            body = json.dumps(request).encode()
+            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # after the body: wait for the client to disconnect
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return scope, replay
 
 
 def default_model() -> Path:
@@ -94,6 +129,9 @@ def serve(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for generation")
     parser.add_argument("--n-ctx", type=int, default=4096, help="context length in tokens")
+    parser.add_argument(
+        "--max-tokens", type=int, default=512, help="the longest answer, in tokens (0: no cap)"
+    )
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -109,8 +147,12 @@ def serve(argv: Sequence[str] | None = None) -> int:
         n_threads_batch=args.threads,
         verbose=False,
     )
-    app = create_app(server_settings=ServerSettings(host=args.host, port=args.port), model_settings=[model])
-    uvicorn.run(RequestCounter(app), host=args.host, port=args.port, log_level="warning")
+    # By default llama.cpp's Python server cuts off the answer it is streaming whenever another
+    # request arrives ("interrupt_requests"): with many students that is every answer. Queue them.
+    server = ServerSettings(host=args.host, port=args.port, interrupt_requests=False)
+    app = create_app(server_settings=server, model_settings=[model])
+    counter = RequestCounter(app, max_tokens=args.max_tokens or None)
+    uvicorn.run(counter, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -144,8 +186,11 @@ class ModelServer:
         name = MODEL_NAME if self.model is None else self.model.stem
         return f"openai:{name}@{self.url}"
 
-    def start(self, timeout: float = 120) -> None:
-        command = [sys.executable, "-m", "ipyagent.classroom.model_server", "--port", str(self.port)]
+    def start(self, timeout: float = 600) -> None:
+        """Start the server; wait until it answers (seconds on a quiet machine; loading the
+        model on busy cores can take minutes)."""
+        launch = "from ipyagent.classroom.model_server import serve; serve()"
+        command = [sys.executable, "-c", launch, "--port", str(self.port)]
         if self.model is not None:
             command += ["--model", str(self.model)]
         if self.threads is not None:

@@ -69,6 +69,16 @@ class CellResult:
     text: str  # what the cell printed and returned, and its error
 
 
+@dataclass
+class _Cell:
+    """A running cell: its outputs so far, its reply's status, whether IOPub said idle."""
+
+    done: asyncio.Future[CellResult]
+    out: list[str] = field(default_factory=list)
+    status: str | None = None
+    idle: bool = False
+
+
 class Student:
     """One user's kernel: ``await Student.connect(hub_url, user, token)``."""
 
@@ -80,7 +90,7 @@ class Student:
         self.kernel_name = kernel_name
         self._socket: Any = None
         self._session = uuid.uuid4().hex
-        self._cells: dict[str, tuple[asyncio.Future[CellResult], list[str]]] = {}
+        self._cells: dict[str, _Cell] = {}
         self._exchanges: dict[str, Exchange] = {}  # by the execute request's id, then display id
         self._reader: asyncio.Task[None] | None = None
 
@@ -134,7 +144,7 @@ class Student:
         """Run a cell; its printed output, result and error, once it is done."""
         msg_id, raw = self._message("execute_request", {"code": code, "silent": False, "store_history": True})
         done: asyncio.Future[CellResult] = asyncio.get_running_loop().create_future()
-        self._cells[msg_id] = (done, [])
+        self._cells[msg_id] = _Cell(done)
         await self._socket.write_message(raw)
         try:
             return await asyncio.wait_for(done, seconds)
@@ -179,15 +189,20 @@ class Student:
             cell = self._cells.get(parent)
             if cell is None:
                 continue
-            done, out = cell
             if kind == "stream":
-                out.append(content.get("text", ""))
+                cell.out.append(content.get("text", ""))
             elif kind in ("execute_result", "display_data"):
-                out.append(content.get("data", {}).get("text/plain", ""))
+                cell.out.append(content.get("data", {}).get("text/plain", ""))
             elif kind == "error":
-                out.append(f"{content.get('ename')}: {content.get('evalue')}")
-            elif kind == "execute_reply" and not done.done():
-                done.set_result(CellResult(content.get("status", "?"), "".join(out)))
+                cell.out.append(f"{content.get('ename')}: {content.get('evalue')}")
+            elif kind == "execute_reply":
+                cell.status = content.get("status", "?")
+            elif kind == "status" and content.get("execution_state") == "idle":
+                cell.idle = True
+            # Done once the shell's reply and the last output (IOPub's "idle") are both in: the
+            # two channels are not ordered with respect to each other.
+            if cell.status is not None and cell.idle and not cell.done.done():
+                cell.done.set_result(CellResult(cell.status, "".join(cell.out)))
 
     async def close(self, *, shutdown: bool = True) -> None:
         """Close the websocket and (by default) shut the kernel down."""

@@ -8,10 +8,11 @@ generation, the end of delivery, and one notification per task (from the runner)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -25,7 +26,7 @@ from ..ledger.entry import Entry
 from ..ledger.render.context import Context, ToolSpec
 from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
 from .limits import ModelCallLimit
-from .output import OutputChannel, finish_output
+from .output import InterruptionPolicy, OutputChannel, finish_output
 from .tasks import BackgroundTask, TaskRunner, error_text
 from .tools import BaseTool
 
@@ -68,6 +69,8 @@ class Generation:
     usage: ev.Usage | None = None
     launches: list[Launch] = field(default_factory=list)
     finished: bool = False
+    # Who may cut this answer off, if not the agent's own policy (an answer given by ``say``).
+    policy: InterruptionPolicy | None = None
 
 
 def failure_text(exc: Exception) -> str:
@@ -106,6 +109,8 @@ class Dispatcher:
         self._on_delivered = on_delivered
         self._on_status = on_status
         self.tools: dict[str, BaseTool] = {}
+        # Run before each generation renders its tool list (MCP servers start on first use).
+        self.prepare_tools: Callable[[], Awaitable[None]] | None = None
         # Every call id used so far: providers require them unique within a conversation.
         self._call_ids: set[str] = set()
         self.current: Generation | None = None
@@ -144,10 +149,18 @@ class Dispatcher:
 
     # --- generations --------------------------------------------------------------------------
 
-    def start_generation(self, entries: Iterable[Entry], cache_point: int | None) -> Generation:
-        """Render the context now and start the model and the delivery in the background."""
+    def start_generation(
+        self,
+        entries: Iterable[Entry],
+        cache_point: int | None,
+        *,
+        say: str | None = None,
+        policy: InterruptionPolicy | None = None,
+    ) -> Generation:
+        """Render the context now and start the model and the delivery in the background.
+        With ``say``, that text is the answer and the model is not asked."""
         send, receive = anyio.create_memory_object_stream[str](math.inf)
-        gen = Generation(next(self._generation_ids), send, receive)
+        gen = Generation(next(self._generation_ids), send, receive, policy=policy)
         context = Context(
             entries=list(entries),
             tools=self.tool_specs(),
@@ -156,6 +169,11 @@ class Dispatcher:
             cache_point=cache_point,
         )
         self.current = gen
+        if say is not None:
+            self._post(ev.TextDelta(gen.id, say))
+            self._post(ev.GenerationFinished(gen.id, say, (), ev.Usage()))
+            self.task_group.start_soon(self._deliver, gen, name=f"delivery {gen.id}")
+            return gen
         self.task_group.start_soon(self._generate, gen, context, name=f"generation {gen.id}")
         self.task_group.start_soon(self._deliver, gen, name=f"delivery {gen.id}")
         return gen
@@ -169,6 +187,9 @@ class Dispatcher:
         try:
             with gen.scope:
                 try:
+                    if self.prepare_tools is not None:
+                        await self.prepare_tools()
+                        context = dataclasses.replace(context, tools=self.tool_specs())
                     waited = False
 
                     def wait_note(in_flight: int) -> None:

@@ -9,11 +9,36 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..clock import Clock
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptionPolicy:
+    """When the user's voice may cut an answer off.
+
+    ``interruptible=False`` marks an answer that must be heard (a confirmation, a warning): speech
+    during it does not stop it; the user's words are answered after it. Otherwise a sound counts
+    as a barge-in only once it has lasted ``min_seconds`` of voiced speech and brought at least
+    ``min_words`` words that are not fillers ("uh", "um"); a shorter sound, or one without words,
+    is a false interruption and the answer resumes from the first word the user did not hear.
+    ``resume_after`` caps how long, after the sound ends, the answer waits for that verdict.
+    """
+
+    interruptible: bool = True
+    min_words: int = 1
+    min_seconds: float = 0.3
+    resume_after: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.min_words < 1:
+            raise ValueError("min_words must be at least 1 (a barge-in needs words)")
+        if self.min_seconds < 0 or self.resume_after <= 0:
+            raise ValueError("min_seconds must be >= 0 and resume_after > 0")
 
 
 class OutputChannel(Protocol):

@@ -58,6 +58,8 @@ class BackgroundTask:
     # anyio scope keeps its host task alive (about 2 KB for every task in the history).
     scope: anyio.CancelScope | None = field(default_factory=anyio.CancelScope, repr=False)
     cancel_reason: str | None = None
+    # The latest progress the work reported (an MCP server's, say ``3/10: copying``).
+    progress: str | None = None
 
     @property
     def running(self) -> bool:
@@ -173,13 +175,20 @@ class TaskRunner:
     def get(self, task_id: str) -> BackgroundTask | None:
         return self.tasks.get(task_id)
 
+    def report_progress(self, task: BackgroundTask, progress: str) -> None:
+        """A running task's latest progress (``3/10: copying``): kept on the task for the views
+        and the task list, and announced like any change of the task."""
+        if task.running:
+            task.progress = progress
+            self._on_change(task)
+
     def running(self) -> list[BackgroundTask]:
         return [t for t in self._live.values() if t.running]
 
     def pending(self) -> list[PendingTask]:
         """The running tasks as a model's context shows them."""
         now = self.clock.now()
-        return [PendingTask(t.task_id, t.name, t.elapsed(now)) for t in self.running()]
+        return [PendingTask(t.task_id, t.name, t.elapsed(now), t.progress) for t in self.running()]
 
     @property
     def idle(self) -> bool:

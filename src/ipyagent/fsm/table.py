@@ -31,6 +31,7 @@ class Effect(StrEnum):
     RECORD_NOTIFICATION = "record the notification in the ledger"
     REQUEST_GENERATION = "queue GenerateNow (once), behind everything more urgent"
     START_GENERATION = "render the ledger and start the model"
+    START_SAYING = "deliver the given text as the answer (no model)"
     EMIT = "deliver the text to the user"
     FINISH_GENERATION = "start the requested tools in the background; close the output"
     FINISH_EMISSION = "record the answer and its tool calls in the ledger"
@@ -67,6 +68,7 @@ EVENT_KINDS: tuple[type[ev.Event], ...] = (
     ev.Interrupt,
     ev.UserMessage,
     ev.UserStartedSpeaking,
+    ev.Say,
     ev.ModelFailed,
     ev.Notification,
     ev.TextDelta,
@@ -83,6 +85,7 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
     (S.IDLE, ev.Interrupt): Transition(S.IDLE, (E.DROP,), "nothing is being said"),
     (S.IDLE, ev.UserMessage): Transition(S.IDLE, (E.RECORD_USER, E.REQUEST_GENERATION)),
     (S.IDLE, ev.UserStartedSpeaking): Transition(S.LISTENING, (E.START_LISTEN_TIMER,)),
+    (S.IDLE, ev.Say): Transition(S.GENERATING, (E.START_SAYING,)),
     (S.IDLE, ev.ModelFailed): Transition(S.IDLE, (E.DROP,), "no generation in flight"),
     (S.IDLE, ev.Notification): Transition(S.IDLE, (E.RECORD_NOTIFICATION, E.REQUEST_GENERATION)),
     (S.IDLE, ev.TextDelta): Transition(S.IDLE, (E.DROP,), "no generation in flight"),
@@ -96,6 +99,7 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
         S.IDLE, (E.RECORD_USER, E.REQUEST_GENERATION, E.RELEASE_DEFERRED), "the user's turn is complete"
     ),
     (S.LISTENING, ev.UserStartedSpeaking): Transition(S.LISTENING, (E.START_LISTEN_TIMER,)),
+    (S.LISTENING, ev.Say): Transition(S.LISTENING, (E.DEFER,), "do not talk over the user"),
     (S.LISTENING, ev.ModelFailed): Transition(S.LISTENING, (E.DROP,), "no generation in flight"),
     (S.LISTENING, ev.Notification): Transition(S.LISTENING, (E.DEFER,), "do not talk over the user"),
     (S.LISTENING, ev.TextDelta): Transition(S.LISTENING, (E.DROP,), "no generation in flight"),
@@ -109,6 +113,7 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
         S.GENERATING, (E.DEFER,), "queued: answered next (send with interrupt=True to cut in)"
     ),
     (S.GENERATING, ev.UserStartedSpeaking): Transition(S.LISTENING, _CUT, "barge-in"),
+    (S.GENERATING, ev.Say): Transition(S.GENERATING, (E.DEFER,), "said after this answer"),
     (S.GENERATING, ev.ModelFailed): Transition(S.IDLE, (E.RECORD_MODEL_FAILURE, E.RELEASE_DEFERRED)),
     (S.GENERATING, ev.Notification): Transition(S.GENERATING, (E.DEFER,), "seen by the next generation"),
     (S.GENERATING, ev.TextDelta): Transition(S.GENERATING, (E.EMIT,)),
@@ -122,6 +127,7 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
         S.EMITTING, (E.DEFER,), "queued: answered next (send with interrupt=True to cut in)"
     ),
     (S.EMITTING, ev.UserStartedSpeaking): Transition(S.LISTENING, _CUT, "barge-in"),
+    (S.EMITTING, ev.Say): Transition(S.EMITTING, (E.DEFER,), "said after this answer"),
     (S.EMITTING, ev.ModelFailed): Transition(S.EMITTING, (E.DROP,), "the generation already ended"),
     (S.EMITTING, ev.Notification): Transition(S.EMITTING, (E.DEFER,), "seen by the next generation"),
     (S.EMITTING, ev.TextDelta): Transition(S.EMITTING, (E.DROP,), "the generation already ended"),

@@ -80,8 +80,10 @@ def voice(agent: Agent, tts: str = "piper", **options: Any) -> Any:
 
     ``tts``: ``"piper"`` (offline, default), ``"espeak"`` (light fallback) or ``"gtts"`` (online).
     Other options go to :class:`ipyagent.widgets.voice.VoiceWidget` (``aggressiveness``,
-    ``onset_frames``, ``hangover_frames``). Raises :class:`~ipyagent.audio.VoiceError` with a
-    one-line reason when a component is unusable (say, gtts while offline).
+    ``onset_frames``, ``hangover_frames``; ``turn_detection=False`` ends turns on silence alone;
+    ``interruption=InterruptionPolicy(...)`` sets when the user's voice cuts an answer off).
+    Raises :class:`~ipyagent.audio.VoiceError` with a one-line reason when a component is
+    unusable (say, gtts while offline).
     """
     from .voice import VoiceWidget
 

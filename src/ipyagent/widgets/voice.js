@@ -39,27 +39,81 @@ const CSS = `
 .ipyagent-voice .text { flex: 1; min-width: 0; }
 .ipyagent-voice .transcript { color: #24292f; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .ipyagent-voice .status { color: #656d76; font-size: 11px; }
+.ipyagent-voice .transcript.trouble { color: #c62828; font-weight: 600; white-space: normal; }
 `;
 
+// Low-pass taps (windowed sinc, Blackman window) that keep speech below `cutoff` Hz and remove
+// what would fold back below 8 kHz when the signal is taken down to 16 kHz.
+function lowPassTaps(rate, cutoff) {
+  const ratio = rate / TARGET_RATE;
+  const n = 2 * Math.ceil(16 * ratio) + 1; // about 33 taps per 16 kHz output sample, odd
+  const fc = cutoff / rate;
+  const mid = (n - 1) / 2;
+  const taps = new Float32Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const x = i - mid;
+    const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
+    const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (n - 1));
+    taps[i] = sinc * w;
+    sum += taps[i];
+  }
+  for (let i = 0; i < n; i++) taps[i] /= sum;
+  return taps;
+}
+
 function downsampler(fromRate) {
-  // Linear interpolation with the fractional read position carried across blocks.
+  // Microphones run at 44.1 or 48 kHz. Taking every third sample (or interpolating between
+  // samples) folds everything above 8 kHz back into the speech band, which the VAD and speech
+  // recognition then hear as noise; so: low-pass first (history carried across blocks), then
+  // read the filtered signal at 16 kHz by linear interpolation.
+  if (fromRate === TARGET_RATE) return (block) => Array.from(block);
+  const taps = lowPassTaps(fromRate, 7200);
   const step = fromRate / TARGET_RATE;
+  const history = new Float32Array(taps.length - 1);
   let pos = 0;
   let prev = 0;
   return (block) => {
+    const input = new Float32Array(history.length + block.length);
+    input.set(history);
+    input.set(block, history.length);
+    const filtered = new Float32Array(block.length);
+    for (let i = 0; i < block.length; i++) {
+      let acc = 0;
+      for (let k = 0; k < taps.length; k++) acc += taps[k] * input[i + k];
+      filtered[i] = acc;
+    }
+    history.set(input.subarray(input.length - history.length));
     const out = [];
-    while (pos < block.length) {
+    while (pos < filtered.length) {
       const i = Math.floor(pos);
       const frac = pos - i;
-      const a = i === 0 ? prev : block[i - 1];
-      const b = block[i];
-      out.push(a + (b - a) * frac);
+      const a = i === 0 ? prev : filtered[i - 1];
+      out.push(a + (filtered[i] - a) * frac);
       pos += step;
     }
-    pos -= block.length;
-    prev = block[block.length - 1];
+    pos -= filtered.length;
+    prev = filtered[filtered.length - 1];
     return out;
   };
+}
+
+/** Why the microphone did not start, in words a user can act on (getUserMedia's error names). */
+function micTrouble(err) {
+  const name = (err && err.name) || String(err);
+  if (name === "InsecureContext") {
+    return "the browser allows the microphone only on https:// or localhost pages — open JupyterLab at http://localhost or over https";
+  }
+  if (["NotFoundError", "DevicesNotFoundError", "OverconstrainedError"].includes(name)) {
+    return "no microphone found — plug one in or allow access, then click the mic again";
+  }
+  if (["NotAllowedError", "PermissionDeniedError", "SecurityError"].includes(name)) {
+    return "microphone access was denied — allow it for this page (the icon left of the address), then click the mic again";
+  }
+  if (["NotReadableError", "TrackStartError", "AbortError"].includes(name)) {
+    return "the microphone is in use by another program or could not start — free it, then click the mic again";
+  }
+  return `the microphone could not start (${name}${err && err.message ? `: ${err.message}` : ""}) — click the mic to try again`;
 }
 
 function render({ model, el }) {
@@ -84,6 +138,7 @@ function render({ model, el }) {
   let source = null;
   let tap = null;
   let micOn = false;
+  let trouble = ""; // why the microphone did not start, shown as the headline until it does
   let pending = [];
   let micSeq = 0;
   let down = null;
@@ -108,7 +163,8 @@ function render({ model, el }) {
   function showState() {
     const phase = model.get("phase");
     const state = model.get("agent_state");
-    transcriptEl.textContent = model.get("transcript") || (micOn ? "listening…" : "click the mic to talk");
+    transcriptEl.textContent = trouble || model.get("transcript") || (micOn ? "listening…" : "click the mic to talk");
+    transcriptEl.classList.toggle("trouble", Boolean(trouble));
     const parts = [`agent ${state}`];
     if (micOn) parts.push(phase);
     if (model.get("status")) parts.push(model.get("status"));
@@ -137,6 +193,9 @@ function render({ model, el }) {
   }
 
   async function startMic() {
+    if (!window.isSecureContext || !(navigator.mediaDevices && navigator.mediaDevices.getUserMedia)) {
+      throw { name: "InsecureContext" };
+    }
     const ac = await audioContext(); // created on the click: browsers need a user gesture
     stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
@@ -166,8 +225,10 @@ function render({ model, el }) {
     try {
       if (micOn) stopMic();
       else await startMic();
+      trouble = "";
     } catch (err) {
-      model.send({ type: "error", text: `microphone: ${err.name || err}: ${err.message || ""}` });
+      trouble = micTrouble(err);
+      model.send({ type: "error", text: `microphone: ${trouble}` });
     }
     showState();
   });

@@ -23,12 +23,15 @@ import anywidget
 import traitlets
 
 from .. import bridge
+from ..audio import turns
 from ..audio.frames import FrameFormat
 from ..audio.pipeline import Phase, VoiceListener, VoicePipeline
 from ..audio.speech import AudioChunk, VoiceOutput
 from ..audio.stt import WhisperTranscriber
 from ..audio.tts import make_synthesizer
+from ..audio.turns import SmartTurn
 from ..audio.vad import VadConfig
+from ..dispatch.output import InterruptionPolicy
 from ..errors import one_line
 from .wire import WireError, parse_voice
 
@@ -133,9 +136,10 @@ class VoiceWidget(anywidget.AnyWidget):
         if self.pipeline is not None:
             synth = self.pipeline.output.synthesizer
             synth.synthesize("Ready.")
-            warm = getattr(self.pipeline.transcriber, "model", None)
-            if warm is not None:
-                warm.get()
+            for model in (self.pipeline.transcriber, self.pipeline.turn_detector):
+                warm = getattr(model, "model", None)
+                if warm is not None:
+                    warm.get()
 
     # --- building -----------------------------------------------------------------------------
 
@@ -149,10 +153,14 @@ class VoiceWidget(anywidget.AnyWidget):
         onset_frames: int = 3,
         hangover_frames: int = 12,
         frame_ms: int = 30,
+        turn_detection: bool = True,
+        interruption: InterruptionPolicy | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> VoiceWidget:
         """Make ``agent`` speak and listen through a new widget (see :func:`ipyagent.widgets.voice`)."""
         widget = cls(tts=tts)
+        if interruption is not None:
+            agent.interruption = interruption
 
         def status(text: str) -> None:
             widget.status = text
@@ -163,8 +171,15 @@ class VoiceWidget(anywidget.AnyWidget):
         listener = widget.listener()
         vad = VadConfig(aggressiveness, onset_frames, hangover_frames, fmt=FrameFormat(frame_ms))
         loop = loop or _agent_loop(agent)
+        detector = SmartTurn(status=status) if turn_detection and turns.available() else None
         pipeline = VoicePipeline(
-            agent, output, WhisperTranscriber(status=status), vad=vad, listener=listener, loop=loop
+            agent,
+            output,
+            WhisperTranscriber(status=status),
+            vad=vad,
+            turn_detector=detector,
+            listener=listener,
+            loop=loop,
         )
         widget.pipeline = pipeline
 

@@ -52,11 +52,19 @@ class Turn:
     last_index: int = -1
 
 
+# Interruptions that cut nothing off (a cough the answer resumed after; speech during an answer
+# that may not be cut) are the user's record, not the model's: what it said was heard in full.
+UNCUT_INTERRUPTIONS = frozenset({"false", "deferred"})
+
+
 def turns(entries: Sequence[Entry]) -> Iterator[Turn]:
-    """Group entries into messages. Each entry belongs to exactly one turn, in order."""
+    """Group entries into messages. Each entry belongs to exactly one turn, in order, except
+    interruption markers that cut nothing off (:data:`UNCUT_INTERRUPTIONS`), which are left out."""
     current: Turn | None = None
     for entry in entries:
         kind = entry.kind
+        if kind == "interruption" and entry.status in UNCUT_INTERRUPTIONS:
+            continue
         attach = current is not None and current.kind == "assistant" and current.interruption is None
         if kind in ("tool_call", "tool_result", "interruption") and attach:
             assert current is not None
@@ -133,10 +141,12 @@ def interruption_text(entry: Entry) -> str:
 
 
 def tasks_text(context: Context) -> str:
-    """``Tasks: ...``: each running task with how long it has run."""
+    """``Tasks: ...``: each running task with how long it has run and its latest progress."""
     if context.pending:
         tasks = "; ".join(
-            f"{p.task_id} {p.name} (running {format_duration(p.elapsed)})" for p in context.pending
+            f"{p.task_id} {p.name} (running {format_duration(p.elapsed)}"
+            + (f", progress {p.progress})" if p.progress else ")")
+            for p in context.pending
         )
     else:
         tasks = "no tasks running"

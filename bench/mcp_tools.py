@@ -78,19 +78,19 @@ async def bench_start(rounds: int) -> None:
     figures["start_ms"] = {name: round(statistics.median(v) * 1000, 1) for name, v in rows}
 
 
-async def sdk_calls(calls: int) -> float:
+async def sdk_calls(calls: int) -> tuple[float, float]:
     from mcp import Client, StdioServerParameters
 
     async with Client(StdioServerParameters(command=sys.executable, args=[SERVER, "stdio"])) as client:
         await client.call_tool("add", {"a": 1, "b": 2})  # warm
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         for n in range(calls):
             result = await client.call_tool("add", {"a": n, "b": 1})
             assert not result.is_error
-        return (time.perf_counter() - began) / calls
+        return (time.perf_counter() - began) / calls, (time.process_time() - cpu) / calls
 
 
-async def agent_calls(calls: int) -> float:
+async def agent_calls(calls: int) -> tuple[float, float]:
     """The agent's path for a tool call, without the model: validate the arguments, start a
     background task, call the server, turn the result into a notification event."""
     clock = RealClock()
@@ -108,14 +108,14 @@ async def agent_calls(calls: int) -> float:
         runner = TaskRunner(clock=clock, post=post)
         runner.attach(tg)
         add = servers.tools()["add"]
-        began = 0.0
+        began = cpu = 0.0
         for n in range(calls + 1):  # the first call warms up
             if n == 1:
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), time.process_time()
             notified = anyio.Event()
             add.start(runner, add.validate({"a": n, "b": 1}), f"c{n}")  # as the dispatcher does
             await notified.wait()
-        elapsed = (time.perf_counter() - began) / calls
+        elapsed = (time.perf_counter() - began) / calls, (time.process_time() - cpu) / calls
         await servers.stop_all()
         tg.cancel_scope.cancel()
     return elapsed
@@ -127,16 +127,19 @@ async def bench_calls(calls: int, rounds: int) -> None:
     for _ in range(rounds):
         sdk.append(await sdk_calls(calls))
         ours.append(await agent_calls(calls))
-    s, o = statistics.median(sdk), statistics.median(ours)
-    print(f"{'SDK alone':<32} median {s * 1000:6.2f} ms per call")
-    print(f"{'ipyagent (a background task)':<32} median {o * 1000:6.2f} ms per call")
-    print(f"{'overhead':<32} {(o - s) * 1000:+6.2f} ms per call (goal < 2 ms)")
-    figures["call_ms"] = {"sdk": round(s * 1000, 3), "ipyagent": round(o * 1000, 3)}
-    figures["overhead_ms"] = round((o - s) * 1000, 3)
+    figures["call_ms"] = {}
+    # Wall time depends on the server process and the machine's load; CPU time of this process
+    # (the client side) is what our layer adds, and holds up on a busy machine.
+    for what, index in (("wall time", 0), ("client CPU time", 1)):
+        s = statistics.median(r[index] for r in sdk) * 1000
+        o = statistics.median(r[index] for r in ours) * 1000
+        print(f"{what:<16} SDK alone {s:6.2f} ms   ipyagent {o:6.2f} ms   overhead {o - s:+6.2f} ms per call")
+        figures["call_ms"][what] = {"sdk": round(s, 3), "ipyagent": round(o, 3), "overhead": round(o - s, 3)}
+    print("(goal: overhead < 2 ms per call)")
 
 
 async def main() -> None:
-    await bench_start(rounds=3)
+    await bench_start(rounds=2)
     await bench_calls(calls=200, rounds=3)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "mcp_tools.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

@@ -12,17 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipyagent import Agent
-from ipyagent.agents.updates import EntryAdded, StateChanged, TaskChanged, Update
+from ipyagent import Agent, events
+from ipyagent.agents.updates import EntryAdded, EventHandled, StateChanged, TaskChanged, Update
+from ipyagent.palette import MARKS as PALETTE_MARKS
+from ipyagent.palette import STATES, TASKS
 
-STATE_COLOURS = {"generating": "#f4a259", "emitting": "#f6d55c", "listening": "#5b8def"}
-TASK_COLOURS = {"tool": "#7bc8a4", "timer": "#b39ddb", "subagent": "#90a4ae"}
-END_COLOURS = {"failed": "#e57373", "timeout": "#e57373", "cancelled": "#bdbdbd"}
-MARKS = {
-    "user": ("v", "#1f4e9c", "user turn"),
-    "notification": ("o", "#2e7d32", "notification"),
-    "interruption": ("X", "#c62828", "interruption"),
-}
+# The palette of the live timeline widget (ipyagent/palette.py); idle is left blank here.
+STATE_COLOURS = {state: colour for state, colour in STATES.items() if state != "idle"}
+TASK_COLOURS = dict(TASKS)
+MARKS = {kind: (marker, colour, label) for kind, (marker, _, colour, label) in PALETTE_MARKS.items()}
 
 
 @dataclass
@@ -42,6 +40,8 @@ class Recording:
     notes: list[tuple[str, float, float, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._asked: set[int] = set()
+        self._events: list[Any] = []
         clock = self.agent.clock
         self.t0, self.t0_wall = clock.now(), clock.wall()
         self.states[self.agent.path] = [[0.0, None, str(self.agent.state)]]
@@ -74,7 +74,14 @@ class Recording:
                     end,
                     task.status,
                 ]
-            case EntryAdded(entry=entry) if entry.kind in MARKS:
+            case EventHandled(event=events.UserMessage() as event, time=time):
+                # A user turn is marked when the user spoke, even if the agent (turn-based)
+                # takes it up only later; a turn it holds back is handled again then.
+                if id(event) not in self._asked:
+                    self._asked.add(id(event))
+                    self._events.append(event)  # keeps the id unique while recording
+                    self.marks.append((path, time - self.t0, "user", event.text))
+            case EntryAdded(entry=entry) if entry.kind in MARKS and entry.kind != "user":
                 if update.agent is not self.agent and entry.index < update.agent.ledger.fork_point:
                     return  # a fork's shared prefix was already marked on its parent
                 self.marks.append((path, entry.time - self.t0_wall, entry.kind, entry.text))
@@ -101,7 +108,7 @@ def gantt(rec: Recording, ax: Any, title: str = "", until: float | None = None) 
                 ax.broken_barh([(start, max(width, end / 400))], (y - 0.35, 0.7), color=STATE_COLOURS[state])
     for (owner, task_id), (_, kind, start, stop, status) in rec.tasks.items():
         y = y_of[f"task:{owner}:{task_id}"]
-        colour = END_COLOURS.get(status, TASK_COLOURS.get(kind, "#7bc8a4"))
+        colour = TASK_COLOURS.get(status, TASK_COLOURS["running"])
         width = (stop if stop is not None else end) - start
         ax.broken_barh([(start, max(width, end / 400))], (y - 0.3, 0.6), color=colour)
     for path, at, kind, _ in rec.marks:
@@ -117,8 +124,8 @@ def gantt(rec: Recording, ax: Any, title: str = "", until: float | None = None) 
         else:
             ax.text((start + stop) / 2, y + 0.12, label, ha="center", fontsize=9, color="#c62828")
     ax.set_yticks(range(len(lanes)), [label for label, _ in reversed(lanes)])
-    ax.set_ylim(-0.7, len(lanes) - 0.3)
-    ax.set_xlim(0, end * 1.03)
+    ax.set_ylim(-0.7, len(lanes) - 0.1)  # room above the top lane for its marks
+    ax.set_xlim(-end * 0.02, end * 1.03)  # a mark at 0 s is drawn whole
     ax.set_xlabel("seconds")
     ax.grid(axis="x", alpha=0.3)
     if title:
@@ -130,11 +137,8 @@ def legend(fig: Any) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles: list[Any] = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items()]
-    handles += [Patch(color=TASK_COLOURS["tool"], label="tool running")]
-    handles += [Patch(color=TASK_COLOURS["timer"], label="timer")]
-    handles += [Patch(color=END_COLOURS["failed"], label="failed / timed out")]
-    handles += [Patch(color=END_COLOURS["cancelled"], label="cancelled")]
+    handles: list[Any] = [Patch(color=c, label=f"agent {s}") for s, c in STATE_COLOURS.items()]
+    handles += [Patch(color=c, label=f"tool {s}") for s, c in TASK_COLOURS.items()]
     handles += [
         Line2D([], [], marker=m, color=c, linestyle="", label=label) for m, c, label in MARKS.values()
     ]
@@ -256,8 +260,9 @@ def draw_voice(trace: VoiceTrace, speaker: Any, title: str = "") -> Any:
         out.text(start, 0.9 - 0.15 * (n % 2), chunk.text.strip(), fontsize=8, va="top", color="#8d4a0f")
     if speaker.stopped_at is not None:
         stop = speaker.stopped_at - trace.rec.t0
-        for ax in (mic, out):
-            ax.axvline(stop, color="#c62828", linestyle="--", linewidth=1.2)
+        mic.axvline(stop, color="#c62828", linestyle="--", linewidth=1.2)
+        # On the speaker's lane the line stops below the sentences' labels, never across them.
+        out.axvline(stop, ymax=0.72, color="#c62828", linestyle="--", linewidth=1.2)
         out.text(stop + 0.05, -0.85, "barge-in: playback stopped", color="#c62828", fontsize=9)
     out.set_ylim(-1, 1)
     out.set_yticks([])

@@ -86,8 +86,11 @@ def test_ledger_rows_while_a_slow_tool_runs_and_a_notification_with_no_cell_runn
     detail = ledger.locator(".ipa-row.ipa-open .ipa-detail")
     assert '"query": "x"' in detail.inner_text()
     assert "found x" in detail.inner_text()
-    ledger.locator(".ipa-chip[data-kind='tool_result']").click()
-    assert ledger.locator(".ipa-row[data-kind='tool_result']").count() == 0
+    ledger.locator(".ipa-chip[data-kind='tool_result']").click()  # filtered in the kernel
+    ledger.locator(".ipa-chip.ipa-off[data-kind='tool_result']").wait_for(timeout=5_000)
+    page.wait_for_function(
+        "() => !document.querySelector(\".ipa-ledger .ipa-row[data-kind='tool_result']\")", timeout=5_000
+    )
     shot(page, "ledger-notification-arrived")
 
 

@@ -114,3 +114,18 @@ async def test_totals_pool_the_scenarios() -> None:
     assert totals.notifications == (3, 4)
     assert (totals.generations, totals.valid_generations) == (4, 4)
     assert totals.no_duplicates == 2
+
+
+async def test_repeating_the_last_words_the_user_heard_counts_as_a_repeat() -> None:
+    # The user interrupts after 8 words; the answer after it repeats exactly the last four heard.
+    result = await run_with(
+        "control/side-question-mid-answer",
+        [
+            {"text": "Chess is played by two players on a board of sixty-four squares with pieces."},
+            {"text": "The knight moves in an L-shape. Remember: two players on a."},
+        ],
+    )
+    heard = next(e for e in result.record.entries if e.kind == "assistant")
+    assert heard.text.split()[-4:] == ["two", "players", "on", "a"]
+    assert result.checks[1].detail == "repeated 'two players on a'"
+    assert not result.checks[1].passed

@@ -48,8 +48,9 @@ class FakeSession:
         assert isinstance(text, str) and text.strip()
         self._record("send", text, interrupt)
 
-    def interrupt(self, source: str = "magic") -> None:
+    def interrupt(self, source: str = "magic") -> str:
         self._record("interrupt", source)
+        return "nothing to interrupt: no agent is generating or speaking"
 
     def wait(self, timeout: float) -> bool:
         assert timeout > 0
@@ -67,7 +68,7 @@ class FakeSession:
         self._record(how, name, task)
 
     def tree(self) -> str:
-        return "main  running  idle"
+        return "main  idle"
 
     def ledger_text(self, name: str | None, *, system: bool = False) -> str:
         if name not in (None, "main"):

@@ -46,11 +46,25 @@ def _fields(e: Entry) -> dict[str, Any]:
     return {k: getattr(e, k) for k in keys if getattr(e, k) is not None}
 
 
-def _no_markup_from_content(document: str, allowed: set[str]) -> None:
+# What a cell view may contain: its own rows and buttons, and what Markdown makes of an answer.
+CELL_VIEW_TAGS = {
+    "div", "pre", "code", "span", "button", "p", "strong", "em", "s", "ul", "ol", "li", "blockquote",
+    "hr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a",
+}  # fmt: skip
+CELL_VIEW_ATTRIBUTES = {
+    "class", "style", "type", "title", "href", "target", "rel", "start", "data-lang", "data-request",
+    "data-digest", "data-status", "data-ipyagent-action",
+}  # fmt: skip
+
+
+def _no_markup_from_content(document: str, allowed: set[str], attributes: set[str] | None = None) -> None:
     found = tags_of(document)
     assert set(found.tags) <= allowed, set(found.tags) - allowed
     assert "<script" not in document.lower()
     assert not any(a.startswith("on") for a in found.attributes)
+    if attributes is not None:
+        assert set(found.attributes) <= attributes, set(found.attributes) - attributes
+    assert "javascript:" not in document.lower()
 
 
 # --- cell views ------------------------------------------------------------------------------------
@@ -69,7 +83,7 @@ def test_a_cell_view_escapes_everything(items: list[Entry], footer: str, asks: l
     approvals = [Approval(f"r{i}", "run_python", code, status) for i, (code, status) in enumerate(asks)]
     lines = entry_lines(agent, items, approvals)
     shown = bundle(lines, footer)
-    _no_markup_from_content(shown["text/html"], {"div"})
+    _no_markup_from_content(shown["text/html"], CELL_VIEW_TAGS, CELL_VIEW_ATTRIBUTES)
     assert shown["text/plain"].count("\n") >= len(lines) - 1
 
 

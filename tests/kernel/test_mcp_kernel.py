@@ -33,14 +33,17 @@ def test_mcp_add_a_call_the_listing_and_shutdown_leaves_no_server(start_kernel, 
             ]
         )
     )
-    added = kernel.text(f"%mcp add calc --timeout 20 -- {sys.executable} {SERVER} stdio")
+    added = kernel.text(f"%mcp add calc --approve --timeout 60 -- {sys.executable} {SERVER} stdio")
     assert added.strip() == (
         f"added MCP server 'calc' (stdio: {sys.executable} {SERVER} stdio); it starts on first use"
     )
     pid = kernel.km.provisioner.pid
     assert servers_under(pid) == []  # not before its first use
 
-    kernel.run("%agent add 2 and 3\n%agent --wait", timeout=90)
+    asked = kernel.text("%agent add 2 and 3\n%agent --wait", timeout=90)
+    assert "the agent is waiting for you: %approve r1" in asked, asked  # the server requires it
+    assert kernel.text("%approve r1").strip() == "request r1 approved"
+    kernel.run("%agent --wait", timeout=60)
     ledger = kernel.text("%ledger --text")
     assert "[tool_result t1 add] 5" in ledger, ledger
 

@@ -184,3 +184,86 @@ def test_a_widget_can_take_the_place_of_the_text_view(session) -> None:
     s.send("hello")
     assert done.wait(10), shown
     assert recorder.sent == []  # nothing went through the text view's display path
+
+
+# --- the "Run" / "Don't run" buttons (clicks arrive through ipyagent.kernel.actions) -------------
+
+CODE = "clicks.append(1)\nlen(clicks)"
+
+
+def _asks_to_run_code(s: NotebookSession, tmp: Path) -> tuple[Any, Any]:
+    s.shell.user_ns["clicks"] = []
+    call = {"name": "run_python", "arguments": {"code": CODE}}
+    (tmp / "s.json").write_text(
+        json.dumps(
+            [{"delay": 0, "text": "Let me count.", "tool_calls": [call]}, {"delay": 0, "text": "Done."}]
+        )
+    )
+    s.set_model(f"scripted:{tmp / 's.json'}")
+    view = s.send("count the clicks")
+    assert s.wait(20) == "asking"
+    [approval] = s.loop.call(s.code.pending)
+    return view, approval
+
+
+def _click(s: NotebookSession, approval: Any, *, yes: bool = True, digest: str | None = None) -> Any:
+    from ipyagent.kernel.actions import handle
+
+    msg = {
+        "action": "answer",
+        "request": approval.id,
+        "yes": yes,
+        "digest": digest or approval.digest,
+        "seq": 7,
+    }
+    return handle(s, msg)
+
+
+def test_a_click_on_run_runs_the_code_shown_once(session) -> None:
+    s, recorder, tmp = session
+    view, approval = _asks_to_run_code(s, tmp)
+    shown = recorder.wait_text(view.display_id, "request r1")
+    html = [b for _, i, b in recorder.sent if i == view.display_id][-1]["text/html"]
+    assert 'data-ipyagent-action="approve"' in html and f'data-digest="{approval.digest}"' in html
+    assert "clicks.append(1)" in shown
+    # A click carrying another code's digest runs nothing.
+    reply = _click(s, approval, digest="0" * 16)
+    assert reply["ok"] is False and "other code" in reply["text"] and reply["seq"] == 7
+    reply = _click(s, approval)
+    assert reply == {"seq": 7, "ok": True, "text": "request r1 approved"}
+    assert s.wait(20) == "settled"
+    assert s.shell.user_ns["clicks"] == [1]
+    again = _click(s, approval)
+    assert again["ok"] is False and "already approved" in again["text"]
+    assert s.shell.user_ns["clicks"] == [1]
+
+
+def test_a_click_on_a_cancelled_request_does_nothing_and_says_why(session) -> None:
+    s, recorder, tmp = session
+    view, approval = _asks_to_run_code(s, tmp)
+    s.cancel("main")
+    recorder.wait_text(view.display_id, "request r1 (run_python): cancelled")
+    reply = _click(s, approval)
+    assert reply["ok"] is False
+    assert "cancelled" in reply["text"] and "nothing ran" in reply["text"]
+    shown = recorder.wait_text(view.display_id, "nothing ran — ask the agent again")
+    assert "request r1 (run_python): cancelled" in shown
+    assert s.shell.user_ns["clicks"] == []
+    # Neither can a typed %approve bring it back.
+    with pytest.raises(Exception, match="already cancelled"):
+        s.answer(approval.id, True)
+
+
+def test_clicks_that_break_the_contract_get_one_line_and_run_nothing(session) -> None:
+    from ipyagent.kernel.actions import handle
+
+    s, _, _ = session
+    for msg in (
+        {"action": "exec", "code": "import os"},
+        {"action": "answer", "request": "r1; import os", "yes": True, "digest": "0" * 16},
+        {"action": "answer", "request": "r1", "yes": "yes", "digest": "0" * 16},
+        {"action": "answer", "request": "r9", "yes": True, "digest": "0" * 16},
+        "approve r1",
+    ):
+        reply = handle(s, msg)
+        assert reply["ok"] is False and "\n" not in reply["text"], reply

@@ -4,6 +4,7 @@ cancellation reaches the server, and every fault is one line the agent gets past
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anyio
@@ -13,6 +14,8 @@ from mcp_kit import ReplyModel, call, http_server, notes, server_processes, serv
 from ipyagent import Agent, State
 from ipyagent.agents.updates import TaskChanged, Update
 from ipyagent.dispatch.tasks import MAX_RESULT_CHARS
+from ipyagent.ledger.render.common import tasks_text
+from ipyagent.ledger.render.context import Context
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +65,9 @@ async def a_slow_call_while_the_agent_talks(agent: Agent, label: str) -> None:
     await agent.send("plan")
     with anyio.fail_after(30):
         await progress.reported.wait()  # the slow tool runs and reports
+    # The next prompt tells the model how far the running tool has got.
+    status = tasks_text(Context(entries=[], pending=agent.runner.pending()))
+    assert re.fullmatch(r"Tasks: t1 slow \(running [\d.]+ s, progress \d/8: step \d of 8\)\.", status), status
     await run(agent, "sum")
     kinds = [(e.kind, e.text) for e in agent.ledger]
     answer = kinds.index(("assistant", "2 + 2 is 4."))

@@ -56,10 +56,12 @@ def test_every_widget_shows_readable_text_in_a_headless_run_and_in_nbconvert(tmp
     ]
     assert "[tool_result t1 lookup] found x" in feed
     assert chat.splitlines()[1:] == ["  you: find x", "  main: Looking.", "  main: Found x."]
-    assert tree == "main  idle  running"
+    assert tree == "main  idle"  # one word: its state while it runs
     assert state == "main: idle (running)"
     assert "t1 lookup" in line
-    assert re.search(r"t1 lookup +done 0\.00–0\.\d\d", line)  # time 0 is the task's start
+    # Opened after the work, it starts when the agent did: its earlier states are there.
+    assert re.search(r"t1 lookup +done 0\.\d\d–0\.\d\d", line)
+    assert re.search(r"main +idle 0\.00–0\.\d\d, generating 0\.\d\d–", line)
 
     nbconvert = pytest.importorskip("nbconvert")
     markdown, _ = nbconvert.MarkdownExporter().from_notebook_node(nb)

@@ -184,8 +184,8 @@ async def test_agent_tree_shows_a_forked_child_and_cancels_it(wire: Any) -> None
             assert "did not finish" in report.text
             text = tree._repr_mimebundle_()[0]["text/plain"]
             assert text.splitlines() == [
-                "main  idle  running",
-                "  └ researcher (fork)  idle  cancelled: cancelled from the agent tree",
+                "main  idle",  # one word each: its state while it runs, how it ended otherwise
+                "  └ researcher (fork)  cancelled: cancelled from the agent tree",
             ]
 
 
@@ -222,7 +222,10 @@ async def test_timeline_records_states_and_tool_spans(wire: Any) -> None:
             [task] = [lane for lane in line.data["lanes"] if lane["kind"] == "task"]
             assert task["label"] == "t1 slow_lookup"
             assert [(s["s"], s["e"], s["v"]) for s in task["spans"]] == [(1.0, 11.0, "done")]
-            assert [m["kind"] for m in line.data["marks"]] == ["user", "tool_result"]
+            assert [(m["kind"], m["what"]) for m in line.data["marks"]] == [
+                ("user", "user"),
+                ("notification", "tool_result"),
+            ]
             text = line._repr_mimebundle_()[0]["text/plain"]
             assert "t1 slow_lookup" in text and "done 1.00–11.00" in text
 

@@ -9,6 +9,7 @@ awaits the model or a tool: those run as tasks that post events back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
@@ -59,6 +60,7 @@ AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
+STATE_HISTORY = 5000  # states kept per agent for views opened later (%timeline)
 # Who interrupts when a message is sent with ``interrupt=True``: a cell's %agent --interrupt is a
 # magic; the chat box (and the API, which acts for it) types over the agent.
 _INTERRUPTED_BY: dict[ev.UserSource, ev.InterruptSource] = {"cell": "magic"}
@@ -164,6 +166,10 @@ class Agent:
             self.mcp.on_fault = self._mcp_fault
         self.dispatcher.prepare_tools = self._prepare_tools
         self._state = State.IDLE
+        # (clock time, state entered), oldest first, so a view opened later can draw the past.
+        self._states: collections.deque[tuple[float, State]] = collections.deque(
+            [(self.clock.now(), State.IDLE)], maxlen=STATE_HISTORY
+        )
         self._queue = ev.EventQueue()
         # Invariant: held events are re-queued, in order, on the next transition into IDLE.
         self._deferred: list[ev.Event] = []
@@ -192,6 +198,12 @@ class Agent:
     def state(self) -> State:
         """The dialog state: idle, listening, generating or emitting."""
         return self._state
+
+    @property
+    def state_history(self) -> list[tuple[float, State]]:
+        """``(clock time, state)`` for each state this agent entered since it was created, oldest
+        first (the last ``STATE_HISTORY`` of them)."""
+        return list(self._states)
 
     @property
     def tools(self) -> Mapping[str, BaseTool]:
@@ -516,6 +528,7 @@ class Agent:
             self._apply(effect, event)
         if transition.next is not state:
             self._state = transition.next
+            self._states.append((self.clock.now(), transition.next))
             self._publish(StateChanged(self, state, transition.next, self.clock.now()))
 
     def _apply(self, effect: Effect, event: ev.Event) -> None:

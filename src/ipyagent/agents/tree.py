@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..clock import format_duration
+from ..ledger.text import qualified_task_id
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -42,17 +43,24 @@ def find(agent: Agent, name: str) -> Agent | None:
 
 
 def tree_report(agent: Agent) -> str:
-    """The tree under ``agent`` as text: each agent's status, state, ledger size and running tasks."""
+    """The tree under ``agent`` as text: one state word per agent (its dialog state while it runs,
+    how it ended otherwise), its ledger size and running tasks (``helper/t1``)."""
     lines: list[str] = []
 
     def add(a: Agent, depth: int) -> None:
         now = a.clock.now()
         running = [t for t in a.tasks if t.running]
-        tasks = ", ".join(f"{t.task_id} {t.name} {format_duration(t.elapsed(now))}" for t in running)
+        tasks = ", ".join(
+            f"{qualified_task_id(a.path, t.task_id)} {t.name} {format_duration(t.elapsed(now))}"
+            for t in running
+        )
         indent = "  " * depth + ("└─ " if depth else "")
-        status = a.status + (f" ({a.failure})" if a.failure else "")
+        # One word per agent: what it does while it runs, how it ended otherwise.
+        status = str(a.state) if a.status == "running" else a.status
+        if a.failure and a.status != "running":
+            status += f": {a.failure}"
         lines.append(
-            f"{indent}{a.name:<{max(4, 16 - len(indent))}} {status:<10} {a.state!s:<10} "
+            f"{indent}{a.name:<{max(4, 16 - len(indent))}} {status:<12} "
             f"{len(a.ledger):>4} entries" + (f"   running: {tasks}" if tasks else "")
         )
         for child in a.children.values():

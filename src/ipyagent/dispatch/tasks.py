@@ -188,7 +188,7 @@ class TaskRunner:
     def pending(self) -> list[PendingTask]:
         """The running tasks as a model's context shows them."""
         now = self.clock.now()
-        return [PendingTask(t.task_id, t.name, t.elapsed(now)) for t in self.running()]
+        return [PendingTask(t.task_id, t.name, t.elapsed(now), t.progress) for t in self.running()]
 
     @property
     def idle(self) -> bool:

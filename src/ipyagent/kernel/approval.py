@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import hashlib
 import io
 import itertools
 from collections.abc import Callable
@@ -39,6 +40,13 @@ class Approval:
     code: str
     status: ApprovalStatus = "pending"
     answer: asyncio.Future[bool] | None = field(default=None, repr=False)
+    note: str = ""  # why the last click on its buttons could not count (shown under it)
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the code: a button's click carries it, and counts only if it is still
+        the code of this request (the code shown is the code that runs)."""
+        return hashlib.sha256(self.code.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class CodeApprovals:
@@ -135,6 +143,12 @@ class CodeApprovals:
             "approve each run. Returns what the code printed and the value of its last expression.",
             schema,
         )
+
+    async def ask(self, tool: str, what: str) -> bool:
+        """Ask the user, as for code, to allow ``what`` (a call of ``tool``, such as an MCP tool
+        whose server requires approval); True once approved, or at once while code is allowed."""
+        approval = await self._approve(tool, what)
+        return approval is None or approval.status == "approved"
 
     async def _approve(self, tool: str, code: str) -> Approval | None:
         """Wait for the user's answer to running ``code``; ``None`` when code is allowed."""

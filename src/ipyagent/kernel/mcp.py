@@ -40,13 +40,7 @@ class NotebookMcp:
 
     def attach(self, servers: McpServers) -> None:
         """Let a new agent's servers ask the user, as ``run_python`` does (agent loop)."""
-        session = self.session
-
-        async def approve(tool: str, what: str) -> bool:
-            approval = await session._approve(tool, what)  # None: --allow-code is on
-            return approval is None or approval.status == "approved"
-
-        servers.approver = approve
+        servers.approver = self.session.code.ask
 
     def add(self, name: str, target: list[str], options: dict[str, Any]) -> str:
         entry: dict[str, Any] = dict(options)

@@ -141,19 +141,23 @@ class NotebookSession:
         view.open()
         return view
 
-    def interrupt(self, source: InterruptSource = "magic") -> None:
-        """Cut off what the agent (and every sub-agent) is generating or saying."""
+    def interrupt(self, source: InterruptSource = "magic") -> str:
+        """Cut off what the agent (and every sub-agent) is generating or saying; returns what
+        was stopped, in a line for the user. From the Jupyter button (a signal handler) the
+        interruption is only queued, since the agent thread may be busy."""
         reason = (
             "stopped with the Jupyter interrupt button" if source == "button" else "interrupted by %interrupt"
         )
 
-        def go() -> None:
-            for agent in self._all_agents():
-                if agent.status == "running":
-                    agent.interrupt(reason, source=source)
+        def go() -> str:
+            return interrupt_all(self._all_agents(), reason, source)
 
-        if self.loop.running:
+        if not self.loop.running:
+            return "nothing to interrupt: no agent yet"
+        if source == "button":
             self.loop.submit(go)
+            return ""
+        return self.loop.call(go)
 
     def cancel(self, name: str) -> str:
         def go() -> str:
@@ -525,6 +529,27 @@ class NotebookSession:
             known = ", ".join(a.path for a in self.agent.walk())
             raise SessionError(f"no agent named {name!r}; agents: {known}")
         return found
+
+
+def interrupt_all(agents: list[Agent], reason: str, source: InterruptSource) -> str:
+    """Interrupt every running agent; a line saying which ones were cut off while generating or
+    speaking (and that tools keep running)."""
+    stopped, tools = [], []
+    for agent in agents:
+        if agent.status != "running":
+            continue
+        tools += [t for t in agent.tasks if t.running]
+        if agent.state in ("generating", "emitting"):
+            stopped.append(f"{agent.path} ({agent.state})")
+        agent.interrupt(reason, source=source)
+    keep = (
+        f"; {len(tools)} tool call(s) keep running (%cancel NAME stops an agent and its tools)"
+        if tools
+        else ""
+    )
+    if not stopped:
+        return f"nothing to interrupt: no agent is generating or speaking{keep}"
+    return f"interrupted {', '.join(stopped)}{keep}"
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Protocol
 from .. import bridge
 from ..clock import format_duration
 from ..ledger.entry import Entry
+from ..ledger.text import qualified_task_id
+from ..markdown import to_html
 from ..throttle import Throttle, Timer
 from .approval import Approval
 
@@ -98,10 +100,17 @@ _COLOURS = {
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of a view: its role (for colour) and its text."""
+    """One line of a view: its role (for colour), its text, and (for answers and requests) how
+    it shows in HTML when not as escaped text: answers as Markdown, requests with buttons."""
 
     role: str
     text: str
+    html: str | None = None
+
+
+def answer_line(text: str) -> Line:
+    """An answer of the agent: its text, shown as Markdown."""
+    return Line("assistant", text, to_html(text))
 
 
 def _args(entry: Entry) -> str:
@@ -115,10 +124,11 @@ def task_status(agent: Agent, task_id: str | None) -> str:
     if task is None:
         return ""
     now = agent.clock.now()
+    label = qualified_task_id(agent.path, task.task_id)
     if task.running:
         progress = f" ({task.progress})" if task.progress else ""
-        return f"{task.task_id} running {format_duration(task.elapsed(now))}{progress}"
-    return f"{task.task_id} {task.status} after {format_duration(task.elapsed(now))}"
+        return f"{label} running {format_duration(task.elapsed(now))}{progress}"
+    return f"{label} {task.status} after {format_duration(task.elapsed(now))}"
 
 
 def entry_lines(
@@ -137,8 +147,8 @@ def entry_lines(
             case "user":
                 lines.append(Line("user", f"you ({entry.source}): {entry.text}"))
             case "assistant":
-                if entry.text:
-                    lines.append(Line("assistant", entry.text))
+                if entry.text.strip():
+                    lines.append(answer_line(entry.text))
                 if entry.status == "incomplete":  # "interrupted" is followed by its marker
                     lines.append(Line("interruption", "[incomplete]"))
             case "tool_call":
@@ -162,7 +172,8 @@ def entry_lines(
                         lines += approval_lines([approval])
                         break
             case "notification":
-                who = " ".join(x for x in (entry.task_id, entry.name) if x)
+                task = qualified_task_id(agent.path, entry.task_id) if entry.task_id else None
+                who = " ".join(x for x in (task, entry.name) if x)
                 role = (
                     "warning"
                     if entry.source in ("model_error", "tool_error", "tool_timeout")
@@ -170,19 +181,29 @@ def entry_lines(
                 )
                 lines.append(Line(role, f"✉ {who + ': ' if who else ''}{entry.text}"))
             case "interruption":
-                lines.append(Line("interruption", f"■ interrupted: {entry.text}"))
+                lines.append(Line("interruption", f"■ {interruption_text(entry.text)}"))
             case "subagent":
-                lines.append(Line("tool", f"↳ {entry.status} {entry.name!r} ({entry.task_id}): {entry.text}"))
+                task = qualified_task_id(agent.path, entry.task_id) if entry.task_id else "-"
+                lines.append(Line("tool", f"↳ {entry.status} {entry.name!r} ({task}): {entry.text}"))
     return lines
+
+
+def _row(line: Line) -> str:
+    colour = _COLOURS.get(line.role, "inherit")
+    if line.html is None:
+        return f'<div style="color:{colour};white-space:pre-wrap">{html.escape(line.text)}</div>'
+    if line.role == "assistant":  # prose in the notebook's reading font; code keeps its own
+        return (
+            f'<div class="ipyagent-md" style="color:{colour};font-family:var(--jp-content-font-family,'
+            f'system-ui,sans-serif);font-size:var(--jp-content-font-size1,14px);line-height:1.5">'
+            f"{line.html}</div>"
+        )
+    return line.html
 
 
 def bundle(lines: list[Line], footer: str) -> MimeBundle:
     plain = "\n".join([line.text for line in lines] + ([footer] if footer else []))
-    rows = "".join(
-        f'<div style="color:{_COLOURS.get(line.role, "inherit")};white-space:pre-wrap">'
-        f"{html.escape(line.text)}</div>"
-        for line in lines
-    )
+    rows = "".join(_row(line) for line in lines)
     foot = (
         f'<div style="color:{_COLOURS["muted"]};font-size:85%;margin-top:2px">{html.escape(footer)}</div>'
         if footer
@@ -205,22 +226,73 @@ def visible(code: str) -> str:
     return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", code)
 
 
+_OUTCOME = {
+    "approved": "you approved it; it ran (or is running)",
+    "denied": "you refused it; nothing ran",
+    "cancelled": "cancelled: the agent stopped waiting for an answer (interrupted or cancelled); nothing ran",
+}
+
+
 def approval_lines(approvals: Iterable[Approval]) -> list[Line]:
+    """A request to run code: the exact code, then how to answer it (buttons "Run" / "Don't run"
+    where the JupyterLab extension is there, ``%approve``/``%deny`` everywhere). A cancelled
+    request keeps its buttons, greyed: a late click is answered with why nothing runs."""
     lines = []
     for a in approvals:
         if a.status == "pending":
-            lines.append(Line("warning", f"⚠ the agent asks to run this in your notebook (request {a.id}):"))
-            lines.append(Line("tool", visible(a.code)))
-            lines.append(
-                Line(
-                    "warning",
-                    f"  run %approve {a.id} to run it, %deny {a.id} to refuse, "
-                    "or %agent --allow-code to allow code from now on",
-                )
+            head = f"⚠ the agent asks to run this in your notebook (request {a.id}):"
+            how = (
+                f"  run %approve {a.id} to run it, %deny {a.id} to refuse, "
+                "or %agent --allow-code to allow code from now on"
             )
+            text = f"{head}\n{visible(a.code)}\n{how}"
         else:
-            lines.append(Line("muted", f"request {a.id} ({a.tool}): {a.status}"))
+            text = f"request {a.id} ({a.tool}): {_OUTCOME.get(a.status, a.status)}"
+            if a.note:
+                text += f"\n  {a.note}"
+        lines.append(Line("warning" if a.status == "pending" else "muted", text, approval_html(a)))
     return lines
+
+
+_BUTTON = "display:none;padding:2px 12px;border-radius:3px;border:1px solid;font:inherit;cursor:pointer"
+
+
+def approval_html(a: Approval) -> str:
+    """The request as a box with its code and, while it can matter, its two buttons."""
+    pending = a.status == "pending"
+    buttons = ""
+    if a.status in ("pending", "cancelled"):
+        stale = "" if pending else ";opacity:0.45"
+        buttons = (
+            f'<button type="button" data-ipyagent-action="approve" style="{_BUTTON};background:#1a7f37;'
+            f'color:#fff;border-color:#1a7f37{stale}">Run</button> '
+            f'<button type="button" data-ipyagent-action="deny" style="{_BUTTON};background:transparent;'
+            f'color:inherit;border-color:#8c959f{stale}">Don&#x27;t run</button> '
+        )
+    if pending:
+        head = f"⚠ the agent asks to run this in your notebook (request {a.id}):"
+        how = f"or type %approve {a.id} / %deny {a.id}; %agent --allow-code allows code from now on"
+        code = (
+            f'<pre class="ipyagent-approval-code" style="margin:3px 0;padding:4px 8px;'
+            f"background:var(--jp-cell-editor-background,#f6f8fa);border:1px solid var(--jp-border-color2,"
+            f'#ddd);white-space:pre-wrap;color:var(--jp-content-font-color1,#222)">{html.escape(visible(a.code))}</pre>'
+        )
+    else:
+        head = f"request {a.id} ({a.tool}): {_OUTCOME.get(a.status, a.status)}"
+        how, code = "", ""
+    note = (
+        f'<div class="ipyagent-approval-note" style="color:{_COLOURS["warning"]}">{html.escape(a.note)}</div>'
+        if a.note
+        else ""
+    )
+    colour = _COLOURS["warning"] if pending else _COLOURS["muted"]
+    return (
+        f'<div class="ipyagent-approval" data-request="{html.escape(a.id)}" data-digest="{a.digest}" '
+        f'data-status="{a.status}" style="border-left:3px solid {colour};padding:2px 8px;margin:4px 0">'
+        f'<div style="color:{colour}">{html.escape(head)}</div>{code}'
+        f'<div class="ipyagent-approval-actions" style="color:{_COLOURS["muted"]}">{buttons}'
+        f"{html.escape(how)}</div>{note}</div>"
+    )
 
 
 def _running_tasks(agent: Agent) -> str:
@@ -228,7 +300,26 @@ def _running_tasks(agent: Agent) -> str:
     if not running:
         return ""
     now = agent.clock.now()
-    return "; " + ", ".join(f"{t.task_id} {t.name} {format_duration(t.elapsed(now))}" for t in running)
+    return " · " + ", ".join(
+        f"{qualified_task_id(agent.path, t.task_id)} {t.name} {format_duration(t.elapsed(now))}"
+        for t in running
+    )
+
+
+def interruption_text(reason: str) -> str:
+    """The interruption marker as a user reads it: "interrupted by %interrupt", not
+    "interrupted: interrupted by %interrupt"."""
+    reason = reason.strip()
+    if reason.lower().startswith("interrupted"):
+        return reason
+    return f"interrupted: {reason}" if reason else "interrupted"
+
+
+def status_line(agent: Agent, model_status: str) -> str:
+    """``generating · loading the model (98 MB)…``: the state, then the model's own note."""
+    note = model_status.strip()
+    # A note is the model's own words; written as a second clause, never nested in brackets.
+    return f"{agent.state} · {note}" if note and agent.state == "generating" else str(agent.state)
 
 
 # --- the two views --------------------------------------------------------------------------
@@ -270,13 +361,12 @@ class ExchangeView(DisplayView):
         entries = agent.ledger[self.start + 1 : self.end if self.end is not None else len(agent.ledger)]
         unplaced = list(self.approvals)
         lines = entry_lines(agent, entries, unplaced)
-        lines += [Line("assistant", text) for text in self.live.values() if text]
+        lines += [answer_line(text) for text in self.live.values() if text.strip()]
         lines += approval_lines(unplaced)
         if self.end is not None:
             footer = "(continued in a later cell)"
         else:
-            note = f" ({self.model_status})" if self.model_status and agent.state == "generating" else ""
-            footer = f"{agent.name}: {agent.state}{note}{_running_tasks(agent)}"
+            footer = f"{agent.name}: {status_line(agent, self.model_status)}{_running_tasks(agent)}"
         return bundle(lines, footer)
 
 
@@ -307,11 +397,10 @@ class SubAgentView(DisplayView):
         own = [e for e in child.ledger.own if not (e.kind == "user" and e.source == "task")]
         unplaced = list(self.approvals)
         lines = [head, *entry_lines(child, own, unplaced)]
-        lines += [Line("assistant", text) for text in self.live.values() if text]
+        lines += [answer_line(text) for text in self.live.values() if text.strip()]
         lines += approval_lines(unplaced)
         if child.status == "running":
-            note = f" ({self.model_status})" if self.model_status and child.state == "generating" else ""
-            footer = f"{child.path}: running, {child.state}{note}{_running_tasks(child)}"
+            footer = f"{child.path}: {status_line(child, self.model_status)}{_running_tasks(child)}"
         elif child.status == "failed":
             footer = f"{child.path}: failed: {child.failure}"
         elif child.status == "cancelled":

@@ -13,6 +13,19 @@ if TYPE_CHECKING:
     from .ledger import Ledger
 
 _WIDTH = 96
+_LEAD = " " * 25  # continuation lines of a full entry line up under its text
+
+
+def qualified_task_id(path: str, task_id: str) -> str:
+    """How a task id reads where several agents are on screen: ``t1`` for the main agent's
+    tasks, ``helper/t1`` for those of the sub-agent ``main/helper`` (each agent counts from t1)."""
+    _, _, below = path.partition("/")
+    return f"{below}/{task_id}" if below else task_id
+
+
+def is_empty_answer(entry: Entry) -> bool:
+    """An assistant entry with nothing to read: a turn that was only tool calls."""
+    return entry.kind == "assistant" and not entry.text.strip() and entry.status in (None, "complete")
 
 
 def describe(entry: Entry) -> str:
@@ -41,15 +54,28 @@ def describe(entry: Entry) -> str:
     return one_line(shown, _WIDTH)
 
 
+def full_text(entry: Entry) -> str:
+    """The whole text of an entry, its lines after the first indented under it (control
+    characters other than newlines shown escaped)."""
+    rows = [
+        "".join(c if c.isprintable() else repr(c)[1:-1] for c in row.expandtabs(4)).rstrip()
+        for row in entry.text.strip().splitlines()
+    ]
+    return ("\n" + _LEAD).join(rows)
+
+
 def format_entries(entries: Iterable[Entry], *, start: float | None = None, system: bool = False) -> str:
-    """Lines of ``+seconds  kind  what``; times are relative to ``start`` (default: the first entry)."""
+    """Lines of ``+seconds  kind  what``; times are relative to ``start`` (default: the first entry).
+    With ``system`` the system message is included, in full; an assistant entry with no text (a
+    turn that only called tools) is left out: its calls follow it."""
     lines = []
     for entry in entries:
         if start is None:
             start = entry.time
-        if entry.kind == "system" and not system:
+        if (entry.kind == "system" and not system) or is_empty_answer(entry):
             continue
-        lines.append(f"{entry.time - start:+8.2f}s  {entry.kind:<12} {describe(entry)}")
+        what = full_text(entry) if entry.kind == "system" else describe(entry)
+        lines.append(f"{entry.time - start:+8.2f}s  {entry.kind:<12} {what}")
     return "\n".join(lines)
 
 

@@ -47,9 +47,11 @@ def load_ipython_extension(shell: Any) -> None:
     if not new:
         return
     shell.register_magics(AgentMagics(shell, state.get))
+    from ..kernel import actions
     from .mcp import McpMagics
 
     shell.register_magics(McpMagics(shell, state.get))
+    actions.register(shell, state.get)  # the "Run" / "Don't run" buttons of requests to run code
     shell.input_transformers_cleanup.append(questions_stay_messages)
     shell.events.register("pre_run_cell", state.pre_run_cell)
     shell.events.register("post_run_cell", state.post_run_cell)

@@ -128,6 +128,25 @@ def _split(text: str) -> tuple[str, str]:
     return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
 
 
+TOOLS_WIDTH = 100  # characters per line of %tools (JupyterLab's output shows ~110 at 1400 px)
+
+
+def tool_table(rows: list[tuple[str, str, str]], width: int = TOOLS_WIDTH) -> str:
+    """Name, origin and description of each tool; a long description wraps between words under
+    its own column, so the browser never has to break it mid-word."""
+    import textwrap
+
+    name_w = max([len(r[0]) for r in rows] + [4])
+    place_w = max([len(r[1]) for r in rows] + [8])  # "built-in", "notebook", an MCP server's name
+    lead = name_w + 2 + place_w + 2
+    out = []
+    for name, where, text in rows:
+        wrapped = textwrap.wrap(text, max(30, width - lead), break_long_words=False) or [""]
+        out.append(f"{name:<{name_w}}  {where:<{place_w}}  {wrapped[0]}".rstrip())
+        out += [" " * lead + more for more in wrapped[1:]]
+    return "\n".join(out)
+
+
 @magics_class
 class AgentMagics(Magics):
     """``%agent``, ``%%fork``, ``%%spawn``, ``%agents``, ``%ledger``, ``%chat``, ``%timeline``,
@@ -165,7 +184,7 @@ class AgentMagics(Magics):
         if message:
             session.send(message, interrupt=bool(opts.get("interrupt")))
         elif opts.get("interrupt"):
-            session.interrupt("magic")
+            print(session.interrupt("magic"))
         if opts.get("wait"):
             timeout = float(opts.get("timeout", 600.0))
             try:
@@ -310,7 +329,7 @@ class AgentMagics(Magics):
         """Stop what the agents are generating or saying now; their tools keep running."""
         if line.strip():
             raise UsageError("%interrupt takes no arguments")
-        self.session.interrupt("magic")
+        print(self.session.interrupt("magic"))
 
     @line_magic
     @one_line_errors
@@ -338,10 +357,7 @@ class AgentMagics(Magics):
         """The tools the agent can call."""
         if line.strip():
             raise UsageError("%tools takes no arguments")
-        rows = self.session.tool_list()
-        width = max(len(r[0]) for r in rows)
-        place = max(len(r[1]) for r in rows)
-        print("\n".join(f"{name:<{width}}  {where:<{place}}  {text}" for name, where, text in rows))
+        print(tool_table(self.session.tool_list()))
 
     @line_magic
     @one_line_errors

@@ -11,6 +11,7 @@ from ..agents.updates import AgentStatusChanged, EntryAdded, StateChanged, TextD
 from ..errors import one_line
 from ..fsm import State
 from ..ledger import Entry
+from ..markdown import to_html
 from .base import CSS, AgentWidget, esm
 from .wire import ClientMsg, clip
 
@@ -20,7 +21,10 @@ _BUSY = (State.GENERATING, State.EMITTING)
 
 def line(entry: Entry) -> dict[str, Any] | None:
     if entry.kind == "user" or (entry.kind == "assistant" and entry.text.strip()):
-        item: dict[str, Any] = {"i": entry.index, "role": entry.kind, "text": clip(entry.text)[0]}
+        text = clip(entry.text)[0]
+        item: dict[str, Any] = {"i": entry.index, "role": entry.kind, "text": text}
+        if entry.kind == "assistant":
+            item["html"] = to_html(text)  # Markdown, rendered and made safe on this side
         if entry.status:
             item["status"] = entry.status
         return item
@@ -37,6 +41,7 @@ class ChatBox(AgentWidget):
     name = t.Unicode("").tag(sync=True)
     lines = t.List(t.Dict()).tag(sync=True)
     live = t.Unicode("").tag(sync=True)
+    live_html = t.Unicode("").tag(sync=True)  # the live answer as Markdown (see ..markdown)
     state = t.Unicode("idle").tag(sync=True)
     status = t.Unicode("new").tag(sync=True)
     accepts = frozenset({"send", "interrupt"})
@@ -76,7 +81,9 @@ class ChatBox(AgentWidget):
         with self.hold_sync():
             if self.lines != self._lines:
                 self.lines = self._lines
-            self.live = self._live
+            if self.live != self._live:
+                self.live = self._live
+                self.live_html = to_html(self._live) if self._live.strip() else ""
             self.state = str(self.agent.state)
             self.status = self.agent.status
 

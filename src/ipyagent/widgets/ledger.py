@@ -1,8 +1,10 @@
-"""The live ledger view: every entry of one agent's ledger, coloured by role, with tool-call status.
+"""The live ledger view: one agent's ledger, coloured by role, with tool-call status.
 
-The browser keeps the rows and draws only those in sight (a virtualised list), so a ledger of
-10,000 entries costs what a screenful does. A view asks for everything when it appears
-(``sync``); after that the kernel sends only what changed, at most ~30 batches a second.
+Ledgers grow to hundreds of thousands of entries, so the browser never holds them: it asks for
+the rows it can see (``window``), by position among the entries it shows; which entries those are
+(kinds hidden, a search) is decided here (:class:`~.ledger_index.VisibleIndex`). A view that
+appears asks to start over (``sync``) and gets the newest rows with the answer; after that the
+kernel sends only what changed, at most ~30 batches a second.
 """
 
 from __future__ import annotations
@@ -14,12 +16,24 @@ import traitlets as t
 from ..agents import Agent
 from ..agents.updates import AgentStatusChanged, EntryAdded, StateChanged, TaskChanged, TextDelivered, Update
 from ..fsm import State
-from ..ledger.text import format_entries
+from ..ledger import Entry
+from ..ledger.text import format_entries, is_empty_answer
 from .base import CSS, AgentWidget, esm, find
+from .ledger_index import KINDS, VisibleIndex
 from .wire import BatchMsg, CallState, ClientMsg, Live, ResetMsg, Row, RowsMsg, call_state, row
 
-CHUNK = 1000  # rows per message when a view asks for everything
+WINDOW = 200  # most rows sent for one request (a tall view shows ~40)
+FIRST = 120  # rows sent with a reset: the newest, enough for a tall view and some scrolling
+ABOVE = 20  # rows before an anchor sent with a reset that keeps the view where it was
 TEXT_ROWS = 200  # entries shown by the text fallback
+RESULT_AHEAD = 50  # entries searched after a tool call for its result (it comes right after)
+LOOK_AHEAD = 2000  # and for the notification that says how its task ended (a resumed ledger)
+_ENDS = {
+    "tool_result": "done",
+    "tool_error": "failed",
+    "tool_timeout": "timeout",
+    "tool_cancelled": "cancelled",
+}
 
 
 class LedgerView(AgentWidget):
@@ -28,12 +42,13 @@ class LedgerView(AgentWidget):
     _esm = esm("ledger.js")
     _css = CSS
     path = t.Unicode("").tag(sync=True)  # whose ledger is shown
-    accepts = frozenset({"sync", "follow"})
+    accepts = frozenset({"sync", "follow", "window", "filter"})
     with_children = True
 
     def __init__(self, agent: Agent, **kwargs: Any) -> None:
         super().__init__(agent, path=agent.path, **kwargs)
         self.shown = agent
+        self._index = VisibleIndex(agent.ledger)
         self._rows: list[Row] = []
         self._calls: dict[str, CallState] = {}
         self._live: Live | None = None
@@ -50,7 +65,13 @@ class LedgerView(AgentWidget):
             return False
         match update:
             case EntryAdded(entry=entry):
-                self._rows.append(row(entry))
+                if entry.index < self._index.total:  # already in (the index was built after it)
+                    return False
+                position = self._index.append(entry)
+                if position is not None:
+                    r = self._row(entry)
+                    r["p"] = position
+                    self._rows.append(r)
                 if entry.kind == "assistant" and self._live is not None:
                     self._live, self._live_dirty = None, True
             case TaskChanged(task=task):
@@ -70,7 +91,7 @@ class LedgerView(AgentWidget):
                 self._live_dirty = True
             case _:
                 return False
-        if not self.watched:  # a view that appears asks for everything anyway
+        if not self.watched:  # a view that appears asks to start over anyway
             self._rows.clear()
             self._calls.clear()
         return True
@@ -81,6 +102,9 @@ class LedgerView(AgentWidget):
         msg: BatchMsg = {
             "type": "batch",
             "rows": self._rows,
+            "shown": len(self._index),
+            "total": self._index.total,
+            "counts": dict(self._index.counts),
             "calls": list(self._calls.values()),
             "live": self._live,
             "state": str(self.shown.state),
@@ -96,6 +120,10 @@ class LedgerView(AgentWidget):
     def handle(self, msg: ClientMsg) -> None:
         if msg["type"] == "follow":
             self.follow(msg["path"])
+        elif msg["type"] == "window":
+            self.send_window(msg["start"], msg["count"])
+        elif msg["type"] == "filter":
+            self.set_filter([k for k in msg["hidden"].split(",") if k], msg["query"], msg.get("anchor"))
         else:
             self.resync()
 
@@ -103,43 +131,115 @@ class LedgerView(AgentWidget):
         """Show the ledger of the agent at ``path`` (this widget's agent or one of its sub-agents)."""
         target = find(self.agent, path)
         with self._lock:
+            hidden, query = self._index.hidden, self._index.query
             self.shown = target
             self.path = target.path
             self._live = None
+            self._index = VisibleIndex(target.ledger)
+            self._index.set_filter(hidden, query)
         self.resync()
 
-    def resync(self) -> None:
-        """Send every entry of the shown ledger, then whatever is live."""
+    def set_filter(self, hidden: list[str], query: str, anchor: Any = None) -> None:
+        """Show only some kinds, or entries with some text; the view keeps reading near the
+        ledger index ``anchor`` (else it goes to the newest)."""
+        unknown = [k for k in hidden if k not in KINDS]
+        if unknown:
+            from ..errors import IpyagentError
+
+            raise IpyagentError(f"unknown kind {unknown[0][:40]!r}; kinds are {', '.join(KINDS[1:])}")
         with self._lock:
-            ledger, agent = self.shown.ledger, self.shown
-            total = len(ledger)
+            self._index.set_filter(hidden, query)
+        at = (
+            self._index.position(anchor) if isinstance(anchor, int) and not isinstance(anchor, bool) else None
+        )
+        self.resync(at)
+
+    def resync(self, at: int | None = None) -> None:
+        """Start the view over: counts, and the rows at position ``at`` (default: the newest)."""
+        with self._lock:
+            agent, index = self.shown, self._index
+            shown = len(index)
+            start = max(0, shown - FIRST) if at is None else max(0, min(at, shown - 1))
+            # From an anchor, a few rows above it come too: the view draws some above its top.
+            first = start if at is None else max(0, start - ABOVE)
+            now, wall = agent.clock.now(), agent.clock.wall()
+            calls = [s for s in (call_state(task, now, wall) for task in agent.tasks) if s is not None]
             reset: ResetMsg = {
                 "type": "reset",
                 "path": agent.path,
-                "total": total,
+                "total": index.total,
+                "shown": shown,
+                "counts": dict(index.counts),
+                "hidden": sorted(index.hidden),
+                "query": index.query,
                 "agents": self._agent_paths(),
+                "start": start,
+                "newest": at is None,
+                "rows": self._window_rows(first, FIRST),
+                "calls": calls,
             }
             self.send_msg(reset)
-            now, wall = agent.clock.now(), agent.clock.wall()
-            calls = [s for s in (call_state(task, now, wall) for task in agent.tasks) if s is not None]
-            for start in range(0, total, CHUNK):
-                chunk: RowsMsg = {
-                    "type": "rows",
-                    "rows": [row(ledger[i]) for i in range(start, min(total, start + CHUNK))],
-                    "calls": calls if start == 0 else [],
-                }
-                self.send_msg(chunk)
             # Rows collected before this point are in the snapshot; calls too.
             self._rows, self._calls = [], {}
             self._live_dirty = self._agents_dirty = True
         self._throttle.flush_now()
+
+    def send_window(self, start: int, count: int) -> None:
+        with self._lock:
+            msg: RowsMsg = {
+                "type": "rows",
+                "start": max(0, start),
+                "shown": len(self._index),
+                "rows": self._window_rows(start, min(max(count, 0), WINDOW)),
+            }
+            self.send_msg(msg)
+
+    def _window_rows(self, start: int, count: int) -> list[Row]:
+        ledger = self.shown.ledger
+        live = {t.call_id for t in self.shown.tasks}
+        out: list[Row] = []
+        for k, i in enumerate(self._index.window(start, count)):
+            r = self._row(ledger[i], live)
+            r["p"] = start + k
+            out.append(r)
+        return out
+
+    def _row(self, entry: Entry, live: set[str | None] | None = None) -> Row:
+        r = row(entry)
+        if entry.kind == "tool_call" and entry.call_id:
+            if live is None:
+                live = {t.call_id for t in self.shown.tasks}
+            if entry.call_id not in live:  # a live task's state comes with the calls
+                r["call"] = self._call_status(entry)
+        return r
+
+    def _call_status(self, call: Entry) -> str:
+        """How a tool call whose task is gone went (a resumed ledger), read from the entries
+        after it: its result comes right after it, its end somewhere later."""
+        ledger = self.shown.ledger
+        end = len(ledger)
+        task_id: str | None = None
+        for i in range(call.index + 1, min(end, call.index + 1 + RESULT_AHEAD)):
+            e = ledger[i]
+            if e.kind == "tool_result" and e.call_id == call.call_id:
+                if e.status == "rejected" or e.task_id is None:
+                    return e.status or "done"
+                task_id = e.task_id
+                break
+        if task_id is None:
+            return "pending"
+        for i in range(call.index + 1, min(end, call.index + 1 + LOOK_AHEAD)):
+            e = ledger[i]
+            if e.kind == "notification" and e.task_id == task_id:
+                return _ENDS.get(e.source or "", "done")
+        return "started"
 
     def _agent_paths(self) -> list[str]:
         return [a.path for a in self.agent.walk()]
 
     def text(self) -> str:
         entries = list(self.shown.ledger)
-        shown = [e for e in entries if e.kind != "system"][-TEXT_ROWS:]
+        shown = [e for e in entries if e.kind != "system" and not is_empty_answer(e)][-TEXT_ROWS:]
         head = f"ledger of {self.shown.path} ({self.shown.state}): {len(entries)} entries"
         if not shown:
             return head + ", no messages yet"

@@ -11,6 +11,7 @@ from ..agents.updates import EntryAdded, Update
 from ..clock import format_wall
 from ..errors import one_line
 from ..ledger import Entry
+from ..ledger.text import qualified_task_id
 from .base import CSS, AgentWidget, esm
 from .wire import clip
 
@@ -30,9 +31,10 @@ def notice(entry: Entry, agent: str) -> dict[str, Any]:
         "t": entry.time,
         "level": level,
     }
-    for key in ("name", "task_id"):
-        if getattr(entry, key) is not None:
-            item[key] = getattr(entry, key)
+    if entry.name is not None:
+        item["name"] = entry.name
+    if entry.task_id is not None:  # helper/t1: several agents' tasks share this feed
+        item["task_id"] = qualified_task_id(agent, entry.task_id)
     return item
 
 

@@ -1,8 +1,9 @@
 """The timeline: each agent's dialog states and each background task as spans over time (a Gantt
 picture), with ticks for user turns, notifications and interruptions — the asynchrony, visible.
 
-It records states from the moment it is created; tasks that already exist are included, and time
-0 is the earliest of them (or the moment it was created).
+Opened at any moment it draws the whole session so far: each agent keeps the history of its
+states (:attr:`Agent.state_history`), tasks keep their start and end, and the ticks come from the
+ledger. Time 0 is when the agent was created (or the earliest task, if earlier).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from typing import Any
 
 import traitlets as t
 
+from .. import palette
 from ..agents import Agent
 from ..agents.updates import EntryAdded, StateChanged, TaskChanged, Update
 from ..clock import RealClock
 from ..dispatch.tasks import BackgroundTask
 from ..errors import one_line
+from ..ledger import Entry
+from ..ledger.text import qualified_task_id
 from .base import CSS, AgentWidget, esm
 
 MAX_SPANS = 2000  # per lane; older spans are dropped
@@ -33,17 +37,43 @@ class Timeline(AgentWidget):
 
     def __init__(self, agent: Agent, **kwargs: Any) -> None:
         now = agent.clock.now()
-        # Time 0 is the earliest task already known, so earlier spans are not cut off.
-        self._t0 = min([now, *(task.started for a in agent.walk() for task in a.tasks)])
+        agents = list(agent.walk())
+        history = {a.path: a.state_history for a in agents}
+        # Time 0 is the agent's first recorded state, or an earlier task: nothing is cut off.
+        self._t0 = min(
+            [now, *(h[0][0] for h in history.values() if h), *(t.started for a in agents for t in a.tasks)]
+        )
         self._t0_wall = agent.clock.wall() - (now - self._t0)
         # lane key -> lane; a state lane per agent, a task lane per task
         self._lanes: dict[str, dict[str, Any]] = {}
         self._marks: list[dict[str, Any]] = []
-        for a in agent.walk():
-            self._state_lane(a)["spans"].append({"s": now - self._t0, "e": None, "v": str(a.state)})
+        for a in agents:
+            spans = self._state_lane(a)["spans"]
+            for at, state in history[a.path] or [(now, a.state)]:
+                self._enter(spans, at - self._t0, str(state))
             for task in a.tasks:
                 self._task(a, task)
+            for entry in a.ledger.own if a is not agent else a.ledger:
+                if entry.kind in _MARKED and entry.time >= self._t0_wall - 1e-6:
+                    self._mark(a, entry)
+        self._marks.sort(key=lambda m: float(m["t"]))
+        del self._marks[:-MAX_SPANS]
         super().__init__(agent, data=self._data(agent), **kwargs)
+
+    @staticmethod
+    def _enter(spans: list[dict[str, Any]], at: float, state: str) -> None:
+        """Close the open span at ``at`` and open one for ``state``."""
+        if spans and spans[-1]["e"] is None:
+            spans[-1]["e"] = at
+        spans.append({"s": at, "e": None, "v": state})
+        del spans[:-MAX_SPANS]
+
+    def _mark(self, agent: Agent, entry: Entry) -> None:
+        at = entry.time - self._t0_wall
+        what = entry.kind if entry.kind != "notification" else f"{entry.source or 'notification'}"
+        self._marks.append(
+            {"agent": agent.path, "t": at, "kind": entry.kind, "what": what, "text": entry.text[:120]}
+        )
 
     def _rel(self, agent: Agent, t: float | None) -> float | None:
         return None if t is None else t - self._t0
@@ -56,7 +86,7 @@ class Timeline(AgentWidget):
 
     def _task(self, agent: Agent, task: BackgroundTask) -> None:
         key = f"task:{agent.path}:{task.task_id}"
-        label = f"{task.task_id} {task.name}"
+        label = f"{qualified_task_id(agent.path, task.task_id)} {task.name}"
         end = self._rel(agent, task.finished)
         self._lanes[key] = {
             "agent": agent.path,
@@ -77,20 +107,13 @@ class Timeline(AgentWidget):
         agent = update.agent
         match update:
             case StateChanged(new=new, time=time):
-                spans = self._state_lane(agent)["spans"]
-                at = time - self._t0
-                if spans and spans[-1]["e"] is None:
-                    spans[-1]["e"] = at
-                spans.append({"s": at, "e": None, "v": str(new)})
-                del spans[:-MAX_SPANS]
+                self._enter(self._state_lane(agent)["spans"], time - self._t0, str(new))
             case TaskChanged(task=task):
                 self._task(agent, task)
             case EntryAdded(entry=entry) if entry.kind in _MARKED:
                 if agent is not self.agent and entry.index < agent.ledger.fork_point:
                     return False
-                what = entry.kind if entry.kind != "notification" else (entry.source or entry.kind)
-                at = entry.time - self._t0_wall
-                self._marks.append({"agent": agent.path, "t": at, "kind": what, "text": entry.text[:120]})
+                self._mark(agent, entry)
                 del self._marks[:-MAX_SPANS]
             case _:
                 return False
@@ -109,6 +132,7 @@ class Timeline(AgentWidget):
             "real": isinstance(agent.clock, RealClock),
             "lanes": [dict(lane, spans=list(lane["spans"])) for lane in lanes],
             "marks": list(self._marks),
+            "palette": palette.as_dict(),
         }
 
     def flush(self) -> None:

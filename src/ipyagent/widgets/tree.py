@@ -64,7 +64,8 @@ class AgentTree(AgentWidget):
             failed = n["failure"] and n["status"] in ("failed", "cancelled")
             why = f": {one_line(n['failure'], 200)}" if failed else ""
             lead = "  " * depth + ("└ " if depth else "")
-            lines.append(f"{lead}{n['name']}{how}  {n['state']}  {n['status']}{tasks}{why}")
+            word = n["state"] if n["status"] == "running" else n["status"]
+            lines.append(f"{lead}{n['name']}{how}  {word}{tasks}{why}")
             for c in n["children"]:
                 walk(c, depth + 1)
 

@@ -39,6 +39,7 @@ const CSS = `
 .ipyagent-voice .text { flex: 1; min-width: 0; }
 .ipyagent-voice .transcript { color: #24292f; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .ipyagent-voice .status { color: #656d76; font-size: 11px; }
+.ipyagent-voice .transcript.trouble { color: #c62828; font-weight: 600; white-space: normal; }
 `;
 
 // Low-pass taps (windowed sinc, Blackman window) that keep speech below `cutoff` Hz and remove
@@ -97,6 +98,24 @@ function downsampler(fromRate) {
   };
 }
 
+/** Why the microphone did not start, in words a user can act on (getUserMedia's error names). */
+function micTrouble(err) {
+  const name = (err && err.name) || String(err);
+  if (name === "InsecureContext") {
+    return "the browser allows the microphone only on https:// or localhost pages — open JupyterLab at http://localhost or over https";
+  }
+  if (["NotFoundError", "DevicesNotFoundError", "OverconstrainedError"].includes(name)) {
+    return "no microphone found — plug one in or allow access, then click the mic again";
+  }
+  if (["NotAllowedError", "PermissionDeniedError", "SecurityError"].includes(name)) {
+    return "microphone access was denied — allow it for this page (the icon left of the address), then click the mic again";
+  }
+  if (["NotReadableError", "TrackStartError", "AbortError"].includes(name)) {
+    return "the microphone is in use by another program or could not start — free it, then click the mic again";
+  }
+  return `the microphone could not start (${name}${err && err.message ? `: ${err.message}` : ""}) — click the mic to try again`;
+}
+
 function render({ model, el }) {
   const style = document.createElement("style");
   style.textContent = CSS;
@@ -119,6 +138,7 @@ function render({ model, el }) {
   let source = null;
   let tap = null;
   let micOn = false;
+  let trouble = ""; // why the microphone did not start, shown as the headline until it does
   let pending = [];
   let micSeq = 0;
   let down = null;
@@ -143,7 +163,8 @@ function render({ model, el }) {
   function showState() {
     const phase = model.get("phase");
     const state = model.get("agent_state");
-    transcriptEl.textContent = model.get("transcript") || (micOn ? "listening…" : "click the mic to talk");
+    transcriptEl.textContent = trouble || model.get("transcript") || (micOn ? "listening…" : "click the mic to talk");
+    transcriptEl.classList.toggle("trouble", Boolean(trouble));
     const parts = [`agent ${state}`];
     if (micOn) parts.push(phase);
     if (model.get("status")) parts.push(model.get("status"));
@@ -172,6 +193,9 @@ function render({ model, el }) {
   }
 
   async function startMic() {
+    if (!window.isSecureContext || !(navigator.mediaDevices && navigator.mediaDevices.getUserMedia)) {
+      throw { name: "InsecureContext" };
+    }
     const ac = await audioContext(); // created on the click: browsers need a user gesture
     stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
@@ -201,8 +225,10 @@ function render({ model, el }) {
     try {
       if (micOn) stopMic();
       else await startMic();
+      trouble = "";
     } catch (err) {
-      model.send({ type: "error", text: `microphone: ${err.name || err}: ${err.message || ""}` });
+      trouble = micTrouble(err);
+      model.send({ type: "error", text: `microphone: ${trouble}` });
     }
     showState();
   });

@@ -36,6 +36,8 @@ class Row(TypedDict):
     call_id: NotRequired[str]
     args: NotRequired[str]  # the arguments as pretty JSON
     gen: NotRequired[int]
+    p: NotRequired[int]  # position among the entries the view shows (its filter), when sent to it
+    call: NotRequired[str]  # a tool call's status, when no live task says it (a resumed ledger)
 
 
 class CallState(TypedDict):
@@ -57,21 +59,41 @@ class Live(TypedDict):
 
 
 class ResetMsg(TypedDict):
+    """A view starts over: whose ledger, how many entries it has and shows, and the rows at
+    ``start`` (the newest ones, or where the view was reading); the rest come on request."""
+
     type: Literal["reset"]
     path: str
     total: int
+    shown: int
+    counts: dict[str, int]
+    hidden: list[str]
+    query: str
     agents: list[str]
-
-
-class RowsMsg(TypedDict):
-    type: Literal["rows"]
+    start: int  # the position the view shows at its top (or the first of the newest rows)
+    newest: bool  # the view sticks to the newest entry (else it keeps reading at ``start``)
     rows: list[Row]
     calls: list[CallState]
 
 
+class RowsMsg(TypedDict):
+    """The rows a view asked for (``window``), from position ``start``."""
+
+    type: Literal["rows"]
+    start: int
+    shown: int
+    rows: list[Row]
+
+
 class BatchMsg(TypedDict):
+    """What changed: appended rows that the view shows (each with its position), counts, calls,
+    the live answer and the state."""
+
     type: Literal["batch"]
     rows: list[Row]
+    shown: int
+    total: int
+    counts: dict[str, int]
     calls: list[CallState]
     live: Live | None
     state: str
@@ -108,6 +130,24 @@ class FollowMsg(TypedDict):
     path: str
 
 
+class WindowMsg(TypedDict):
+    """The ledger view needs the rows at positions ``start`` .. ``start + count - 1``."""
+
+    type: Literal["window"]
+    start: int
+    count: int
+
+
+class FilterMsg(TypedDict):
+    """Show every kind but those in ``hidden`` (comma-separated), and only entries containing
+    ``query`` (any case; empty: all)."""
+
+    type: Literal["filter"]
+    hidden: str
+    query: str
+    anchor: NotRequired[int]  # the ledger index the view was reading: it stays there
+
+
 class SendMsg(TypedDict):
     type: Literal["send"]
     text: str
@@ -122,7 +162,9 @@ class CancelMsg(TypedDict):
     path: str
 
 
-ClientMsg = HelloMsg | ByeMsg | SyncMsg | FollowMsg | SendMsg | InterruptMsg | CancelMsg
+ClientMsg = (
+    HelloMsg | ByeMsg | SyncMsg | FollowMsg | WindowMsg | FilterMsg | SendMsg | InterruptMsg | CancelMsg
+)
 
 # kind -> field -> the types it may have (a bool is never taken for a number). Derived from the
 # TypedDicts above and below, so the check cannot drift from the contract.

@@ -141,10 +141,12 @@ def interruption_text(entry: Entry) -> str:
 
 
 def tasks_text(context: Context) -> str:
-    """``Tasks: ...``: each running task with how long it has run."""
+    """``Tasks: ...``: each running task with how long it has run and its latest progress."""
     if context.pending:
         tasks = "; ".join(
-            f"{p.task_id} {p.name} (running {format_duration(p.elapsed)})" for p in context.pending
+            f"{p.task_id} {p.name} (running {format_duration(p.elapsed)}"
+            + (f", progress {p.progress})" if p.progress else ")")
+            for p in context.pending
         )
     else:
         tasks = "no tasks running"

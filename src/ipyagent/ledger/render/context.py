@@ -20,11 +20,13 @@ class ToolSpec:
 
 @dataclass(frozen=True, slots=True)
 class PendingTask:
-    """A background task that has not finished, with how long it has been running."""
+    """A background task that has not finished, with how long it has been running and the
+    latest progress it reported (an MCP server's, say), if any."""
 
     task_id: str
     name: str
     elapsed: float
+    progress: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,15 @@
-// The live ledger view. Rows live in memory; only those in sight are in the DOM (a virtualised
-// list with a prefix sum of row heights), so 10,000 entries cost what a screenful does.
+// The live ledger view. The kernel keeps the ledger; this view holds only the rows near what is
+// in sight, asks for more as the user scrolls ({type: "window"}), and asks the kernel to filter
+// and search ({type: "filter"}), so a ledger of a million entries costs what a screenful does.
+// Rows are placed by their position among the entries shown; collapsed rows are ROW_H tall, an
+// expanded row adds its measured extra height.
 
 const ROW_H = 24; // collapsed row height, px (matches .ipa-row in widgets.css)
-const OVERSCAN = 6;
+const OVERSCAN = 10; // rows drawn beyond the edges of the viewport
+const FETCH = 160; // rows asked for at a time (the kernel sends at most 200)
+const KEEP = 4000; // rows kept in memory; those farthest from sight are dropped beyond that
+const MAX_H = 360; // the view grows with its rows up to this height, then scrolls
+const MIN_H = ROW_H * 2;
 
 function render({ model, el }) {
   const root = h("div", "ipa ipa-ledger");
@@ -11,8 +18,12 @@ function render({ model, el }) {
   follow.title = "whose ledger to show";
   let badge = stateBadge("idle");
   const filters = h("span", "ipa-filters");
+  const search = h("input", "ipa-search");
+  search.type = "search";
+  search.placeholder = "search…";
+  search.title = "show only entries containing this text (searched in the kernel)";
   const count = h("span", "ipa-count");
-  bar.append(follow, badge, filters, count);
+  bar.append(follow, badge, filters, search, count);
   const viewport = h("div", "ipa-viewport");
   const spacer = h("div", "ipa-spacer");
   const win = h("div", "ipa-window");
@@ -27,70 +38,53 @@ function render({ model, el }) {
   root.append(bar, viewport, latest, liveBox, err);
   el.append(root);
 
-  /** @type {Row[]} */
-  let rows = [];
+  /** @type {Map<number, Row>} position -> row */
+  let cache = new Map();
   /** @type {Map<string, CallState>} */
   const calls = new Map();
-  const rejected = new Set(); // call ids the dispatcher rejected
-  // For calls whose task is gone (a resumed ledger), the status follows from the ledger itself.
-  const taskOfCall = new Map(); // call id -> task id, from "started" tool results
-  const endOfTask = new Map(); // task id -> how it ended, from notifications
-  const ENDS = { tool_result: "done", tool_error: "failed", tool_timeout: "timeout", tool_cancelled: "cancelled" };
-  const counts = {};
-  const hidden = new Set(["system"]);
-  const expanded = new Set();
-  const heights = new Map(); // row index -> measured height, for expanded rows
-  let visible = []; // indices of rows that pass the filter
-  let offsets = [0]; // offsets[k] = top of visible[k]; offsets[visible.length] = total height
+  let shown = 0; // entries the filter lets through (the list's length)
+  let total = 0; // entries in the ledger
+  let counts = {};
+  let hidden = new Set(["system"]);
+  let query = "";
+  const expanded = new Set(); // ledger indices of expanded rows
+  let extras = []; // [position, extra px] of expanded rows, by position
   let offset = 0; // browser wall clock minus the agent's wall clock, seconds
   let stick = true;
-  let syncing = false;
+  let asked = null; // the window asked for and not yet answered: [start, end)
+  let userHeight = false; // the user resized the view: keep their height
+  let setHeight = 0;
   let pending = null; // performance.now() when unrendered changes arrived
   let handling = 0; // ms spent handling messages since the last draw
-  // Timings for bench/widgets.py: handler and draw costs, and the time to show a whole ledger.
+  let waitingReset = true;
+  // Timings for bench/widgets.py: handler and draw costs, and the time to show the ledger.
   const stats = (root.ipaStats = { draws: 0, times: [], work: [], start: performance.now(), total: -1, loaded: null });
 
   const now = () => Date.now() / 1000 - offset;
-  const passes = (r) => !hidden.has(r.kind);
 
-  function rebuild() {
-    visible = [];
-    for (const r of rows) if (passes(r)) visible.push(r.i);
-    offsets = new Array(visible.length + 1);
-    offsets[0] = 0;
-    for (let k = 0; k < visible.length; k++) offsets[k + 1] = offsets[k] + (heights.get(visible[k]) || ROW_H);
+  function extraBefore(p) {
+    let px = 0;
+    for (const [q, x] of extras) if (q < p) px += x;
+    return px;
   }
+  const top = (p) => p * ROW_H + extraBefore(p);
+  const fullHeight = () => top(shown);
 
-  function put(r) {
-    if (r.i < rows.length) {
-      rows[r.i] = r;
-      return;
+  /** The position whose row covers height `y` (the last row whose top is at or above it). */
+  function firstAt(y) {
+    let lo = 0;
+    let hi = Math.max(0, shown - 1);
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (top(mid) <= y) lo = mid;
+      else hi = mid - 1;
     }
-    if (r.i > rows.length) {
-      if (!syncing) {
-        syncing = true;
-        model.send({ type: "sync" });
-      }
-      return;
-    }
-    rows.push(r);
-    counts[r.kind] = (counts[r.kind] || 0) + 1;
-    if (r.kind === "tool_result" && r.status === "rejected" && r.call_id) rejected.add(r.call_id);
-    if (r.kind === "tool_result" && r.task_id && r.call_id) taskOfCall.set(r.call_id, r.task_id);
-    if (r.kind === "notification" && r.task_id && ENDS[r.source]) endOfTask.set(r.task_id, ENDS[r.source]);
-    if (passes(r)) {
-      visible.push(r.i);
-      offsets.push(offsets[offsets.length - 1] + ROW_H);
-    }
+    return lo;
   }
 
   function callStatus(r) {
-    if (r.call_id && rejected.has(r.call_id)) return "rejected";
     const c = r.call_id ? calls.get(r.call_id) : undefined;
-    if (c) return c.status;
-    const task = r.call_id ? taskOfCall.get(r.call_id) : undefined;
-    if (task === undefined) return "pending";
-    return endOfTask.get(task) || "started";
+    return c ? c.status : r.call || "pending";
   }
 
   function summary(r) {
@@ -129,10 +123,18 @@ function render({ model, el }) {
     }
   }
 
+  function placeholder(p) {
+    const d = h("div", "ipa-row ipa-missing");
+    d.dataset.p = p;
+    d.append(h("div", "ipa-line", "…"));
+    return d;
+  }
+
   function rowEl(r) {
     const open = expanded.has(r.i);
     const d = h("div", `ipa-row ipa-k-${r.kind}${open ? " ipa-open" : ""}`);
     d.dataset.i = r.i;
+    d.dataset.p = r.p;
     d.dataset.kind = r.kind;
     const line = h("div", "ipa-line");
     line.append(h("span", "ipa-time", clockTime(r.t)), h("span", "ipa-kind", KIND_LABEL[r.kind] || r.kind));
@@ -149,8 +151,7 @@ function render({ model, el }) {
       const b = h("button", "ipa-go", "follow →");
       b.onclick = (e) => {
         e.stopPropagation();
-        const base = follow.value;
-        model.send({ type: "follow", path: `${base}/${r.name}` });
+        model.send({ type: "follow", path: `${follow.value}/${r.name}` });
       };
       line.append(b);
     }
@@ -177,57 +178,94 @@ function render({ model, el }) {
     d.onclick = () => {
       if (open) {
         expanded.delete(r.i);
-        heights.delete(r.i);
+        extras = extras.filter(([q]) => q !== r.p);
       } else expanded.add(r.i);
-      rebuild();
       draw();
     };
     return d;
   }
 
-  function firstAt(y) {
-    let lo = 0;
-    let hi = visible.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (offsets[mid + 1] <= y) lo = mid + 1;
-      else hi = mid;
+  /** Ask for the rows around [first, last) that are not here (one request at a time). */
+  function fetchAround(first, last) {
+    let missing = -1;
+    for (let p = first; p < last; p++) {
+      if (!cache.has(p)) {
+        missing = p;
+        break;
+      }
     }
-    return lo;
+    if (missing < 0 || (asked && missing >= asked[0] && missing < asked[1])) return;
+    const start = Math.max(0, Math.min(missing, last - FETCH));
+    asked = [start, start + FETCH];
+    model.send({ type: "window", start, count: FETCH });
+  }
+
+  function forget(first, last) {
+    if (cache.size <= KEEP) return;
+    const keepFrom = first - KEEP / 4;
+    const keepTo = last + KEEP / 4;
+    for (const p of cache.keys()) if (p < keepFrom || p > keepTo) cache.delete(p);
+  }
+
+  function size() {
+    if (userHeight) return;
+    const want = Math.max(MIN_H, Math.min(MAX_H, fullHeight() + 2));
+    if (want !== setHeight) {
+      viewport.style.height = `${want}px`;
+      setHeight = want;
+    }
   }
 
   function draw() {
-    const top = viewport.scrollTop;
-    const height = viewport.clientHeight || 360;
-    spacer.style.height = `${offsets[visible.length]}px`;
-    const first = Math.max(0, firstAt(top) - OVERSCAN);
-    let last = firstAt(top + height) + OVERSCAN;
-    last = Math.min(visible.length, last + 1);
-    win.style.transform = `translateY(${offsets[first]}px)`;
+    size();
+    const scrollTop = viewport.scrollTop;
+    const height = viewport.clientHeight || setHeight || MAX_H;
+    spacer.style.height = `${fullHeight()}px`;
+    const first = Math.max(0, firstAt(scrollTop) - OVERSCAN);
+    const last = Math.min(shown, firstAt(scrollTop + height) + OVERSCAN + 1);
+    win.style.transform = `translateY(${top(first)}px)`;
     const items = [];
-    for (let k = first; k < last; k++) items.push(rowEl(rows[visible[k]]));
+    let complete = true;
+    for (let p = first; p < last; p++) {
+      const r = cache.get(p);
+      if (r) items.push(rowEl(r));
+      else {
+        items.push(placeholder(p));
+        complete = false;
+      }
+    }
     win.replaceChildren(...items);
     let moved = false;
     for (const item of items) {
       const i = Number(item.dataset.i);
-      if (expanded.has(i) && heights.get(i) !== item.offsetHeight) {
-        heights.set(i, item.offsetHeight);
+      if (!expanded.has(i)) continue;
+      const p = Number(item.dataset.p);
+      const extra = item.offsetHeight - ROW_H;
+      const known = extras.find(([q]) => q === p);
+      if (!known || known[1] !== extra) {
+        extras = extras.filter(([q]) => q !== p);
+        extras.push([p, extra]);
+        extras.sort((a, b) => a[0] - b[0]);
         moved = true;
       }
     }
     if (moved) {
-      rebuild();
-      spacer.style.height = `${offsets[visible.length]}px`;
+      spacer.style.height = `${fullHeight()}px`;
+      win.style.transform = `translateY(${top(first)}px)`;
     }
-    count.textContent = `${visible.length} of ${rows.length} entries`;
-    latest.hidden = stick || visible.length === 0;
+    if (!complete) fetchAround(first, last);
+    forget(first, last);
+    const found = query ? ` matching “${query}”` : "";
+    count.textContent = `${shown} of ${total} entries${found}`;
+    latest.hidden = stick || shown === 0;
     void win.offsetHeight; // the layout is part of the cost measured below
     stats.draws++;
+    return complete;
   }
 
   let ownScroll = -1; // the scrollTop we set ourselves, until the user scrolls
-  function toBottom() {
-    viewport.scrollTop = offsets[visible.length];
+  function scrollTo(y) {
+    viewport.scrollTop = y;
     ownScroll = viewport.scrollTop;
   }
 
@@ -239,46 +277,48 @@ function render({ model, el }) {
       frame = 0;
       const t0 = performance.now();
       drawFilters();
-      draw();
-      if (stick) toBottom();
+      if (stick) {
+        spacer.style.height = `${fullHeight()}px`;
+        size();
+        scrollTo(fullHeight());
+      }
+      const complete = draw();
       const t1 = performance.now();
       stats.times.push(t1 - pending);
       stats.work.push(handling + (t1 - t0));
       if (stats.times.length > 1000) stats.times.splice(0, 500);
       if (stats.work.length > 1000) stats.work.splice(0, 500);
-      if (stats.loaded === null && stats.total >= 0 && rows.length >= stats.total) stats.loaded = t1 - stats.start;
+      if (stats.loaded === null && !waitingReset && complete) stats.loaded = t1 - stats.start;
       pending = null;
       handling = 0;
     });
   }
 
+  function sendFilter() {
+    // Keep reading where the user is: the entry at the top of the view (or the newest).
+    const r = cache.get(firstAt(viewport.scrollTop));
+    const msg = { type: "filter", hidden: [...hidden].join(","), query };
+    if (!stick && r) msg.anchor = r.i;
+    model.send(msg);
+  }
+
+  let chipsFor = "";
   function drawFilters() {
     const kinds = Object.keys(KIND_LABEL).filter((k) => counts[k]);
+    const key = JSON.stringify([kinds.map((k) => counts[k]), [...hidden]]);
+    if (key === chipsFor) return;
+    chipsFor = key;
     filters.replaceChildren(
       ...kinds.map((k) => {
         const b = h("button", `ipa-chip ipa-k-${k}${hidden.has(k) ? " ipa-off" : ""}`, `${KIND_LABEL[k]} ${counts[k]}`);
         b.dataset.kind = k;
         b.title = hidden.has(k) ? "show" : "hide";
         b.onclick = () => {
-          // Keep the entry at the top of the view in place (or the next one still shown).
-          const anchor = visible[firstAt(viewport.scrollTop)];
           if (hidden.has(k)) hidden.delete(k);
           else hidden.add(k);
-          rebuild();
-          if (!stick && anchor !== undefined) {
-            let lo = 0;
-            let hi = visible.length;
-            while (lo < hi) {
-              const mid = (lo + hi) >> 1;
-              if (visible[mid] < anchor) lo = mid + 1;
-              else hi = mid;
-            }
-            spacer.style.height = `${offsets[visible.length]}px`;
-            viewport.scrollTop = offsets[lo];
-            ownScroll = viewport.scrollTop;
-          }
+          chipsFor = "";
           drawFilters();
-          draw();
+          sendFilter();
         };
         return b;
       }),
@@ -301,34 +341,53 @@ function render({ model, el }) {
     if (live) liveBox.textContent = `${follow.value || "agent"} ▸ ${live.text}▌`;
   }
 
+  function take(rows) {
+    for (const r of rows) if (r.p !== undefined) cache.set(r.p, r);
+  }
+
   /** @param {ServerMsg} msg */
   function onMsg(msg) {
     if (!msg || typeof msg !== "object") return;
     const t0 = performance.now();
     switch (msg.type) {
-      case "reset":
-        rows = [];
+      case "reset": {
+        cache = new Map();
         calls.clear();
-        rejected.clear();
-        taskOfCall.clear();
-        endOfTask.clear();
         expanded.clear();
-        heights.clear();
-        for (const k of Object.keys(counts)) delete counts[k];
-        syncing = false;
-        stick = true;
-        stats.total = msg.total;
+        extras = [];
+        asked = null;
+        waitingReset = false;
+        shown = msg.shown;
+        total = msg.total;
+        counts = msg.counts;
+        hidden = new Set(msg.hidden);
+        query = msg.query;
+        if (document.activeElement !== search) search.value = query;
+        chipsFor = "";
+        take(msg.rows);
+        for (const c of msg.calls) calls.set(c.call_id, c);
+        stats.total = shown;
         setAgents(msg.agents, msg.path);
         root.dataset.path = msg.path;
         showLive(null);
-        rebuild();
+        // The newest rows: stick to the end; rows from an anchor: keep reading there.
+        stick = msg.newest;
+        if (!stick) {
+          spacer.style.height = `${fullHeight()}px`;
+          scrollTo(top(msg.start));
+        }
         break;
+      }
       case "rows":
-        for (const r of msg.rows) put(r);
-        for (const c of msg.calls) calls.set(c.call_id, c);
+        asked = null;
+        shown = msg.shown;
+        take(msg.rows);
         break;
       case "batch":
-        for (const r of msg.rows) put(r);
+        take(msg.rows);
+        shown = msg.shown;
+        total = msg.total;
+        counts = msg.counts;
         for (const c of msg.calls) calls.set(c.call_id, c);
         offset = Date.now() / 1000 - msg.now;
         if (msg.agents) setAgents(msg.agents, root.dataset.path);
@@ -346,15 +405,29 @@ function render({ model, el }) {
   const offMsg = listen(model, "msg:custom", onMsg);
   const offErr = errorLine(model, err);
   follow.onchange = () => model.send({ type: "follow", path: follow.value });
+  let typing = 0;
+  search.oninput = () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      query = search.value.trim();
+      sendFilter();
+    }, 250);
+  };
+  search.onkeydown = (e) => e.stopPropagation(); // keep JupyterLab's shortcuts out of the box
   viewport.onscroll = () => {
     // Only the user's own scrolling decides whether the view sticks to the newest entry: our
     // scroll to the bottom may be reported after more rows arrived.
     if (viewport.scrollTop !== ownScroll) {
-      stick = viewport.scrollTop + viewport.clientHeight >= offsets[visible.length] - 4;
+      stick = viewport.scrollTop + viewport.clientHeight >= fullHeight() - 4;
       ownScroll = -1;
     }
     draw();
   };
+  // A height the user drags to (the view is resizable) is theirs to keep.
+  const resized = new ResizeObserver(() => {
+    if (setHeight && Math.abs(viewport.offsetHeight - setHeight) > 2) userHeight = true;
+  });
+  resized.observe(viewport);
   latest.onclick = () => {
     stick = true;
     schedule();
@@ -369,6 +442,7 @@ function render({ model, el }) {
     bye();
     offMsg();
     offErr();
+    resized.disconnect();
     clearInterval(tick);
     if (frame) cancelAnimationFrame(frame);
   };

@@ -27,7 +27,7 @@ function render({ model, el }) {
         drawn.add(key);
         d.dataset.source = n.source;
         d.dataset.level = n.level;
-        const who = [n.agent.includes("/") ? n.agent : "", n.task_id, n.name].filter(Boolean).join(" ");
+        const who = [n.task_id || (n.agent.includes("/") ? n.agent : ""), n.name].filter(Boolean).join(" ");
         d.append(
           h("span", "ipa-time", clockTime(n.t)),
           h("span", "ipa-note-src", `${n.source}${who ? " · " + who : ""}`),

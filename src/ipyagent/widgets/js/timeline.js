@@ -4,11 +4,6 @@
 const LANE_H = 18;
 const GAP = 5;
 const LABEL_W = 190;
-const COLORS = {
-  idle: "#d0d7de", listening: "#1f6feb", generating: "#bc6c00", emitting: "#1a7f37",
-  running: "#54aeff", done: "#1a7f37", failed: "#cf222e", timeout: "#cf222e", cancelled: "#8c959f",
-};
-const MARK = { user: "#1f6feb", interruption: "#cf222e" };
 const SVG = "http://www.w3.org/2000/svg";
 
 function s(tag, attrs, text) {
@@ -28,13 +23,38 @@ function niceStep(span) {
 function render({ model, el }) {
   const root = h("div", "ipa ipa-timeline");
   const legend = h("div", "ipa-legend");
-  for (const k of ["idle", "listening", "generating", "emitting", "running", "done", "failed", "cancelled"]) {
-    const item = h("span", "", k);
-    const sw = h("i");
-    sw.style.background = COLORS[k];
-    item.prepend(sw);
-    legend.append(item);
+  let legendFor = null;
+
+  /** Every colour and mark the picture uses, each with its name (drawn once per palette). */
+  function drawLegend(palette) {
+    if (legendFor === palette) return;
+    legendFor = palette;
+    const items = [];
+    const swatch = (label, color, title) => {
+      const item = h("span", "ipa-key", label);
+      const sw = h("i");
+      sw.style.background = color;
+      item.prepend(sw);
+      if (title) item.title = title;
+      item.dataset.key = label;
+      return item;
+    };
+    items.push(h("b", "", "agent:"));
+    for (const [k, c] of Object.entries(palette.states)) items.push(swatch(k, c, `the agent is ${k}`));
+    items.push(h("b", "", "tool:"));
+    for (const [k, c] of Object.entries(palette.tasks)) items.push(swatch(k, c, `a tool call ${k}`));
+    items.push(h("b", "", "marks:"));
+    for (const [k, m] of Object.entries(palette.marks)) {
+      const item = h("span", "ipa-key", ` ${m.label}`);
+      const glyph = h("span", "ipa-glyph", m.mark);
+      glyph.style.color = m.color;
+      item.prepend(glyph);
+      item.dataset.key = k;
+      items.push(item);
+    }
+    legend.replaceChildren(...items);
   }
+
   const holder = h("div");
   root.append(holder, legend);
   el.append(root);
@@ -44,6 +64,9 @@ function render({ model, el }) {
     /** @type {TimelineData} */
     const d = model.get("data");
     if (!d || !d.lanes) return;
+    const pal = d.palette;
+    drawLegend(pal);
+    const colour = (lane, v) => (lane.kind === "state" ? pal.states[v] : pal.tasks[v]) || "#999";
     const open = d.lanes.some((l) => l.spans.some((x) => x.e === null));
     const now = d.now + (d.real && open ? (performance.now() - received) / 1000 : 0);
     let end = now;
@@ -72,19 +95,20 @@ function render({ model, el }) {
         const e = sp.e === null ? now : sp.e;
         const r = s("rect", {
           x: x(sp.s), y, width: Math.max(1.5, x(e) - x(sp.s)), height: LANE_H, rx: 2,
-          fill: COLORS[sp.v] || "#999", "data-value": sp.v,
+          fill: colour(lane, sp.v), "data-value": sp.v,
         });
         r.append(s("title", {}, `${lane.label}: ${sp.v} ${sp.s.toFixed(2)}–${sp.e === null ? "now" : e.toFixed(2)} s`));
         g.append(r);
       }
       if (lane.kind === "state") {
         for (const m of d.marks.filter((m) => m.agent === lane.agent)) {
-          const mx = x(m.t);
-          const p = s("path", {
-            d: `M${mx - 4},${y - 4} L${mx + 4},${y - 4} L${mx},${y + 3} Z`,
-            fill: MARK[m.kind] || "#8250df", "data-mark": m.kind,
-          });
-          p.append(s("title", {}, `${m.kind} at ${m.t.toFixed(2)} s: ${m.text}`));
+          const key = pal.marks[m.kind] || pal.marks.notification;
+          // The mark's glyph, centred on its moment, just above the lane.
+          const p = s("text", {
+            x: x(m.t), y: y + 1, "text-anchor": "middle", "font-size": 10, fill: key.color,
+            "data-mark": m.kind, class: "ipa-mark",
+          }, key.mark);
+          p.append(s("title", {}, `${m.what} at ${m.t.toFixed(2)} s: ${m.text}`));
           g.append(p);
         }
       }

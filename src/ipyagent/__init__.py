@@ -14,13 +14,36 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .agents import Agent
     from .clock import Clock, RealClock, current_clock
-    from .dispatch.tools import Tool, tool
+    from .dispatch.backends.base import (
+        Backend,
+        Chunk,
+        StatusChunk,
+        TextChunk,
+        ToolCallChunk,
+        UsageChunk,
+    )
+    from .dispatch.tasks import BackgroundTask, Progress, current_task, progress
+    from .dispatch.tools import BaseTool, Tool, tool
     from .errors import IpyagentError
+    from .events import ToolCallRequest, Usage
     from .fsm import State
     from .ledger import Entry, Ledger
 
 _WHERE = {
     "Agent": ".agents",
+    "Backend": ".dispatch.backends.base",
+    "BackgroundTask": ".dispatch.tasks",
+    "BaseTool": ".dispatch.tools",
+    "Chunk": ".dispatch.backends.base",
+    "Progress": ".dispatch.tasks",
+    "StatusChunk": ".dispatch.backends.base",
+    "TextChunk": ".dispatch.backends.base",
+    "ToolCallChunk": ".dispatch.backends.base",
+    "ToolCallRequest": ".events",
+    "Usage": ".events",
+    "UsageChunk": ".dispatch.backends.base",
+    "current_task": ".dispatch.tasks",
+    "progress": ".dispatch.tasks",
     "Clock": ".clock",
     "Entry": ".ledger",
     "IpyagentError": ".errors",
@@ -34,15 +57,28 @@ _WHERE = {
 
 __all__ = [
     "Agent",
+    "Backend",
+    "BackgroundTask",
+    "BaseTool",
+    "Chunk",
     "Clock",
     "Entry",
     "IpyagentError",
     "Ledger",
+    "Progress",
     "RealClock",
     "State",
+    "StatusChunk",
+    "TextChunk",
     "Tool",
+    "ToolCallChunk",
+    "ToolCallRequest",
+    "Usage",
+    "UsageChunk",
     "current_clock",
+    "current_task",
     "load_ipython_extension",
+    "progress",
     "tool",
 ]
 __version__ = "0.1.0"

@@ -95,7 +95,9 @@ class Say(Event):
 class Notification(Event):
     """Base of everything that arrives on its own: task outcomes, sub-agent reports, failures.
 
-    ``text`` is what the model and the user are told.
+    ``text`` is what the model and the user are told. ``finished`` is when the work it reports
+    on ended (wall-clock seconds of the agent's clock), set by the task runner; it can be well
+    before the notification is recorded, when the agent was busy generating.
     """
 
     priority: ClassVar[Priority] = Priority.NOTIFICATION
@@ -103,6 +105,7 @@ class Notification(Event):
     text: str
     task_id: str | None = None
     name: str | None = None
+    finished: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,14 @@ class ToolRejected(Notification):
     """A tool call could not start: unknown tool or invalid arguments."""
 
     kind: ClassVar[str] = "tool_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProgress(Notification):
+    """A running tool reported progress and asked the agent to hear it now (an ordinary progress
+    report only updates the task; it does not reach the dialog)."""
+
+    kind: ClassVar[str] = "tool_progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +213,17 @@ class TextDelta(ModelOutput):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDecoded(ModelOutput):
+    """The model has finished writing one tool call's arguments: start it now, while the
+    generation goes on."""
+
+    call: ToolCallRequest
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationFinished(ModelOutput):
-    """The model has finished: its whole text and the tool calls it asked for."""
+    """The model has finished: its whole text and the tool calls it asked for (each already
+    announced by a :class:`ToolCallDecoded`)."""
 
     text: str
     tool_calls: tuple[ToolCallRequest, ...] = ()

@@ -54,7 +54,7 @@ class Progress:
 
     def hear(self, update: Update) -> None:
         if isinstance(update, TaskChanged) and update.task.running and update.task.progress:
-            self.lines.append(update.task.progress)
+            self.lines.append(update.task.progress.text)
             self.reported.set()
 
 
@@ -67,7 +67,8 @@ async def a_slow_call_while_the_agent_talks(agent: Agent, label: str) -> None:
         await progress.reported.wait()  # the slow tool runs and reports
     # The next prompt tells the model how far the running tool has got.
     status = tasks_text(Context(entries=[], pending=agent.runner.pending()))
-    assert re.fullmatch(r"Tasks: t1 slow \(running [\d.]+ s, progress \d/8: step \d of 8\)\.", status), status
+    pattern = r"Tasks: t1 slow \(running [\d.]+ s; progress: \d/8: step \d of 8, [\d.]+ m?s ago\)\."
+    assert re.fullmatch(pattern, status), status
     await run(agent, "sum")
     kinds = [(e.kind, e.text) for e in agent.ledger]
     answer = kinds.index(("assistant", "2 + 2 is 4."))

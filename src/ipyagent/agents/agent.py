@@ -58,6 +58,9 @@ DEFAULT_INSTRUCTIONS = (
 
 AgentStatus = Literal["new", "running", "done", "failed", "cancelled", "closed"]
 Subscriber = Callable[[Update], None]
+# Seconds a result waits for others to share its generation: far below a model's reply time,
+# long enough to gather calls that end together (see the README's "Tools" section).
+DEFAULT_FOLD_WINDOW = 0.25
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
 STATE_HISTORY = 5000  # states kept per agent for views opened later (%timeline)
@@ -83,6 +86,10 @@ class Agent:
         interruption: when the user's voice may cut an answer off (:class:`InterruptionPolicy`);
             :meth:`say` can set it for one answer.
         turn_based: a baseline for comparisons: user turns wait until every tool has finished.
+        fold_window: seconds a tool's result waits, counted from when the tool finished, for
+            other results to answer them together in one generation (0: answer each at once).
+            Longer windows mean fewer generations (less prompt processing) but later answers;
+            a user message never waits.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
         mcp: MCP servers whose tools the agent may call, ``{"name": {"command": ..., "args": [...],
             "env": {...}}}`` or ``{"name": {"url": ...}}`` (a ``{"mcpServers": ...}`` dict too);
@@ -108,6 +115,7 @@ class Agent:
         listen_timeout: float = 5.0,
         interruption: InterruptionPolicy | None = None,
         turn_based: bool = False,
+        fold_window: float = DEFAULT_FOLD_WINDOW,
         builtins: bool = True,
         mcp: Any = None,
         parent: Agent | None = None,
@@ -123,6 +131,9 @@ class Agent:
         self.listen_timeout = listen_timeout
         self.interruption = interruption or InterruptionPolicy()
         self.turn_based = turn_based
+        if not (isinstance(fold_window, int | float) and 0 <= fold_window <= 60):
+            raise AgentError(f"fold_window must be between 0 and 60 seconds, not {fold_window!r}")
+        self.fold_window = float(fold_window)
         self.backend: Backend = resolve(model, self.clock)
         self.output: OutputChannel = output or TextOutput()
         if isinstance(ledger, Ledger):
@@ -173,8 +184,10 @@ class Agent:
         self._queue = ev.EventQueue()
         # Invariant: held events are re-queued, in order, on the next transition into IDLE.
         self._deferred: list[ev.Event] = []
-        # Invariant: at most one GenerateNow is queued or deferred, exactly while this is True.
+        # Invariant: while this is True, exactly one GenerateNow is queued or deferred, or the
+        # fold timer (``_fold_scope``) is waiting to queue it; while False, neither.
         self._generation_requested = False
+        self._fold_scope: anyio.CancelScope | None = None
         self._listen_token = 0
         self._listen_scope: anyio.CancelScope | None = None
         # Clock time of the latest sign that the user is still talking; the listen timer counts
@@ -443,7 +456,13 @@ class Agent:
         tg = self._tg
         await self.aclose()
         assert tg is not None
+        error = exc_info[1] if len(exc_info) > 1 else None
         try:
+            if isinstance(error, Exception):
+                # The block raised: the agent is closed (its tasks cancelled) and the error comes
+                # out as itself, not wrapped in the task group's ExceptionGroup.
+                await tg.__aexit__(None, None, None)
+                return False
             return await tg.__aexit__(*exc_info)
         finally:
             self._tg = None
@@ -540,14 +559,18 @@ class Agent:
             case Effect.RECORD_NOTIFICATION:
                 assert isinstance(event, ev.Notification)
                 self._record(
-                    "notification", event.text, source=event.kind, task_id=event.task_id, name=event.name
+                    "notification",
+                    event.text,
+                    source=event.kind,
+                    task_id=event.task_id,
+                    name=event.name,
+                    finished=event.finished,
                 )
             case Effect.REQUEST_GENERATION:
-                if not self._generation_requested:
-                    self._generation_requested = True
-                    self._queue.put(ev.GenerateNow())
+                self._request_generation(event)
             case Effect.START_GENERATION:
                 self._generation_requested = False
+                self._fold_scope = None
                 cache_point = self.ledger.fork_point - 1 if self.ledger.fork_point else None
                 self.dispatcher.start_generation(self.ledger, cache_point)
             case Effect.START_SAYING:
@@ -557,6 +580,9 @@ class Agent:
             case Effect.EMIT:
                 assert isinstance(event, ev.TextDelta)
                 self.dispatcher.emit(event)
+            case Effect.LAUNCH_TOOL:
+                assert isinstance(event, ev.ToolCallDecoded)
+                self.dispatcher.start_call(event)
             case Effect.FINISH_GENERATION:
                 assert isinstance(event, ev.GenerationFinished)
                 self.dispatcher.finish_generation(event)
@@ -572,8 +598,9 @@ class Agent:
             case Effect.RECORD_MODEL_FAILURE:
                 assert isinstance(event, ev.ModelFailed)
                 gen = self.dispatcher.cut("the model failed")
-                if gen is not None and gen.delivered:
-                    self._record("assistant", gen.delivered, status="incomplete", generation=gen.id)
+                if gen is not None and (gen.delivered or gen.launches):
+                    # Calls decoded before the failure have started; they are recorded with it.
+                    self._record_generation(gen, "incomplete")
                 self._record("notification", event.text, source=event.kind, name=self.backend.name)
             case Effect.START_LISTEN_TIMER:
                 self._start_listen_timer()
@@ -617,6 +644,38 @@ class Agent:
         if reason is not None:
             self._record("interruption", reason, generation=gen.id)
 
+    def _request_generation(self, event: ev.Event) -> None:
+        """Queue one GenerateNow, behind everything more urgent. A notification first waits
+        until ``fold_window`` seconds after its work finished, so that results arriving close
+        together are answered in one generation; a user turn never waits (and ends the wait)."""
+        if isinstance(event, ev.Notification) and self.fold_window > 0 and self._tg is not None:
+            finished = event.finished if event.finished is not None else self.clock.wall()
+            wait = self.fold_window - (self.clock.wall() - finished)
+            if wait > 0:
+                if not self._generation_requested:
+                    self._generation_requested = True
+                    self._start_fold_timer(wait)
+                return
+        if self._fold_scope is not None:  # answer now, with everything that has arrived
+            self._fold_scope.cancel(reason="a generation is wanted now")
+            self._fold_scope = None
+            self._queue.put(ev.GenerateNow())
+        elif not self._generation_requested:
+            self._generation_requested = True
+            self._queue.put(ev.GenerateNow())
+
+    def _start_fold_timer(self, wait: float) -> None:
+        scope = self._fold_scope = anyio.CancelScope()
+
+        async def fold() -> None:
+            with scope:
+                await self.clock.sleep(wait)
+                self._fold_scope = None
+                self._queue.put(ev.GenerateNow())
+
+        assert self._tg is not None
+        self._tg.start_soon(fold, name="fold window")
+
     def _start_listen_timer(self) -> None:
         self._listen_token += 1
         token = self._listen_token
@@ -640,6 +699,8 @@ class Agent:
         """Record what is being stopped: output in flight, and each running tool or timer."""
         if self._listen_scope is not None:
             self._listen_scope.cancel(reason=reason)
+        if self._fold_scope is not None:
+            self._fold_scope.cancel(reason=reason)
         gen = self.dispatcher.cut(reason)
         if gen is not None:
             self._record_generation(gen, "interrupted", reason)
@@ -665,7 +726,7 @@ class Agent:
         for entry in own:
             if entry.task_id is None:
                 continue
-            if entry.kind == "notification":
+            if entry.kind == "notification" and entry.source != "tool_progress":
                 running.pop(entry.task_id, None)
             elif entry.kind == "subagent" or (entry.kind == "tool_result" and entry.status == "started"):
                 running[entry.task_id] = entry
@@ -712,6 +773,7 @@ class Agent:
             clock=self.clock,
             ledger=ledger,
             listen_timeout=self.listen_timeout,
+            fold_window=self.fold_window,
             builtins=self._builtins,
             parent=self,
         )

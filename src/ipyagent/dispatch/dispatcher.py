@@ -210,6 +210,7 @@ class Dispatcher:
                                     self._post(ev.TextDelta(gen.id, chunk.text))
                             elif isinstance(chunk, ToolCallChunk):
                                 calls.append(chunk.call)
+                                self._post(ev.ToolCallDecoded(gen.id, chunk.call))
                             elif isinstance(chunk, UsageChunk):
                                 usage = chunk.usage
                             elif isinstance(chunk, StatusChunk):
@@ -248,19 +249,28 @@ class Dispatcher:
             gen.text += delta.text
             gen.outbox.send_nowait(delta.text)
 
+    def start_call(self, decoded: ev.ToolCallDecoded) -> Launch | None:
+        """Start a tool call of the current generation now that its arguments are complete
+        (the model may still be writing); ``None`` if that generation is no longer current."""
+        gen = self.current
+        if gen is None or gen.id != decoded.generation or gen.finished:
+            return None
+        call = decoded.call
+        call_id = call.call_id
+        if not call_id or call_id in self._call_ids:
+            call_id = f"call_{gen.id}_{len(gen.launches) + 1}"
+        self._call_ids.add(call_id)
+        launch = self.launch(ev.ToolCallRequest(call.name, call.arguments, call_id))
+        gen.launches.append(launch)
+        return launch
+
     def finish_generation(self, done: ev.GenerationFinished) -> Generation | None:
-        """The model is done: start its tool calls and let delivery run out."""
+        """The model is done (its calls have started already): let delivery run out."""
         gen = self.current
         if gen is None or gen.id != done.generation:
             return None
         gen.finished = True
         gen.usage = done.usage
-        for n, call in enumerate(done.tool_calls, 1):
-            call_id = call.call_id
-            if not call_id or call_id in self._call_ids:
-                call_id = f"call_{gen.id}_{n}"
-            self._call_ids.add(call_id)
-            gen.launches.append(self.launch(ev.ToolCallRequest(call.name, call.arguments, call_id)))
         gen.outbox.close()
         return gen
 

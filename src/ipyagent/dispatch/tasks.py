@@ -6,9 +6,15 @@ one notification (result, error, timeout or cancellation), posted to the agent's
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextvars
+import dataclasses
+import functools
 import itertools
 import logging
+import math
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +43,35 @@ NotificationFactory = Callable[["BackgroundTask", Outcome, str], Notification]
 MAX_RESULT_CHARS = 16_000
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a running task last said about its progress. ``time`` is the agent clock's
+    monotonic seconds when it said so; ``done``/``total`` are optional counts."""
+
+    message: str
+    done: float | None = None
+    total: float | None = None
+    time: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """One short line: the message, with the counts when given (``"pages (3 of 10)"``)."""
+        if self.done is None:
+            return self.message
+        count = f"{self.done:g} of {self.total:g}" if self.total is not None else f"{self.done:g}"
+        return f"{self.message} ({count})" if self.message else count
+
+    @property
+    def fraction(self) -> float | None:
+        """``done / total`` between 0 and 1, when both are known."""
+        if self.done is None or not self.total:
+            return None
+        return min(1.0, max(0.0, self.done / self.total))
+
+
+MAX_PROGRESS_CHARS = 200
+
+
 @dataclass(eq=False)
 class BackgroundTask:
     """A unit of work started by the agent that will end with exactly one notification.
@@ -58,8 +93,24 @@ class BackgroundTask:
     # anyio scope keeps its host task alive (about 2 KB for every task in the history).
     scope: anyio.CancelScope | None = field(default_factory=anyio.CancelScope, repr=False)
     cancel_reason: str | None = None
-    # The latest progress the work reported (an MCP server's, say ``3/10: copying``).
-    progress: str | None = None
+    progress: Progress | None = None
+    # Set by the runner that runs the task: where progress reports go.
+    _reporter: Callable[..., None] | None = field(default=None, repr=False)
+
+    def report(
+        self,
+        message: str = "",
+        *,
+        done: float | None = None,
+        total: float | None = None,
+        notify: bool = False,
+    ) -> None:
+        """Report progress: shown live in the views, and the model's next prompt carries the
+        latest report. ``notify=True`` also tells the agent now, as a notification that starts a
+        generation (use it for news the user should hear, not for every step). Safe to call
+        from any thread; ignored once the task has ended."""
+        if self._reporter is not None:
+            self._reporter(self, message, done=done, total=total, notify=notify)
 
     @property
     def running(self) -> bool:
@@ -118,6 +169,41 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+# The task whose work is running in this context (a tool's code, also in its worker thread).
+_current_task: contextvars.ContextVar[BackgroundTask | None] = contextvars.ContextVar(
+    "ipyagent_current_task", default=None
+)
+
+
+def current_task() -> BackgroundTask | None:
+    """The background task whose work is running here, or ``None`` outside one."""
+    return _current_task.get()
+
+
+def progress(
+    message: str = "", *, done: float | None = None, total: float | None = None, notify: bool = False
+) -> bool:
+    """Report the progress of the tool that is running this code::
+
+        @tool
+        async def crawl(url: str) -> str:
+            "Crawl a site."
+            for n, page in enumerate(pages, 1):
+                ...
+                progress("pages", done=n, total=len(pages))
+
+    The views show it live and the model's next prompt carries the latest report; it starts no
+    generation unless ``notify=True``. Works in async and sync tools (from their worker thread
+    too). Outside a task it does nothing and returns ``False``, so the function stays usable on
+    its own.
+    """
+    task = _current_task.get()
+    if task is None:
+        return False
+    task.report(message, done=done, total=total, notify=notify)
+    return True
+
+
 _STATUS_OF: dict[Outcome, TaskStatus] = {
     "ok": "done",
     "error": "failed",
@@ -162,10 +248,62 @@ class TaskRunner:
         self._live: dict[str, BackgroundTask] = {}
         self._ids = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
+        # Where reports from worker threads are handed over (the agent's loop and thread).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
 
     def attach(self, tg: anyio.abc.TaskGroup) -> None:
         """Run tasks in ``tg`` (the agent's task group) from now on."""
         self._tg = tg
+        self._thread = threading.get_ident()
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio: reports from other threads cannot be handed over
+            self._loop = None
+
+    def report_progress(self, task: BackgroundTask, text: str) -> None:
+        """A running task's latest progress as one line (``3/10: copying``, an MCP server's)."""
+        self.report(task, text)
+
+    def report(
+        self,
+        task: BackgroundTask,
+        message: str = "",
+        *,
+        done: float | None = None,
+        total: float | None = None,
+        notify: bool = False,
+    ) -> None:
+        """Record a running task's progress and tell the views; with ``notify``, also queue a
+        ``tool_progress`` notification for the agent. Any thread; reports on ended tasks, and
+        reports that are not text and numbers, are dropped (logged)."""
+        if threading.get_ident() != self._thread:
+            if self._loop is not None and not self._loop.is_closed():
+                call = functools.partial(self.report, task, message, done=done, total=total, notify=notify)
+                self._loop.call_soon_threadsafe(call)
+            return
+        if not task.running:
+            return
+        if not isinstance(message, str) or not all(
+            n is None or (isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n))
+            for n in (done, total)
+        ):
+            log.warning("task %s: progress needs a text and finite numbers; ignored", task.task_id)
+            return
+        line = " ".join(redact(message).split())
+        if len(line) > MAX_PROGRESS_CHARS:
+            line = line[: MAX_PROGRESS_CHARS - 1] + "…"
+        task.progress = Progress(line, done, total, self.clock.now())
+        self._on_change(task)
+        if notify:
+            self._post(
+                ev.ToolProgress(
+                    f"progress: {task.progress.text}",
+                    task_id=task.task_id,
+                    name=task.name,
+                    finished=self.clock.wall(),
+                )
+            )
 
     def continue_after(self, task_ids: Iterable[str]) -> None:
         """Number new tasks after the highest ``t<n>`` in ``task_ids`` (a resumed ledger's)."""
@@ -175,20 +313,18 @@ class TaskRunner:
     def get(self, task_id: str) -> BackgroundTask | None:
         return self.tasks.get(task_id)
 
-    def report_progress(self, task: BackgroundTask, progress: str) -> None:
-        """A running task's latest progress (``3/10: copying``): kept on the task for the views
-        and the task list, and announced like any change of the task."""
-        if task.running:
-            task.progress = progress
-            self._on_change(task)
-
     def running(self) -> list[BackgroundTask]:
         return [t for t in self._live.values() if t.running]
 
     def pending(self) -> list[PendingTask]:
         """The running tasks as a model's context shows them."""
         now = self.clock.now()
-        return [PendingTask(t.task_id, t.name, t.elapsed(now), t.progress) for t in self.running()]
+        return [
+            PendingTask(t.task_id, t.name, t.elapsed(now))
+            if t.progress is None
+            else PendingTask(t.task_id, t.name, t.elapsed(now), t.progress.text, now - t.progress.time)
+            for t in self.running()
+        ]
 
     @property
     def idle(self) -> bool:
@@ -217,6 +353,7 @@ class TaskRunner:
             started=self.clock.now(),
             call_id=call_id,
             timeout=timeout,
+            _reporter=self.report,
         )
         self.tasks[task.task_id] = task
         self._live[task.task_id] = task
@@ -238,6 +375,7 @@ class TaskRunner:
     async def _run(
         self, task: BackgroundTask, work: Callable[[], Awaitable[Any]], notify: NotificationFactory
     ) -> None:
+        _current_task.set(task)  # this asyncio task's own context: seen by the work alone
         try:
             await self._run_to_outcome(task, work, notify)
         finally:
@@ -274,7 +412,10 @@ class TaskRunner:
         task.status = _STATUS_OF[outcome]
         task.finished = self.clock.now()
         task.result = text
+        note = notify(task, outcome, text)
+        if note.finished is None:
+            note = dataclasses.replace(note, finished=self.clock.wall())
         # The notification is queued before the task is announced as ended, so the agent is
         # never seen settled in between.
-        self._post(notify(task, outcome, text))
+        self._post(note)
         self._on_change(task)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import abc
 import functools
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin, overload
 
 import anyio
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 # Starts one validated call through the runner: ``(runner, arguments, call_id) -> task``.
 Starter = Callable[["TaskRunner", dict[str, Any], "str | None"], "BackgroundTask"]
+
+# The tool names both OpenAI and Anthropic accept; a name is checked once, when the tool is made.
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
@@ -60,19 +64,55 @@ def _schema_for(annotation: Any, where: str) -> dict[str, Any]:
     )
 
 
-def _describe(fn: Callable[..., Any], name: str) -> dict[str, Any]:
+def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """A docstring's description (without its parameter section) and each parameter's
+    description, from Google, NumPy or reST (Sphinx) style; ``(doc, {})`` for plain text."""
+    import docstring_parser
+
     try:
-        hints = typing.get_type_hints(fn)
+        parsed = docstring_parser.parse(doc)
+    except docstring_parser.ParseError:
+        return doc, {}
+    params = {p.arg_name: " ".join(p.description.split()) for p in parsed.params if p.description}
+    if not params:
+        return doc, {}
+    text = "\n\n".join(part for part in (parsed.short_description, parsed.long_description) if part)
+    return text or doc, params
+
+
+def _annotation_and_description(hint: Any) -> tuple[Any, str | None]:
+    """``Annotated[T, "description"]`` -> ``(T, "description")``; anything else -> ``(hint, None)``."""
+    if get_origin(hint) is Annotated:
+        base, *extras = get_args(hint)
+        texts = [x for x in extras if isinstance(x, str)]
+        return base, (" ".join(texts[0].split()) if texts else None)
+    return hint, None
+
+
+def _describe(
+    fn: Callable[..., Any], name: str, described: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON schema of ``fn``'s parameters; ``described`` gives their descriptions (from the
+    docstring), which ``Annotated[T, "..."]`` overrides."""
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:
         raise ToolDefinitionError(f"tool {name!r}: cannot read its type hints: {exc}") from exc
     properties: dict[str, Any] = {}
     required: list[str] = []
     for param in inspect.signature(fn).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ToolDefinitionError(f"tool {name!r}: *args/**kwargs cannot be described to a model")
+            raise ToolDefinitionError(
+                f"tool {name!r}: *args/**kwargs cannot be described to a model; "
+                "give the schema yourself with @tool(parameters=...) or Tool.from_schema"
+            )
         if param.name not in hints:
             raise ToolDefinitionError(f"tool {name!r}: parameter {param.name!r} needs a type annotation")
-        prop = _schema_for(hints[param.name], f"tool {name!r}, parameter {param.name!r}")
+        hint, text = _annotation_and_description(hints[param.name])
+        prop = _schema_for(hint, f"tool {name!r}, parameter {param.name!r}")
+        text = text or (described or {}).get(param.name)
+        if text:
+            prop = {**prop, "description": text}
         if param.default is param.empty:
             required.append(param.name)
         else:
@@ -95,6 +135,13 @@ class BaseTool(abc.ABC):
     _check: Callable[[Any], list[Error]]
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not TOOL_NAME.fullmatch(self.name):
+            shown = str(self.name)
+            suggestion = re.sub(r"[^a-zA-Z0-9_-]", "_", shown)[:64] or "my_tool"
+            raise ToolDefinitionError(
+                f"tool name {shown[:80]!r} is refused: OpenAI and Anthropic accept only letters, "
+                f"digits, '_' and '-' (1-64 characters); use e.g. {suggestion!r}"
+            )
         try:
             check_schema(self.parameters)
         except SchemaError as exc:
@@ -143,6 +190,25 @@ class Tool(BaseTool):
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
         super().__post_init__()
 
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        fn: Callable[..., Any],
+        *,
+        timeout: float | None = None,
+    ) -> Tool:
+        """A tool whose JSON schema comes from elsewhere (an MCP server, an OpenAPI document).
+
+        The schema is kept exactly as given (descriptions, nested objects, ``format``,
+        ``maximum``, ``additionalProperties``); every call is validated against it, and ``fn``
+        is called with the arguments as keywords, so ``def fn(**arguments)`` takes any schema.
+        Raises ToolDefinitionError (one line) for a schema that is not valid JSON Schema.
+        """
+        return cls(fn, name, description, parameters, timeout)
+
     def start(self, runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
         """Run the function in the background."""
         return runner.start(
@@ -184,10 +250,15 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a :class:`Tool`. Use as ``@tool`` or ``@tool(timeout=30)``.
 
-    The docstring is the description the model reads; annotate every parameter.
+    The docstring is the description the model reads; annotate every parameter. Parameter
+    descriptions come from the docstring's parameter section (Google ``Args:``, NumPy
+    ``Parameters``, or reST ``:param x:``) or from ``Annotated[T, "description"]``.
+    ``parameters`` gives the JSON schema yourself (kept as given; the function may then take
+    ``**kwargs``).
     """
 
     def make(f: Callable[..., Any]) -> Tool:
@@ -197,7 +268,10 @@ def tool(
         doc = description or inspect.getdoc(f) or ""
         if not doc:
             raise ToolDefinitionError(f"tool {tool_name!r}: give it a docstring; it is what the model reads")
-        return Tool(f, tool_name, doc, _describe(f, tool_name), timeout)
+        if parameters is not None:
+            return Tool(f, tool_name, doc, parameters, timeout)
+        text, described = parse_docstring(doc) if description is None else (doc, {})
+        return Tool(f, tool_name, text, _describe(f, tool_name, described), timeout)
 
     return make(fn) if fn is not None else make
 

@@ -33,7 +33,8 @@ class Effect(StrEnum):
     START_GENERATION = "render the ledger and start the model"
     START_SAYING = "deliver the given text as the answer (no model)"
     EMIT = "deliver the text to the user"
-    FINISH_GENERATION = "start the requested tools in the background; close the output"
+    LAUNCH_TOOL = "start the decoded tool call in the background now"
+    FINISH_GENERATION = "close the output (the calls it made have started already)"
     FINISH_EMISSION = "record the answer and its tool calls in the ledger"
     CUT_OUTPUT = "cancel generation and delivery; record what was delivered and an interruption marker"
     RECORD_MODEL_FAILURE = "record the model failure as a notification (no new generation)"
@@ -72,6 +73,7 @@ EVENT_KINDS: tuple[type[ev.Event], ...] = (
     ev.ModelFailed,
     ev.Notification,
     ev.TextDelta,
+    ev.ToolCallDecoded,
     ev.GenerationFinished,
     ev.EmissionFinished,
     ev.GenerateNow,
@@ -89,6 +91,7 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
     (S.IDLE, ev.ModelFailed): Transition(S.IDLE, (E.DROP,), "no generation in flight"),
     (S.IDLE, ev.Notification): Transition(S.IDLE, (E.RECORD_NOTIFICATION, E.REQUEST_GENERATION)),
     (S.IDLE, ev.TextDelta): Transition(S.IDLE, (E.DROP,), "no generation in flight"),
+    (S.IDLE, ev.ToolCallDecoded): Transition(S.IDLE, (E.DROP,), "no generation in flight"),
     (S.IDLE, ev.GenerationFinished): Transition(S.IDLE, (E.DROP,), "no generation in flight"),
     (S.IDLE, ev.EmissionFinished): Transition(S.IDLE, (E.DROP,), "no generation in flight"),
     (S.IDLE, ev.GenerateNow): Transition(S.GENERATING, (E.START_GENERATION,)),
@@ -103,6 +106,9 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
     (S.LISTENING, ev.ModelFailed): Transition(S.LISTENING, (E.DROP,), "no generation in flight"),
     (S.LISTENING, ev.Notification): Transition(S.LISTENING, (E.DEFER,), "do not talk over the user"),
     (S.LISTENING, ev.TextDelta): Transition(S.LISTENING, (E.DROP,), "no generation in flight"),
+    (S.LISTENING, ev.ToolCallDecoded): Transition(
+        S.LISTENING, (E.DROP,), "no generation in flight: it was cut off"
+    ),
     (S.LISTENING, ev.GenerationFinished): Transition(S.LISTENING, (E.DROP,), "no generation in flight"),
     (S.LISTENING, ev.EmissionFinished): Transition(S.LISTENING, (E.DROP,), "no generation in flight"),
     (S.LISTENING, ev.GenerateNow): Transition(S.LISTENING, (E.DEFER,), "answer once the user is done"),
@@ -117,6 +123,9 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
     (S.GENERATING, ev.ModelFailed): Transition(S.IDLE, (E.RECORD_MODEL_FAILURE, E.RELEASE_DEFERRED)),
     (S.GENERATING, ev.Notification): Transition(S.GENERATING, (E.DEFER,), "seen by the next generation"),
     (S.GENERATING, ev.TextDelta): Transition(S.GENERATING, (E.EMIT,)),
+    (S.GENERATING, ev.ToolCallDecoded): Transition(
+        S.GENERATING, (E.LAUNCH_TOOL,), "start it now; the model goes on"
+    ),
     (S.GENERATING, ev.GenerationFinished): Transition(S.EMITTING, (E.FINISH_GENERATION,)),
     (S.GENERATING, ev.EmissionFinished): Transition(S.GENERATING, (E.DROP,), "cannot precede the end"),
     (S.GENERATING, ev.GenerateNow): Transition(S.GENERATING, (E.DROP,), "this generation sees it all"),
@@ -131,6 +140,7 @@ TABLE: dict[tuple[State, type[ev.Event]], Transition] = {
     (S.EMITTING, ev.ModelFailed): Transition(S.EMITTING, (E.DROP,), "the generation already ended"),
     (S.EMITTING, ev.Notification): Transition(S.EMITTING, (E.DEFER,), "seen by the next generation"),
     (S.EMITTING, ev.TextDelta): Transition(S.EMITTING, (E.DROP,), "the generation already ended"),
+    (S.EMITTING, ev.ToolCallDecoded): Transition(S.EMITTING, (E.DROP,), "the generation already ended"),
     (S.EMITTING, ev.GenerationFinished): Transition(S.EMITTING, (E.DROP,), "the generation already ended"),
     (S.EMITTING, ev.EmissionFinished): Transition(S.IDLE, (E.FINISH_EMISSION, E.RELEASE_DEFERRED)),
     (S.EMITTING, ev.GenerateNow): Transition(S.EMITTING, (E.DROP,), "the next idle moment decides"),

@@ -126,9 +126,19 @@ def task_status(agent: Agent, task_id: str | None) -> str:
     now = agent.clock.now()
     label = qualified_task_id(agent.path, task.task_id)
     if task.running:
-        progress = f" ({task.progress})" if task.progress else ""
-        return f"{label} running {format_duration(task.elapsed(now))}{progress}"
+        status = f"{label} running {format_duration(task.elapsed(now))}"
+        if task.progress is not None:
+            status += f" · {task.progress.text} ({format_duration(now - task.progress.time)} ago)"
+        return status
     return f"{label} {task.status} after {format_duration(task.elapsed(now))}"
+
+
+def result_age(entry: Entry) -> str:
+    """`` · finished 12 s before it was recorded`` for a result that waited while the agent was
+    busy; empty when it was recorded within a second."""
+    if entry.finished is None or entry.time - entry.finished < 1:
+        return ""
+    return f" · finished {format_duration(entry.time - entry.finished)} before it was recorded"
 
 
 def entry_lines(
@@ -179,7 +189,7 @@ def entry_lines(
                     if entry.source in ("model_error", "tool_error", "tool_timeout")
                     else "notification"
                 )
-                lines.append(Line(role, f"✉ {who + ': ' if who else ''}{entry.text}"))
+                lines.append(Line(role, f"✉ {who + ': ' if who else ''}{entry.text}{result_age(entry)}"))
             case "interruption":
                 lines.append(Line("interruption", f"■ {interruption_text(entry.text)}"))
             case "subagent":

@@ -33,7 +33,9 @@ class Entry:
 
     ``index`` is the entry's position in its ledger; a forked ledger shares its parent's entries
     (the same objects), and because a fork starts where the parent was, indices agree.
-    ``time`` is wall-clock seconds since the epoch, from the agent's clock.
+    ``time`` is wall-clock seconds since the epoch, from the agent's clock, when the entry was
+    recorded; for a notification, ``finished`` is when the work it reports on ended (earlier,
+    when the result waited for a generation to end).
     """
 
     kind: EntryKind
@@ -48,6 +50,7 @@ class Entry:
     source: str | None = None
     generation: int | None = None
     usage: Mapping[str, Any] | None = None
+    finished: float | None = None
 
     def to_json(self) -> str:
         """Compact JSON holding only the fields that are set."""
@@ -92,11 +95,14 @@ def _check_fields(values: Mapping[str, Any]) -> None:
     for key in _MAPPINGS:
         if values.get(key) is not None and not isinstance(values[key], dict):
             raise ValueError(f"ledger entry field {key!r} is a {type(values[key]).__name__}, not an object")
-    time = values.get("time", 0.0)
-    if isinstance(time, bool) or not isinstance(time, int | float):
-        raise ValueError(f"ledger entry field 'time' is a {type(time).__name__}, not a number")
-    if not (math.isfinite(time) and _EARLIEST_TIME <= time <= _LATEST_TIME):
-        raise ValueError(f"ledger entry field 'time' is {time!r}, not a time a calendar can show")
+    for key in ("time", "finished"):
+        time = values.get(key, 0.0)
+        if time is None and key == "finished":
+            continue
+        if isinstance(time, bool) or not isinstance(time, int | float):
+            raise ValueError(f"ledger entry field {key!r} is a {type(time).__name__}, not a number")
+        if not (math.isfinite(time) and _EARLIEST_TIME <= time <= _LATEST_TIME):
+            raise ValueError(f"ledger entry field {key!r} is {time!r}, not a time a calendar can show")
     generation = values.get("generation")
     if generation is not None and (isinstance(generation, bool) or not isinstance(generation, int)):
         raise ValueError(f"ledger entry field 'generation' is a {type(generation).__name__}, not an integer")

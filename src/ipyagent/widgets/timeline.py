@@ -87,6 +87,8 @@ class Timeline(AgentWidget):
     def _task(self, agent: Agent, task: BackgroundTask) -> None:
         key = f"task:{agent.path}:{task.task_id}"
         label = f"{qualified_task_id(agent.path, task.task_id)} {task.name}"
+        if task.running and task.progress is not None:
+            label += f" · {one_line(task.progress.text, 40)}"
         end = self._rel(agent, task.finished)
         self._lanes[key] = {
             "agent": agent.path,

@@ -36,6 +36,7 @@ class Row(TypedDict):
     call_id: NotRequired[str]
     args: NotRequired[str]  # the arguments as pretty JSON
     gen: NotRequired[int]
+    finished: NotRequired[float]  # a notification: when its work ended (wall-clock seconds)
     p: NotRequired[int]  # position among the entries the view shows (its filter), when sent to it
     call: NotRequired[str]  # a tool call's status, when no live task says it (a resumed ledger)
 
@@ -49,6 +50,8 @@ class CallState(TypedDict):
     start: float  # wall-clock seconds
     duration: float | None  # seconds, once it ended
     result: str | None
+    progress: str | None  # the latest progress report of a running task
+    fraction: float | None  # done / total of that report, when both are known
 
 
 class Live(TypedDict):
@@ -334,6 +337,8 @@ def row(entry: Entry) -> Row:
             r[key] = value  # type: ignore[literal-required]
     if entry.generation is not None:
         r["gen"] = entry.generation
+    if entry.finished is not None:
+        r["finished"] = entry.finished
     if entry.arguments is not None:
         r["args"] = clip(json.dumps(entry.arguments, indent=1, ensure_ascii=False, default=repr))[0]
     return r
@@ -351,4 +356,6 @@ def call_state(task: BackgroundTask, now: float, wall: float) -> CallState | Non
         "start": wall - (now - task.started),
         "duration": duration,
         "result": None if task.result is None else clip(task.result)[0],
+        "progress": task.progress.text if task.progress is not None and task.running else None,
+        "fraction": task.progress.fraction if task.progress is not None and task.running else None,
     }

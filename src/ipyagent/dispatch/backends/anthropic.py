@@ -116,6 +116,10 @@ class AnthropicBackend:
                             yield TextChunk(delta.text)
                         elif delta.type == "input_json_delta" and event.index in blocks:
                             blocks[event.index]["json"] += delta.partial_json
+                    elif kind == "content_block_stop" and event.index in blocks:
+                        # A tool call is complete: it starts now, while the model goes on.
+                        b = blocks.pop(event.index)
+                        yield ToolCallChunk(ToolCallRequest(b["name"], parse_arguments(b["json"]), b["id"]))
                     elif kind == "message_delta" and event.usage is not None:
                         output_tokens = event.usage.output_tokens or output_tokens
                     elif kind == "message_stop":

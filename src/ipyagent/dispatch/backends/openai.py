@@ -25,6 +25,19 @@ from .errors import cut_off, sdk_error
 KEY_ENV = "OPENAI_API_KEY"
 
 
+def complete_arguments(raw: str) -> dict[str, Any] | None:
+    """The arguments as a dict once their JSON object is closed (a JSON object that parses
+    cannot be continued), else ``None``: the model is still writing them."""
+    text = raw.rstrip()
+    if not text.endswith("}"):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def parse_arguments(raw: str) -> dict[str, Any] | str:
     """Tool-call arguments as a dict, or the raw text when it is not a JSON object."""
     try:
@@ -116,6 +129,7 @@ class OpenAIBackend:
         started = self.clock.now()
         first: float | None = None
         calls: dict[int, dict[str, str]] = {}
+        sent: set[int] = set()  # calls already yielded: each starts as soon as it is complete
         usage = Usage()
         finished = False  # a stream that ends without a finish reason was cut off
         secrets = (self._api_key, os.environ.get(KEY_ENV))
@@ -147,6 +161,17 @@ class OpenAIBackend:
                             if call.function.name and not slot["name"]:
                                 slot["name"] = call.function.name
                             slot["arguments"] += call.function.arguments or ""
+                    for index in sorted(set(calls) - sent):
+                        slot = calls[index]
+                        if not slot["name"]:
+                            continue
+                        arguments: dict[str, Any] | str | None = complete_arguments(slot["arguments"])
+                        # Calls stream one after another: one is also complete when the next begins.
+                        if arguments is None and index < max(calls):
+                            arguments = parse_arguments(slot["arguments"])
+                        if arguments is not None:
+                            sent.add(index)
+                            yield ToolCallChunk(ToolCallRequest(slot["name"], arguments, slot["id"]))
         except Exception as exc:  # SDK, HTTP and stream-parsing failures alike (sdk_error sorts them)
             raise sdk_error(
                 exc,
@@ -160,7 +185,7 @@ class OpenAIBackend:
             ) from None
         if not finished:
             raise cut_off("OpenAI", self.base_url)
-        for index in sorted(calls):
+        for index in sorted(set(calls) - sent):
             slot = calls[index]
             yield ToolCallChunk(ToolCallRequest(slot["name"], parse_arguments(slot["arguments"]), slot["id"]))
         total = self.clock.now() - started

@@ -3,12 +3,14 @@
 The file is a JSON list of turns::
 
     [{"delay": 0.5, "text": "Let me plan that.", "tool_calls": [{"name": "plan_itinerary",
-      "arguments": {"city": "Paris", "days": 3}}]},
+      "arguments": {"city": "Paris", "days": 3}, "at": 0.2}]},
      {"delay": 0.5, "text": "It is sunny in Paris.", "agent": "main"}]
 
 Each generation takes the next unused turn whose ``agent`` (optional) is the generating agent's
-name; the text streams word by word over ``delay`` seconds of the agent's clock. It never reads
-the context: it is not a model, and never the default.
+name; the text streams word by word over ``delay`` seconds of the agent's clock. A tool call is
+complete ``at`` seconds into the turn (default: at ``delay``, after the text), so a script can
+model the time a model spends decoding each call; the turn lasts until its last word or call. It
+never reads the context: it is not a model, and never the default.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ...ledger.render.context import Context
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
 
 _TURN_KEYS = {"delay", "text", "tool_calls", "agent"}
+_CALL_KEYS = {"name", "arguments", "at"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class ScriptTurn:
     text: str
     tool_calls: tuple[ToolCallRequest, ...]
     agent: str | None
+    # When each call's arguments are complete, in seconds from the turn's start (None: at delay).
+    call_times: tuple[float | None, ...] = ()
 
 
 def parse_turns(raw: Any, source: str) -> list[ScriptTurn]:
@@ -60,16 +65,32 @@ def parse_turns(raw: Any, source: str) -> list[ScriptTurn]:
         if not isinstance(calls, list):
             raise ScriptError(source, "'tool_calls' must be a list", i)
         parsed = []
+        times: list[float | None] = []
         for j, call in enumerate(calls):
             if not isinstance(call, Mapping) or not isinstance(call.get("name"), str):
                 raise ScriptError(source, f"tool call {j} needs a string 'name'", i)
+            unknown = set(call) - _CALL_KEYS
+            if unknown:
+                raise ScriptError(
+                    source,
+                    f"tool call {j}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_CALL_KEYS)}",
+                    i,
+                )
             args = call.get("arguments", {})
             if not isinstance(args, Mapping | str):
                 raise ScriptError(source, f"tool call {j}: 'arguments' must be an object", i)
+            at = call.get("at")
+            if at is not None and (
+                isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < 86400
+            ):
+                raise ScriptError(
+                    source, f"tool call {j}: 'at' must be a number of seconds >= 0, got {at!r}", i
+                )
             parsed.append(ToolCallRequest(call["name"], args))
+            times.append(None if at is None else float(at))
         if not text and not parsed:
             raise ScriptError(source, "a turn needs 'text' or 'tool_calls'", i)
-        turns.append(ScriptTurn(float(delay), text, tuple(parsed), agent))
+        turns.append(ScriptTurn(float(delay), text, tuple(parsed), agent, tuple(times)))
     return turns
 
 
@@ -133,16 +154,28 @@ class ScriptedBackend:
         words = turn.text.split(" ") if turn.text else []
         pieces = [w + " " for w in words[:-1]] + words[-1:]
         steps = max(1, len(pieces))
+        # (seconds into the turn, order, chunk): words spread over the delay, then each call at
+        # its time; at equal times words come first, then calls in script order.
+        timeline: list[tuple[float, int, Chunk]] = [
+            (turn.delay * (n + 1) / steps, n, TextChunk(piece)) for n, piece in enumerate(pieces)
+        ]
+        for n, call in enumerate(turn.tool_calls):
+            at = turn.call_times[n] if n < len(turn.call_times) else None
+            # No id: the dispatcher gives each call a unique one.
+            timeline.append((turn.delay if at is None else at, len(pieces) + n, ToolCallChunk(call)))
+        timeline.sort(key=lambda item: (item[0], item[1]))
         first: float | None = None
-        for piece in pieces:
-            await self._clock.sleep(turn.delay / steps)
-            if first is None:
+        for at, _, chunk in timeline:
+            wait = started + at - self._clock.now()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            if first is None and isinstance(chunk, TextChunk):
                 first = self._clock.now() - started
-            yield TextChunk(piece)
-        if not pieces:
-            await self._clock.sleep(turn.delay)
-        for call in turn.tool_calls:
-            yield ToolCallChunk(call)  # no id: the dispatcher gives each call a unique one
+            yield chunk
+        end = max(turn.delay, max((at for at, _, _ in timeline), default=0.0))
+        wait = started + end - self._clock.now()
+        if wait > 0:
+            await self._clock.sleep(wait)
         yield UsageChunk(
             Usage(
                 input_tokens=len(context.entries),

@@ -12,7 +12,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .common import TOOLS_RUN_IN_BACKGROUND, Turn, clock_time, data, status_text, tool_lines, turns
+from .common import (
+    TOOLS_RUN_IN_BACKGROUND,
+    Turn,
+    clock_time,
+    data,
+    finished_time,
+    status_text,
+    tool_lines,
+    turns,
+)
 from .context import Context
 
 INTERRUPT_TOKEN = "<|interrupt|>"
@@ -118,10 +127,12 @@ def render_chatml(
                 )
             else:
                 who = " ".join(x for x in (e.task_id, e.name) if x)
+                finished = finished_time(e)
+                when = clock_time(e.time) + (f", finished {clock_time(finished)}" if finished else "")
                 out.append(
                     _block(
                         "notification",
-                        f"[{clock_time(e.time)}] {e.source}{' ' + data(who) if who else ''}: {data(e.text)}",
+                        f"[{when}] {e.source}{' ' + data(who) if who else ''}: {data(e.text)}",
                     )
                 )
     block = _block("notification", status_text(context) if status is None else status)

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ...clock import format_duration, format_wall
 from ..entry import Entry
-from .context import Context
+from .context import Context, PendingTask
 
 TOOLS_RUN_IN_BACKGROUND = (
     "Tools run in the background: when you call one you get its task id at once, and its result "
@@ -125,11 +125,19 @@ def note_text(entry: Entry, calls: Mapping[str, str] | None = None) -> str:
     if entry.kind == "interruption":
         return interruption_text(entry)
     call = (calls or {}).get(entry.task_id or "")
-    return _tag(
-        "notification",
-        {"kind": entry.source, "task": entry.task_id, "call": call, "name": entry.name, "time": when},
-        data(entry.text),
-    )
+    attributes = {"kind": entry.source, "task": entry.task_id, "call": call, "name": entry.name, "time": when}
+    finished = finished_time(entry)
+    if finished is not None:
+        attributes["finished"] = format_wall(finished)
+    return _tag("notification", attributes, data(entry.text))
+
+
+def finished_time(entry: Entry) -> float | None:
+    """When a notification's work ended, if that shows as a different second than when it was
+    recorded (it waited while the agent was busy); else ``None``."""
+    if entry.finished is None or int(entry.finished) == int(entry.time):
+        return None
+    return entry.finished
 
 
 def interruption_text(entry: Entry) -> str:
@@ -141,20 +149,33 @@ def interruption_text(entry: Entry) -> str:
 
 
 def tasks_text(context: Context) -> str:
-    """``Tasks: ...``: each running task with how long it has run and its latest progress."""
-    if context.pending:
-        tasks = "; ".join(
-            f"{p.task_id} {p.name} (running {format_duration(p.elapsed)}"
-            + (f", progress {p.progress})" if p.progress else ")")
-            for p in context.pending
-        )
-    else:
-        tasks = "no tasks running"
-    return f"Tasks: {tasks}."
+    """``Tasks: ...``: each running task with how long it has run and its latest progress, then
+    how old the results are that arrived since the agent last spoke."""
+    tasks = "; ".join(_pending_text(p) for p in context.pending) or "no tasks running"
+    text = f"Tasks: {tasks}."
+    fresh = []
+    for entry in reversed(context.entries):
+        if entry.kind in ("assistant", "user"):
+            break
+        if entry.kind == "notification" and entry.task_id and entry.source != "tool_progress":
+            done = entry.finished if entry.finished is not None else entry.time
+            age = format_duration(max(0.0, context.now - done))
+            fresh.append(f"{entry.task_id} {entry.name or ''} finished {age} ago".replace("  ", " "))
+    if fresh:
+        text += f" New results: {'; '.join(reversed(fresh))}."
+    return text
+
+
+def _pending_text(p: PendingTask) -> str:
+    text = f"{p.task_id} {p.name} (running {format_duration(p.elapsed)}"
+    if p.progress is not None:
+        age = format_duration(p.progress_age or 0.0)
+        text += f"; progress: {data(p.progress)}, {age} ago"
+    return text + ")"
 
 
 def status_text(context: Context) -> str:
-    """The present moment: the time and each running task with how long it has run."""
+    """The present moment: the time, the running tasks and how old the newest results are."""
     return f"Now: {format_wall(context.now)}. {tasks_text(context)}"
 
 

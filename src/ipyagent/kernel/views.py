@@ -33,6 +33,7 @@ from .approval import Approval
 
 if TYPE_CHECKING:
     from ..agents import Agent
+    from ..agents.tree import SubAgentHow
     from .frontend import MimeBundle, Publisher
 
 
@@ -391,7 +392,7 @@ class SubAgentView(DisplayView):
         publisher: Publisher,
         loop: asyncio.AbstractEventLoop,
         timer: Timer,
-        how: str,
+        how: SubAgentHow,
         name: str,
         task: str,
     ) -> None:

@@ -217,9 +217,20 @@ async def run(args: argparse.Namespace) -> None:
                 )
             results["phases"].append(result)
             save(results)
+            # Questions left from this phase would still hold the server in the next one.
+            await drain(room)
         results["stop_left"] = room.stop_hub()
     save(results)
     print_table(results)
+
+
+async def drain(room: Classroom, longest: float = 600) -> None:
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        counts = await asyncio.to_thread(room.model_server.queue)
+        if counts["in_flight"] == 0:
+            return
+        await asyncio.sleep(2)
 
 
 def classroom_root() -> Path:

@@ -115,7 +115,9 @@ async def run_setup(
     clock = RealClock()
     room = np.random.default_rng(5).normal(0, 30, 16000).astype(np.int16)  # the mic is switched on
     question = np.concatenate([room, speech("What is the weather in Paris?"), np.zeros(16000, np.int16)])
-    stop = np.concatenate([np.zeros(4800, np.int16), speech("Stop, please."), np.zeros(16000, np.int16)])
+    # Two seconds of silence after it: a mic sends frames until switched off, and an utterance
+    # heard as unfinished stays open for up to 1.5 s of them.
+    stop = np.concatenate([np.zeros(4800, np.int16), speech("Stop, please."), np.zeros(32000, np.int16)])
     q_end = 1.0 + loud_span(question[16000:])[1]
     s_onset = 0.3 + loud_span(stop[4800:])[0]
 

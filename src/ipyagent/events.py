@@ -195,6 +195,9 @@ class Usage:
     cached_tokens: int = 0
     first_token_seconds: float | None = None
     total_seconds: float | None = None
+    # What the backend decided for the model, in words, for the ledger (e.g. a tool it chose,
+    # output it stopped); empty for most backends.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,7 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
         lab,
         "first.ipynb",
         ["%agent Show me how to add numbers", "%timeline", "%agents", "%agent Count the clicks",
-         "%agent Count them again", "%cancel main", "clicks", "%ledger"],
+         "%agent Count them again", "%cancel main", "clicks", "%ledger", "%chat"],
     )  # fmt: skip
     with sync_playwright() as p:
         browser = launch_chromium(p)
@@ -115,8 +115,10 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
         page = context.new_page()
         try:
-            cells = open_notebook(page, url, 8)
-            answer, timeline, tree, count, again, cancel, clicks, ledger = (cells.nth(i) for i in range(8))
+            cells = open_notebook(page, url, 9)
+            answer, timeline, tree, count, again, cancel, clicks, ledger, chat = (
+                cells.nth(i) for i in range(9)
+            )
 
             # 1. The answer is Markdown: a list, a table, inline code, highlighted code, and the
             # answer's own HTML shown as text.
@@ -209,9 +211,16 @@ def test_markdown_answers_code_to_a_new_cell_run_buttons_and_the_views(lab: Jupy
             assert height <= rows * 24 + 4 and height < 360, (rows, height)
             shot(page, "ux-ledger-sized", ledger)
 
+            # The chat box shows the same answer as Markdown, with the same code block.
+            run_cell(page, chat)
+            answer_in_chat = chat.locator(".ipa-chat .ipa-msg[data-role='assistant'] .ipa-md").first
+            expect(answer_in_chat.locator("li")).to_have_count(2, timeout=20_000)
+            expect(answer_in_chat.locator(".ipyagent-code pre")).to_have_text(CODE)
+            shot(page, "ux-chat-markdown", chat)
+
             # 6. Insert as a new cell below: the new cell holds the code, ready to run.
             answer.locator(".ipyagent-code [data-ipyagent-action='insert-cell']").click()
-            expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(9)
+            expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(10)
             new = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
             expect(new.locator(".cm-content")).to_have_text(CODE.replace("\n", ""))
             lines = new.locator(".cm-line").all_inner_texts()

@@ -26,15 +26,9 @@ from ipyagent.ledger.render import (
     render_openai,
 )
 from ipyagent.testing import VirtualClock, wait_for_state
+from support.travel import get_weather
 
 GOLDEN = Path(__file__).parent / "golden"
-
-
-@tool
-async def get_weather(city: str) -> str:
-    "Current weather for a city."
-    await current_clock().sleep(1)
-    return f"{city}: sunny, 21 C"
 
 
 @tool

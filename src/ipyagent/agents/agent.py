@@ -36,7 +36,7 @@ from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
 from . import tree
 from .builtins import builtin_tools
-from .tree import AGENT_NAME, NAME_RULE
+from .tree import AGENT_NAME, NAME_RULE, SubAgentHow
 from .updates import (
     AgentStatusChanged,
     EntryAdded,
@@ -476,8 +476,8 @@ class Agent:
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The asyncio loop this agent runs on (None before it starts). Another thread hands
-        the agent work with ``loop.call_soon_threadsafe`` or ``asyncio.run_coroutine_threadsafe``;
-        an agent is not thread-safe, so every call into it belongs on this loop."""
+        the agent work through :mod:`ipyagent.bridge` (``call_soon``, ``submit``); an agent is
+        not thread-safe, so every call into it belongs on this loop."""
         return self._event_loop
 
     def _begin(self, tg: anyio.abc.TaskGroup) -> None:
@@ -743,7 +743,7 @@ class Agent:
     # --- sub-agents ---------------------------------------------------------------------------
 
     def start_child(
-        self, how: str, task: str, name: str | None = None, *, call_id: str | None = None
+        self, how: SubAgentHow, task: str, name: str | None = None, *, call_id: str | None = None
     ) -> tuple[Agent, BackgroundTask]:
         """Create and start a sub-agent (``how`` is ``"fork"`` or ``"spawn"``) as a background task."""
         if self.status != "running" or self._tg is None:
@@ -801,9 +801,7 @@ class Agent:
         return child, bg
 
     def _builtin_tools(self) -> list[BaseTool]:
-        def start_child(
-            how: Literal["fork", "spawn"], task: str, name: str, call_id: str | None
-        ) -> BackgroundTask:
+        def start_child(how: SubAgentHow, task: str, name: str, call_id: str | None) -> BackgroundTask:
             return self.start_child(how, task, name, call_id=call_id)[1]
 
         def cancel_child(name: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     users = [f"{args.prefix}{i}" for i in range(1, args.users + 1)]
     password = args.password or secrets.token_urlsafe(9)
     root = Path(tempfile.mkdtemp(prefix="ipyagent-classroom-"))
+    root.chmod(0o755)  # the students' accounts run the Python that may be made in it
     room = Classroom(users, root=root, password=password, model_calls=args.model_calls)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -54,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AccountError, HubError, ModelServerError) as exc:
         print(f"python -m ipyagent classroom: {exc}", file=sys.stderr)
         room.close()
+        shutil.rmtree(root, ignore_errors=True)
         return 1
     print(
         f"""
@@ -74,6 +77,7 @@ Press Ctrl-C to stop: it stops the hub and the model server and removes the acco
     stop.wait()
     print("stopping ...", flush=True)
     room.close()
+    shutil.rmtree(root, ignore_errors=True)
     print("stopped; the accounts are removed.")
     return 0
 

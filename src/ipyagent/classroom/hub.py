@@ -7,6 +7,7 @@ students' servers take theirs from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -202,7 +203,11 @@ class Hub:
                 return
             except (OSError, HubError):
                 time.sleep(0.2)
+        # A hub stopped while starting does not clean up after itself: end what it started
+        # (the proxy runs in a session of its own).
+        started = self.descendants()
         self.stop()
+        _kill(started)
         tail = self.log.read_text(errors="replace")[-3000:]
         raise HubError(f"the hub did not start:\n{tail}")
 
@@ -284,3 +289,11 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _kill(pids: list[int]) -> None:
+    import psutil
+
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).kill()

@@ -33,6 +33,7 @@ from .views import ExchangeView, SubAgentView
 
 if TYPE_CHECKING:
     from ..agents import Agent
+    from ..agents.tree import SubAgentHow
     from ..dispatch.limits import ModelCallLimit
     from ..dispatch.tools import BaseTool, Tool
     from ..ledger import Ledger
@@ -125,7 +126,7 @@ class NotebookSession:
         self.loop.submit(lambda: self._background(deliver_or_show()))
         return view
 
-    def start_child(self, how: str, name: str, task: str) -> SubAgentView:
+    def start_child(self, how: SubAgentHow, name: str, task: str) -> SubAgentView:
         """Start a sub-agent whose live view is the running cell."""
         if not task.strip():
             raise SessionError(f"%%{how} {name}: the cell body is the sub-agent's task; it is empty")

@@ -33,6 +33,7 @@ from .approval import Approval
 
 if TYPE_CHECKING:
     from ..agents import Agent
+    from ..agents.tree import SubAgentHow
     from .frontend import MimeBundle, Publisher
 
 
@@ -159,6 +160,9 @@ def entry_lines(
             case "assistant":
                 if entry.text.strip():
                     lines.append(answer_line(entry.text))
+                notes = (entry.usage or {}).get("notes")
+                if isinstance(notes, list | tuple) and notes:  # what the backend decided for the model
+                    lines.append(Line("notification", "ⓘ " + "; ".join(str(n) for n in notes)))
                 if entry.status == "incomplete":  # "interrupted" is followed by its marker
                     lines.append(Line("interruption", "[incomplete]"))
             case "tool_call":
@@ -388,7 +392,7 @@ class SubAgentView(DisplayView):
         publisher: Publisher,
         loop: asyncio.AbstractEventLoop,
         timer: Timer,
-        how: str,
+        how: SubAgentHow,
         name: str,
         task: str,
     ) -> None:

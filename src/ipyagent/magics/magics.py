@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
 if TYPE_CHECKING:
+    from ..agents.tree import SubAgentHow
     from ..kernel.session import NotebookSession
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class AgentMagics(Magics):
         elif "timeout" in opts:
             raise UsageError("%agent --timeout goes with --wait")
 
-    def _child(self, how: str, line: str, cell: str) -> None:
+    def _child(self, how: SubAgentHow, line: str, cell: str) -> None:
         from ..agents.tree import AGENT_NAME, NAME_RULE
 
         name = line.strip()

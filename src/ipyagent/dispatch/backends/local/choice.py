@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal, get_args
 
-from ....ledger.render.context import ToolSpec
+from ....ledger.render.context import Context, ToolSpec
 
 PromptStyle = Literal["choose", "plain"]
 PROMPT_STYLES: tuple[PromptStyle, ...] = get_args(PromptStyle)
@@ -92,7 +92,7 @@ _STOPWORDS = frozenset(
 )
 
 
-def _stems(text: str) -> set[str]:
+def stems(text: str) -> set[str]:
     """Content words of ``text``, lower-cased with common English endings removed."""
     out = set()
     for word in re.findall(r"[a-z]+", text.lower()):
@@ -112,11 +112,26 @@ def tool_candidates(request: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
     """The tools the request is about, best first: those sharing a word with the tool's name,
     or two words with its description and parameter names (one common word such as "answer"
     or "task" is not enough). A tiny model picks far better from these than from every tool."""
-    words = _stems(request)
+    words = stems(request)
     scored = []
     for n, tool in enumerate(tools):
-        named = words & _stems(tool.name.replace("_", " "))
-        described = words & _stems(" ".join([tool.description, *tool.parameters.get("properties", {})]))
+        named = words & stems(tool.name.replace("_", " "))
+        described = words & stems(" ".join([tool.description, *tool.parameters.get("properties", {})]))
         if named or len(described) >= 2:
             scored.append((-(2 * len(named) + len(described)), n, tool))
     return [tool for _, _, tool in sorted(scored, key=lambda item: item[:2])]
+
+
+# Words of a request about a result the agent already has, not a new run of the tool.
+ABOUT_A_RESULT = re.compile(
+    r"\b(returned|result|results|output|said|says|found|got|summari[sz]e|summary|reported)\b", re.IGNORECASE
+)
+
+
+def answered_tools(context: Context) -> set[str]:
+    """The tools whose result (or failure) is already in the context, shared or not."""
+    return {
+        e.name
+        for e in context.entries
+        if e.kind == "notification" and e.name and e.source not in ("tool_rejected", "model_error")
+    }

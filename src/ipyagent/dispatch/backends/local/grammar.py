@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from ....ledger.render.context import ToolSpec
 
@@ -30,6 +31,23 @@ def rename_rule(gbnf: str, old: str, new: str) -> str:
     return "\n".join(out)
 
 
+MAX_STRING = 200
+"""The longest string argument the local model may write when the schema sets no bound: a
+small model that loops inside a string otherwise runs on until the token limit."""
+
+
+def bounded(schema: Any) -> Any:
+    """``schema`` with a ``maxLength`` on every string that has none (nested ones too)."""
+    if isinstance(schema, list):
+        return [bounded(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded(v) for k, v in schema.items()}
+    if out.get("type") == "string" and "maxLength" not in out and "pattern" not in out and "enum" not in out:
+        out["maxLength"] = MAX_STRING
+    return out
+
+
 def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
     """GBNF for one assistant message: text, tool calls, or text followed by tool calls.
 
@@ -44,7 +62,7 @@ def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
     alternatives = [
         {
             "type": "object",
-            "properties": {"name": {"const": t.name}, "arguments": dict(t.parameters)},
+            "properties": {"name": {"const": t.name}, "arguments": bounded(dict(t.parameters))},
             "required": ["name", "arguments"],
             "additionalProperties": False,
         }
@@ -70,7 +88,7 @@ def arguments_grammar(tool: ToolSpec) -> str:
     """``tool``'s arguments as JSON, then the end of the call (the call is already opened)."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    schema = dict(tool.parameters)
+    schema = bounded(dict(tool.parameters))
     schema.setdefault("additionalProperties", False)
     args = rename_rule(json_schema_to_gbnf(json.dumps(schema)), "root", "args-json")
     return 'root ::= args-json "}\n</tool_call>"\n' + args + "\n"

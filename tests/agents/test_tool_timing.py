@@ -159,17 +159,42 @@ async def test_a_user_message_is_answered_at_once_within_the_window() -> None:
             {
                 "delay": 1,
                 "text": "On it.",
-                "tool_calls": [{"name": "lookup", "arguments": {"city": "Paris"}}],
+                "tool_calls": [
+                    {"name": "lookup", "arguments": {"city": "Paris"}},
+                    {"name": "lookup", "arguments": {"city": "Rome", "seconds": 30}},
+                ],
             },
             {"delay": 1, "text": "Paris found, and hello."},
+            {"delay": 1, "text": "Rome found."},
+        ]
+        async with Agent(Recording(turns, clock), tools=[lookup], clock=clock, fold_window=5) as agent:
+            await agent.send("find Paris and Rome")
+            # Paris arrived at 2 while Rome still runs; the window would hold it until 7.
+            await clock.sleep(2.5)
+            await agent.send("hello?")
+            await clock.sleep(1.5)
+            assert generations(agent) == 2
+            assert agent.ledger.own[-1].text == "Paris found, and hello."
+            assert agent.ledger.own[-1].time == clock.epoch + 2.5 + 1
+            await agent.settled()
+        assert generations(agent) == 3
+
+
+async def test_a_lone_result_is_answered_at_once_whatever_the_window() -> None:
+    async with VirtualClock() as clock:
+        turns = [
+            {
+                "delay": 1,
+                "text": "On it.",
+                "tool_calls": [{"name": "lookup", "arguments": {"city": "Paris"}}],
+            },
+            {"delay": 1, "text": "Paris found."},
         ]
         async with Agent(Recording(turns, clock), tools=[lookup], clock=clock, fold_window=5) as agent:
             await agent.send("find Paris")
-            await clock.sleep(2.5)  # the result arrived at 2; the window would hold it until 7
-            await agent.send("hello?")
             await agent.settled()
-        assert generations(agent) == 2
-        assert agent.ledger.own[-1].time == clock.epoch + 2.5 + 1
+        # Nothing else was running, so nothing could have joined it: no wait.
+        assert agent.ledger.own[-1].time == clock.epoch + 2 + 1
 
 
 async def test_a_result_held_during_a_generation_keeps_its_finish_time() -> None:

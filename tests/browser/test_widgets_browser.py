@@ -169,7 +169,7 @@ def test_tree_shows_a_forked_child_follow_it_and_cancel_it(lab: JupyterLab, page
     assert "fork" in child.inner_text()
     assert "research z" in child.inner_text()
     tree.locator(
-        ".ipa-node[data-path='main/researcher'][data-status='running']", has_text="1 task(s) running"
+        ".ipa-node[data-path='main/researcher'][data-status='running']", has_text="1 tool call running"
     ).wait_for(timeout=10_000)
 
     # Follow the sub-agent from its link in the ledger: its own ledger, shared prefix included.

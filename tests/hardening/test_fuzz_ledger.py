@@ -271,15 +271,28 @@ def test_tool_calls_written_in_chatml_parse_back(calls: list[tuple[str, Any]], p
 @example([Entry("subagent", "x", time=0.0, index=0, name="a\u2028b", task_id="\x85")], True)
 @target("%ledger --text")
 def test_the_text_ledger_is_one_clean_line_per_entry(items: list[Entry], system: bool) -> None:
-    text = format_entries(items, system=system)
-    shown = [e for e in items if system or e.kind != "system"]
-    lines = text.split("\n") if shown else []
-    assert len(lines) == len(shown)
-    for line, entry in zip(lines, shown, strict=True):
+    # The system message (with --system) is shown in full, its further lines indented under it;
+    # every other entry is one clean line. An answer with no text (a turn that only called
+    # tools) is left out: its calls follow it.
+    others = [e for e in items if e.kind != "system" and not _only_calls(e)]
+    text = format_entries(others)
+    lines = text.split("\n") if others else []
+    assert len(lines) == len(others)
+    for line, entry in zip(lines, others, strict=True):
         assert not any(c in line for c in LINE_BREAKS)
         assert all(c.isprintable() for c in line), repr(line)
         assert entry.kind in line
         assert len(line) <= 130
+    for entry in items:
+        if entry.kind == "system" and system:
+            full = format_entries([entry], system=True)
+            assert all(c.isprintable() for row in full.split("\n") for c in row), repr(full)
+            words = [w for w in entry.text.split() if w.isprintable() and w.isascii()]
+            assert all(w in full for w in words)
+
+
+def _only_calls(entry: Entry) -> bool:
+    return entry.kind == "assistant" and not entry.text.strip() and entry.status in (None, "complete")
 
 
 @FUZZ

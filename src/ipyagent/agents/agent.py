@@ -8,8 +8,8 @@ awaits the model or a tool: those run as tasks that post events back.
 
 from __future__ import annotations
 
+import array
 import asyncio
-import collections
 import contextlib
 import functools
 import itertools
@@ -64,6 +64,8 @@ DEFAULT_FOLD_WINDOW = 0.25
 # A model that forks from every sub-agent would otherwise build an endless chain.
 MAX_SUBAGENT_DEPTH = 4
 STATE_HISTORY = 5000  # states kept per agent for views opened later (%timeline)
+_STATES = tuple(State)
+_STATE_CODES = {state: code for code, state in enumerate(_STATES)}
 # Who interrupts when a message is sent with ``interrupt=True``: a cell's %agent --interrupt is a
 # magic; the chat box (and the API, which acts for it) types over the agent.
 _INTERRUPTED_BY: dict[ev.UserSource, ev.InterruptSource] = {"cell": "magic"}
@@ -89,7 +91,7 @@ class Agent:
         fold_window: seconds a tool's result waits, counted from when the tool finished, for
             other results to answer them together in one generation (0: answer each at once).
             Longer windows mean fewer generations (less prompt processing) but later answers;
-            a user message never waits.
+            a user message never waits, nor does a result when no other task is running.
         builtins: include the built-in tools (sleep, set_timer, cancel_task, list_tasks, fork, spawn).
         mcp: MCP servers whose tools the agent may call, ``{"name": {"command": ..., "args": [...],
             "env": {...}}}`` or ``{"name": {"url": ...}}`` (a ``{"mcpServers": ...}`` dict too);
@@ -177,10 +179,11 @@ class Agent:
             self.mcp.on_fault = self._mcp_fault
         self.dispatcher.prepare_tools = self._prepare_tools
         self._state = State.IDLE
-        # (clock time, state entered), oldest first, so a view opened later can draw the past.
-        self._states: collections.deque[tuple[float, State]] = collections.deque(
-            [(self.clock.now(), State.IDLE)], maxlen=STATE_HISTORY
-        )
+        # When each state was entered, oldest first, so a view opened later can draw the past:
+        # 9 bytes a state (a float and the state's number), since a long session's hundred
+        # sub-agents each keep up to STATE_HISTORY of them.
+        self._state_times = array.array("d", [self.clock.now()])
+        self._state_codes = bytearray([_STATE_CODES[State.IDLE]])
         self._queue = ev.EventQueue()
         # Invariant: held events are re-queued, in order, on the next transition into IDLE.
         self._deferred: list[ev.Event] = []
@@ -216,7 +219,9 @@ class Agent:
     def state_history(self) -> list[tuple[float, State]]:
         """``(clock time, state)`` for each state this agent entered since it was created, oldest
         first (the last ``STATE_HISTORY`` of them)."""
-        return list(self._states)
+        keep = len(self._state_codes) - STATE_HISTORY
+        pairs = zip(self._state_times, self._state_codes, strict=True)
+        return [(time, _STATES[code]) for time, code in pairs][max(keep, 0) :]
 
     @property
     def tools(self) -> Mapping[str, BaseTool]:
@@ -547,7 +552,11 @@ class Agent:
             self._apply(effect, event)
         if transition.next is not state:
             self._state = transition.next
-            self._states.append((self.clock.now(), transition.next))
+            self._state_times.append(self.clock.now())
+            self._state_codes.append(_STATE_CODES[transition.next])
+            if len(self._state_codes) > STATE_HISTORY + STATE_HISTORY // 10:  # trim now and then
+                del self._state_times[:-STATE_HISTORY]
+                del self._state_codes[:-STATE_HISTORY]
             self._publish(StateChanged(self, state, transition.next, self.clock.now()))
 
     def _apply(self, effect: Effect, event: ev.Event) -> None:
@@ -647,8 +656,14 @@ class Agent:
     def _request_generation(self, event: ev.Event) -> None:
         """Queue one GenerateNow, behind everything more urgent. A notification first waits
         until ``fold_window`` seconds after its work finished, so that results arriving close
-        together are answered in one generation; a user turn never waits (and ends the wait)."""
-        if isinstance(event, ev.Notification) and self.fold_window > 0 and self._tg is not None:
+        together are answered in one generation; a user turn never waits (and ends the wait),
+        and neither does a result when no other task is running (nothing could join it)."""
+        if (
+            isinstance(event, ev.Notification)
+            and self.fold_window > 0
+            and self._tg is not None
+            and self.runner.running()
+        ):
             finished = event.finished if event.finished is not None else self.clock.wall()
             wait = self.fold_window - (self.clock.wall() - finished)
             if wait > 0:

@@ -57,7 +57,7 @@ def has_picture(cell: nbformat.NotebookNode) -> bool:
 def test_the_core_notebook_shows_async_beating_turn_based() -> None:
     nb = run("00-the-core.ipynb")
     text = stdout_of(nb)
-    assert "asynchronous:   2.5 s" in text
+    assert "asynchronous:   2.8 s" in text  # the weather waits 0.25 s (fold window) for the itinerary
     assert "turn-based:    63.0 s" in text
     assert "notification [tool_result t2 get_weather] Paris: sunny, 21 C" in text
 
@@ -205,7 +205,7 @@ def test_mcp_tools_notebook_answers_while_a_slow_mcp_tool_runs_and_cancels_it() 
     ledger = [line.split(maxsplit=1)[1] for line in text_of(cells[2]).splitlines()]
     assert ledger[2] == "tool_call    forecast(city='Paris', days=5)"
     assert ledger[3] == "tool_result  forecast started as t1"
-    quick = ledger.index("assistant    Right now Paris is at 18 C and cloudy.")
+    quick = ledger.index("assistant    Layers and an umbrella; the forecast follows as soon as it is in.")
     result = "notification [tool_result t1 forecast]"
     forecast = next(i for i, line in enumerate(ledger) if line.startswith(result))
     assert quick < forecast, "the quick question waited for the slow MCP tool"

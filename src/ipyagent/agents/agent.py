@@ -219,9 +219,9 @@ class Agent:
     def state_history(self) -> list[tuple[float, State]]:
         """``(clock time, state)`` for each state this agent entered since it was created, oldest
         first (the last ``STATE_HISTORY`` of them)."""
-        keep = len(self._state_codes) - STATE_HISTORY
-        pairs = zip(self._state_times, self._state_codes, strict=True)
-        return [(time, _STATES[code]) for time, code in pairs][max(keep, 0) :]
+        first = max(len(self._state_codes) - STATE_HISTORY, 0)
+        pairs = zip(self._state_times[first:], self._state_codes[first:], strict=True)
+        return [(time, _STATES[code]) for time, code in pairs]
 
     @property
     def tools(self) -> Mapping[str, BaseTool]:

@@ -23,6 +23,12 @@ Recognition starts early, at the first short pause (``pause_frames``), while the
 its hangover; if the user goes on speaking that early result is thrown away, otherwise it is the
 transcript, and the hangover costs no latency.
 
+With ``speculate=True`` the model starts on that early transcript too, once the pause has lasted
+``speculate_frames`` (210 ms) and the words are known (:meth:`~ipyagent.Agent.speculate`):
+nothing is said before the turn is over; when it ends with those words the answer is already
+on its way, and when the user goes on the guess is discarded (nothing said, nothing recorded) and
+the final turn is answered afresh.
+
 Every method that touches the agent runs on the agent's event loop; :meth:`submit_frame` and the
 other ``submit_*`` methods may be called from any thread (the kernel's comm handlers) and hop over.
 """
@@ -93,6 +99,7 @@ class _Early:
     text: str | None = None
     error: Exception | None = None
     wanted: bool = True  # False once speech resumed
+    speculated: bool = False  # the model was started on it (or it was considered and refused)
 
 
 @dataclass(eq=False)
@@ -141,6 +148,7 @@ class VoicePipeline:
         turn_detector: TurnDetector | None = None,
         listener: VoiceListener | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        speculate: bool = False,
     ) -> None:
         self.agent = agent
         self.output = output
@@ -153,6 +161,9 @@ class VoicePipeline:
         # after which a sentence can sound finished even though the user goes on.
         self.turn_check_frames = max(self.vad.config.pause_frames, 210 // self.fmt.frame_ms)
         self.turn_verdicts: list[float] = []
+        self.speculate = speculate
+        # Silence before the model may start on the early transcript: shorter gaps are breaths.
+        self.speculate_frames = self.turn_check_frames
         self.listener = listener or VoiceListener()
         self.marks = Marks()
         self.rejected = 0
@@ -251,6 +262,8 @@ class VoicePipeline:
             self.agent.user_active()  # the listen timer counts silence, not time since the onset
         for event in events:
             self._on_vad(event)
+        if self.vad.silent_frames == self.speculate_frames:
+            self._maybe_speculate()
         if (
             self.turn_detector is not None
             and self._loop is not None
@@ -271,6 +284,8 @@ class VoicePipeline:
             self._pause_at = None
             if self._early is not None:
                 self._early.wanted = False
+                if self._early.speculated and self.agent.drop_speculation():
+                    self._mark("speculation_dropped")
                 self._early = None
         elif isinstance(event, SpeechEnded):
             self._speech_ended(event)
@@ -349,6 +364,25 @@ class VoicePipeline:
             early.error = exc
         finally:
             early.done.set()
+        self._maybe_speculate()
+
+    def _maybe_speculate(self) -> None:
+        """Start the model on the early transcript, if it is known, the user is still pausing
+        (long enough not to be a breath) and this is a turn of their own, not a barge-in."""
+        early = self._early
+        if (
+            not self.speculate
+            or early is None
+            or early.speculated
+            or not early.done.is_set()
+            or early.error is not None
+            or self._barge is not None
+            or self.vad.silent_frames < self.speculate_frames
+        ):
+            return
+        early.speculated = True
+        if spoken_words(early.text or "") and self.agent.speculate(early.text or "", "voice"):
+            self._mark("speculation")
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self._mark("speech_end")
@@ -457,6 +491,7 @@ class VoicePipeline:
         self.agent.post(ev.UserMessage(text, "voice"))
 
     def close(self) -> None:
+        self.agent.drop_speculation()
         self._unsubscribe()
         self.output.stop()
         self.vad.reset()

@@ -154,6 +154,7 @@ class VoiceWidget(anywidget.AnyWidget):
         hangover_frames: int = 12,
         frame_ms: int = 30,
         turn_detection: bool = True,
+        speculate: bool = True,
         interruption: InterruptionPolicy | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> VoiceWidget:
@@ -180,6 +181,7 @@ class VoiceWidget(anywidget.AnyWidget):
             turn_detector=detector,
             listener=listener,
             loop=loop,
+            speculate=speculate,
         )
         widget.pipeline = pipeline
 

@@ -162,6 +162,7 @@ class VoicePipeline:
         self.turn_check_frames = max(self.vad.config.pause_frames, 210 // self.fmt.frame_ms)
         self.turn_verdicts: list[float] = []
         self.speculate = speculate
+        self.early_recognition = True  # False: recognise only once the utterance has ended
         # Silence before the model may start on the early transcript: shorter gaps are breaths.
         self.speculate_frames = self.turn_check_frames
         self.listener = listener or VoiceListener()
@@ -314,7 +315,7 @@ class VoicePipeline:
             self._mark("barge_in")
 
     def _speech_paused(self, event: SpeechPaused) -> None:
-        if self._loop is None:
+        if self._loop is None or not self.early_recognition:
             return
         if self._early is not None:
             return

@@ -16,6 +16,9 @@ runs the VAD on each, and:
 - after 210 ms of silence: asks the turn detector (:mod:`.turns`) whether the user is done, and
   keeps the utterance open until it answers; "done" ends it at once, "mid-sentence" leaves it
   open until speech resumes or the VAD's longer hangover (1.5 s) runs out;
+- when frames stop arriving mid-utterance (the mic switched off, the tab hidden, the connection
+  lost) for ``mic_gap`` seconds of the clock: ends the utterance with what was heard, so a paused
+  answer is still resumed or cut, and nothing waits for frames that will not come;
 - on end of speech: transcribes the utterance in a worker thread and posts the transcript as a
   :class:`~ipyagent.events.UserMessage` with source ``"voice"``.
 
@@ -162,6 +165,11 @@ class VoicePipeline:
         self.turn_check_frames = max(self.vad.config.pause_frames, 210 // self.fmt.frame_ms)
         self.turn_verdicts: list[float] = []
         self.speculate = speculate
+        # Seconds without a frame, mid-utterance, after which the microphone counts as stopped
+        # (frames come every 30 ms; a browser under load may hold them back a few hundred ms).
+        self.mic_gap = 1.0
+        self._last_frame_at = float("-inf")
+        self._watching = False  # a microphone watchdog runs for the utterance in progress
         self.early_recognition = True  # False: recognise only once the utterance has ended
         # Silence before the model may start on the early transcript: shorter gaps are breaths.
         self.speculate_frames = self.turn_check_frames
@@ -229,6 +237,7 @@ class VoicePipeline:
                 log.warning("%s (%d rejected so far)", exc, self.rejected)
             self.listener.rejected(str(exc))
             return
+        self._last_frame_at = self.agent.clock.now()
         try:
             self._handle(frame)
         except Exception:  # a bug here must not reach the kernel's comm handler; say what broke
@@ -302,6 +311,9 @@ class VoicePipeline:
     def _speech_started(self) -> None:
         self._mark("speech_onset")
         self.listener.phase("speaking")
+        if self._loop is not None and not self._watching:
+            self._watching = True
+            self._start(self._watch_microphone(), "microphone watchdog")
         if self._barge is not None:
             return  # a second sound before the first was judged: judged together
         if not (self.output.playing or self.agent.state in (State.GENERATING, State.EMITTING)):
@@ -322,6 +334,30 @@ class VoicePipeline:
         early = _Early(event.audio)
         self._start(self._transcribe_early(early), "early speech recognition")
         self._early = early
+
+    async def _watch_microphone(self) -> None:
+        """While an utterance is open, end it if no frame has come for ``mic_gap`` seconds:
+        the VAD counts frames, and frames that never come would leave the user's words unheard
+        and a paused answer paused for good."""
+        clock = self.agent.clock
+        try:
+            while self.vad.speaking:
+                due = self._last_frame_at + self.mic_gap
+                if clock.now() < due:
+                    await clock.sleep(due - clock.now())
+                    continue
+                log.warning(
+                    "voice: no microphone frame for %g s mid-utterance; ending it there", self.mic_gap
+                )
+                self._mark("microphone_stopped")
+                self.listener.status(
+                    f"the microphone sent nothing for {self.mic_gap:g} s: the utterance ended there"
+                )
+                ended = self.vad.end_here()
+                if ended is not None:
+                    self._on_vad(ended)
+        finally:
+            self._watching = False
 
     async def _judge_turn(self, frame: int, audio: bytes) -> None:
         """Done (end the utterance now) or mid-sentence (leave it open, up to the VAD's longer

@@ -202,13 +202,50 @@ async def run_setup(
     }
 
 
+def profile(repeat: int) -> dict[str, dict[str, float]]:
+    """Each model's work in one turn, alone: wall seconds and CPU seconds (all threads), median
+    of ``repeat``. On a loaded machine the wall time grows with the load, the CPU time hardly:
+    what a quiet machine would take is about the CPU time spread over the threads."""
+    question = speech("What is the weather in Paris?")
+    pcm = np.concatenate([question, np.zeros(2400, np.int16)]).astype("<i2").tobytes()
+    synth = PiperSynthesizer()
+    turns = SmartTurn()
+    work = {
+        "Smart Turn verdict": lambda: turns.complete(pcm),
+        "Whisper, 30 s window": lambda: WHISPER[False].transcribe(pcm),
+        "Whisper, fitted window": lambda: WHISPER[True].transcribe(pcm),
+        "piper, first clause": lambda: synth.synthesize("It is sunny in Paris right now,"),
+        "piper, first sentence": lambda: synth.synthesize(ANSWER.split(". ")[0] + "."),
+    }
+    for fn in work.values():
+        fn()  # loads and warms up
+    out: dict[str, dict[str, float]] = {}
+    for name, fn in work.items():
+        walls, cpus = [], []
+        for _ in range(repeat):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+        out[name] = {"wall": statistics.median(walls), "cpu": statistics.median(cpus)}
+    print(f"\nEach model alone, median of {repeat}, seconds (CPU: all threads of the process)")
+    print(f"{'work':<26}{'wall':>8}{'CPU':>8}")
+    for name, r in out.items():
+        print(f"{name:<26}{r['wall']:>8.3f}{r['cpu']:>8.3f}")
+    return out
+
+
+WHISPER: dict[bool, WhisperTranscriber] = {}
+
+
 async def main(repeat: int, model: str) -> dict[str, Any]:
     t = time.monotonic()
     synth = PiperSynthesizer()
     synth.synthesize("Warm up.")
     piper_load = time.monotonic() - t
     t = time.monotonic()
-    whisper = {fit: WhisperTranscriber(fit_window=fit) for fit in (False, True)}
+    whisper = WHISPER
+    whisper.update({fit: WhisperTranscriber(fit_window=fit) for fit in (False, True)})
     for w in whisper.values():
         w.transcribe(speech("Warm up.").astype("<i2").tobytes())
     whisper_load = time.monotonic() - t
@@ -277,9 +314,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--model", choices=["scripted", "local"], default="scripted")
+    parser.add_argument("--profile", action="store_true", help="only time each model alone (wall and CPU)")
     args = parser.parse_args()
     if shutil.which("espeak-ng") is None:
         sys.exit("bench/voice.py needs espeak-ng to make the speech (apt-get install espeak-ng)")
+    if args.profile:
+        WHISPER.update({fit: WhisperTranscriber(fit_window=fit) for fit in (False, True)})
+        stages = profile(args.repeat)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "voice_profile.json").write_text(json.dumps(stages, indent=2))
+        sys.exit(0)
     data = anyio.run(main, args.repeat, args.model)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "voice.json").write_text(json.dumps(data, indent=2))

@@ -347,7 +347,13 @@ class Agent:
         gen = self.dispatcher.current
         return gen.policy if gen is not None and gen.policy is not None else self.interruption
 
-    def speculate(self, text: str, source: ev.UserSource = "voice") -> bool:
+    def speculate(
+        self,
+        text: str,
+        source: ev.UserSource = "voice",
+        *,
+        on_text: Callable[[str, bool], None] | None = None,
+    ) -> bool:
         """Start the model on ``text`` as if the user had just sent it, before their turn is
         confirmed (a speaker's words at their first pause). Nothing is said, no tool starts and
         nothing is recorded: the answer is kept only if ``text`` then arrives as the user's turn
@@ -368,7 +374,7 @@ class Agent:
             return False
         turn = Entry("user", text, time=self.clock.wall(), index=len(self.ledger), source=source)
         cache_point = self.ledger.fork_point - 1 if self.ledger.fork_point else None
-        return self.dispatcher.speculate(self.ledger, turn, cache_point) is not None
+        return self.dispatcher.speculate(self.ledger, turn, cache_point, on_text) is not None
 
     def drop_speculation(self) -> bool:
         """Discard the speculative generation, if one runs (the user went on speaking)."""

@@ -296,6 +296,7 @@ class VoicePipeline:
                 self._early.wanted = False
                 if self._early.speculated and self.agent.drop_speculation():
                     self._mark("speculation_dropped")
+                    self.output.forget_prepared()
                 self._early = None
         elif isinstance(event, SpeechEnded):
             self._speech_ended(event)
@@ -418,8 +419,24 @@ class VoicePipeline:
         ):
             return
         early.speculated = True
-        if spoken_words(early.text or "") and self.agent.speculate(early.text or "", "voice"):
+        if spoken_words(early.text or "") and self.agent.speculate(
+            early.text or "", "voice", on_text=self._prepare_speech()
+        ):
             self._mark("speculation")
+
+    def _prepare_speech(self) -> Callable[[str, bool], None]:
+        """For a speculative answer: synthesise its first piece as soon as it is written, so that
+        once the turn is confirmed its audio is ready (nothing is played before)."""
+        prepared = False
+
+        def on_text(answer: str, finished: bool) -> None:
+            nonlocal prepared
+            piece = None if prepared else self.output.first_piece(answer, finished)
+            if piece is not None:
+                prepared = True
+                self._start(self.output.prepare(piece), "speech prepared ahead")
+
+        return on_text
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self._mark("speech_end")

@@ -99,6 +99,10 @@ class Speculation:
     receive: MemoryObjectReceiveStream[Chunk]
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     error: Exception | None = None
+    answer: str = ""  # the text the model has written so far
+    # Told the answer so far each time it grows, and whether the model has finished it (to
+    # prepare its speech; nothing is said).
+    on_text: Callable[[str, bool], None] | None = None
 
     def fits(self, entries: Sequence[Entry], tools: tuple[str, ...]) -> bool:
         """Whether ``entries`` are the ledger it started on plus its user turn, and nothing else."""
@@ -294,7 +298,13 @@ class Dispatcher:
     def _tool_names(self) -> tuple[str, ...]:
         return tuple(self.tools)
 
-    def speculate(self, entries: Iterable[Entry], turn: Entry, cache_point: int | None) -> Speculation | None:
+    def speculate(
+        self,
+        entries: Iterable[Entry],
+        turn: Entry,
+        cache_point: int | None,
+        on_text: Callable[[str, bool], None] | None = None,
+    ) -> Speculation | None:
         """Start the model on ``entries`` plus the unconfirmed user entry ``turn``, holding its
         output back. It replaces any earlier speculation, unless that one started on the same
         ledger and turn (then it is returned as it is). None when every model call slot is taken:
@@ -310,7 +320,7 @@ class Dispatcher:
             return None
         send, receive = anyio.create_memory_object_stream[Chunk](math.inf)
         last = entries[-1] if entries else None
-        spec = Speculation(turn.text, turn.source, len(entries), last, tools, send, receive)
+        spec = Speculation(turn.text, turn.source, len(entries), last, tools, send, receive, on_text=on_text)
         context = Context(
             entries=[*entries, turn],
             tools=self.tool_specs(),
@@ -348,6 +358,12 @@ class Dispatcher:
                     async with self.model_calls.slot():
                         async for chunk in self.backend.stream(context, agent=self.agent_name):
                             spec.send.send_nowait(chunk)
+                            if isinstance(chunk, TextChunk) and chunk.text:
+                                spec.answer += chunk.text
+                                if spec.on_text is not None:
+                                    spec.on_text(spec.answer, False)
+                    if spec.on_text is not None:
+                        spec.on_text(spec.answer, True)
                 except anyio.get_cancelled_exc_class():
                     raise
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):

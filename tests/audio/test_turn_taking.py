@@ -292,3 +292,8 @@ def test_whisper_hears_no_words_in_a_cough_and_short_words_once() -> None:
     ]
     assert whisper.transcribe(pcm[0]) == ""  # not "I'm gonna kill you.", as it once was
     assert whisper.transcribe(pcm[1]) == "Stop."  # not "Stop. Stop. Stop. ..."
+    # The same word with a little digital silence after it (as a browser sends after a mute).
+    clipped = np.concatenate([speech("Stop."), np.zeros(2400, np.int16)]).astype("<i2").tobytes()
+    assert whisper.transcribe(clipped) == "Stop."
+    words = np.concatenate([speech("No, no, wait."), silence(0.3)]).astype("<i2").tobytes()
+    assert whisper.transcribe(words).lower().count("no") == 2  # a word said twice is heard twice

@@ -89,3 +89,23 @@ async def test_a_turn_that_goes_on_after_the_pause_discards_the_speculation() ->
         assert r.speaker.spans[0][0] >= r.pipeline.marks.times["speech_end"]
         # The guess at the pause was thrown away; the one on the whole sentence was used.
         assert r.agent.dispatcher.speculations == {"started": 2, "adopted": 1, "discarded": 1}
+
+
+async def test_by_default_a_scripted_model_is_not_speculated_on_and_a_real_one_is() -> None:
+    class Model:  # any backend that is not a script
+        name = "model"
+
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def stream(self, context: object, *, agent: str) -> object:
+            return self.inner.stream(context, agent=agent)  # type: ignore[attr-defined]
+
+    async with rig([{"delay": 0.1, "text": "Nine."}], FixedTranscriber("What time is it?")) as r:
+        r.pipeline.speculate = None
+        assert not r.pipeline.speculating  # each discarded guess would use up a scripted turn
+        r.agent.set_backend(Model(r.agent.backend))  # type: ignore[arg-type]
+        assert r.pipeline.speculating
+        await speak(r, np.concatenate([silence(0.4), speech("What time is it?"), silence(1.0)]))
+        await r.agent.settled()
+        assert r.agent.dispatcher.speculations["adopted"] == 1

@@ -26,11 +26,12 @@ Recognition starts early, at the first short pause (``pause_frames``), while the
 its hangover; if the user goes on speaking that early result is thrown away, otherwise it is the
 transcript, and the hangover costs no latency.
 
-With ``speculate=True`` the model starts on that early transcript too, once the pause has lasted
-``speculate_frames`` (210 ms) and the words are known (:meth:`~ipyagent.Agent.speculate`):
-nothing is said before the turn is over; when it ends with those words the answer is already
-on its way, and when the user goes on the guess is discarded (nothing said, nothing recorded) and
-the final turn is answered afresh.
+With ``speculate=True`` (``None``: unless the model is scripted) the model starts on that early
+transcript too, once the pause has lasted ``speculate_frames`` (210 ms) and the words are known
+(:meth:`~ipyagent.Agent.speculate`), and the first piece of its answer is synthesised: nothing is
+said before the turn is over; when it ends with those words the answer is ready, and when the
+user goes on the guess is discarded (nothing said, nothing recorded) and the final turn is
+answered afresh.
 
 Every method that touches the agent runs on the agent's event loop; :meth:`submit_frame` and the
 other ``submit_*`` methods may be called from any thread (the kernel's comm handlers) and hop over.
@@ -54,6 +55,7 @@ from .. import bridge
 from .. import events as ev
 from ..agents.updates import EntryAdded, Update
 from ..clock import RealClock, TimedOut, run_with_timeout
+from ..dispatch.backends import ScriptedBackend
 from ..dispatch.output import InterruptionPolicy
 from ..fsm import State
 from .frames import BadFrame, FrameFormat, check_frame
@@ -151,7 +153,7 @@ class VoicePipeline:
         turn_detector: TurnDetector | None = None,
         listener: VoiceListener | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
-        speculate: bool = False,
+        speculate: bool | None = False,
     ) -> None:
         self.agent = agent
         self.output = output
@@ -164,6 +166,8 @@ class VoicePipeline:
         # after which a sentence can sound finished even though the user goes on.
         self.turn_check_frames = max(self.vad.config.pause_frames, 210 // self.fmt.frame_ms)
         self.turn_verdicts: list[float] = []
+        # True, False, or None: on unless the agent's model is a scripted one (it replays its
+        # turns whatever was said, so every discarded guess would use one up).
         self.speculate = speculate
         # Seconds without a frame, mid-utterance, after which the microphone counts as stopped
         # (frames come every 30 ms; a browser under load may hold them back a few hundred ms).
@@ -409,7 +413,7 @@ class VoicePipeline:
         (long enough not to be a breath) and this is a turn of their own, not a barge-in."""
         early = self._early
         if (
-            not self.speculate
+            not self.speculating
             or early is None
             or early.speculated
             or not early.done.is_set()
@@ -423,6 +427,13 @@ class VoicePipeline:
             early.text or "", "voice", on_text=self._prepare_speech()
         ):
             self._mark("speculation")
+
+    @property
+    def speculating(self) -> bool:
+        """Whether the model starts on the words heard at a pause (see ``speculate``)."""
+        if self.speculate is None:
+            return not isinstance(self.agent.backend, ScriptedBackend)
+        return self.speculate
 
     def _prepare_speech(self) -> Callable[[str, bool], None]:
         """For a speculative answer: synthesise its first piece as soon as it is written, so that

@@ -168,7 +168,7 @@ class VoiceWidget(anywidget.AnyWidget):
         hangover_frames: int = 12,
         frame_ms: int = 30,
         turn_detection: bool = True,
-        speculate: bool = True,
+        speculate: bool | None = None,
         interruption: InterruptionPolicy | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> VoiceWidget:

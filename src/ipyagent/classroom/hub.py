@@ -125,10 +125,26 @@ def _share_jupyter_files(env: Path) -> None:
         config.symlink_to(ours / "etc" / "jupyter", target_is_directory=True)
     data = env / "share" / "jupyter"
     data.mkdir(parents=True, exist_ok=True)
-    source = ours / "share" / "jupyter"
+    _link_entries(ours / "share" / "jupyter", data, but=("kernels", "lab"))
+    lab = data / "lab"
+    lab.mkdir(exist_ok=True)
+    _link_entries(ours / "share" / "jupyter" / "lab", lab, but=("settings",))
+    # The course's settings for every student: no "get notified about Jupyter news?" question
+    # (a classroom network may not reach jupyter.org, and it is not each student's call).
+    settings = lab / "settings"
+    settings.mkdir(exist_ok=True)
+    overrides = settings / "overrides.json"
+    if not overrides.exists():
+        overrides.write_text(json.dumps(LAB_OVERRIDES, indent=1))
+
+
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+
+
+def _link_entries(source: Path, target: Path, *, but: tuple[str, ...]) -> None:
     for entry in sorted(source.iterdir()) if source.is_dir() else []:
-        link = data / entry.name
-        if entry.name != "kernels" and not link.exists():
+        link = target / entry.name
+        if entry.name not in but and not link.exists():
             link.symlink_to(entry, target_is_directory=entry.is_dir())
 
 

@@ -15,7 +15,7 @@ Phases, one classroom, run one after the other:
     flooder's kernel lifting it (as any student can, for their own kernel: the limit is a guard
     against runaway agents, not a quota).
 
-    flock /work/coord/bench.lock nice -n -5 .venv/bin/python bench/classroom.py \
+    nice -n -5 .venv/bin/python bench/classroom.py \
         [--seconds 120] [--phases 10,20,40,flood,flood-nolimit] [--flood-with 10]
 
 A small dry run: ``--seconds 30 --phases 3,flood --flood-with 3``. Needs root (it creates the

@@ -33,7 +33,7 @@ from .approval import Approval
 
 if TYPE_CHECKING:
     from ..agents import Agent
-    from ..agents.tree import SubAgentHow
+    from ..agents.subagents import SubAgentHow
     from .frontend import MimeBundle, Publisher
 
 

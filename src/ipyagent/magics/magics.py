@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
 if TYPE_CHECKING:
-    from ..agents.tree import SubAgentHow
+    from ..agents.subagents import SubAgentHow
     from ..kernel.session import NotebookSession
 
 log = logging.getLogger(__name__)

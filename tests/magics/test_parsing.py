@@ -3,8 +3,6 @@ code like a cell."""
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import TransformerManager
@@ -98,21 +96,20 @@ def test_a_bad_option_is_one_line_in_the_shell(magic: str, line: str, error: str
 
 
 def test_help_shows_each_magics_options() -> None:
-    """What `%agent?` shows: the magic's description, then each option with its help."""
+    """What `%agent?` shows (IPython's own inspector): the description, then each option with its
+    help."""
     shell = InteractiveShell.instance()
     load_ipython_extension(shell)
     try:
-        found = shell.find_magic
-        agent = inspect.getdoc(found("agent"))
-        assert agent is not None
+        agent = shell.object_inspect_text("%agent")
         assert "%agent [--interrupt] [--wait] [--timeout S]" in agent
         assert "--timeout S" in agent and "with --wait: give up after S seconds" in agent
         assert "Options come first" in agent  # the description
-        assert "--tts piper|espeak|gtts" in (inspect.getdoc(found("voice")) or "")
-        assert "--system" in (inspect.getdoc(found("ledger")) or "")
-        mcp = inspect.getdoc(found("mcp")) or ""
+        assert "--tts piper|espeak|gtts" in shell.object_inspect_text("%voice")
+        assert "--system" in shell.object_inspect_text("%ledger")
+        mcp = shell.object_inspect_text("%mcp")
         assert "%mcp add NAME [OPTIONS] -- COMMAND ARGS..." in mcp and "--startup-timeout S" in mcp
-        assert "NAME" in (inspect.getdoc(shell.find_cell_magic("fork")) or "")
+        assert "%%fork [NAME]" in shell.object_inspect_text("%%fork")
     finally:
         unload_ipython_extension(shell)
         InteractiveShell.clear_instance()

@@ -36,12 +36,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def magic_options(*arguments: Callable[[Any], Any], name: str | None = None) -> Callable[[F], F]:
     """A magic's options: IPython's ``@argument``s, in the order its help lists them (see
-    :func:`magic_arguments` for ``name``); and any failure of the magic becomes one line."""
+    :func:`magic_arguments` for ``name``); and any failure of the magic becomes one line.
+
+    The parser is built when it is first needed (the magic is used, or ``%magic?`` asked):
+    building all of them when the extension loads would add to the kernel's start. ``%magic?``
+    gets the help through ``getdoc()``, which IPython asks an object for before its docstring."""
 
     def declare(magic: F) -> F:
-        for add in reversed(arguments):  # as if stacked above the method, the first on top
-            magic = add(magic)
-        return one_line_errors(magic_arguments(name)(magic))
+        wrapped = one_line_errors(magic)
+
+        @functools.cache
+        def build() -> MagicArgumentParser:
+            def stand_in() -> None:  # what IPython's decorators mark; it carries the help after
+                pass
+
+            stand_in.__name__, stand_in.__doc__ = magic.__name__, magic.__doc__
+            for add in reversed(arguments):  # as if stacked above the method, the first on top
+                add(stand_in)
+            parser: MagicArgumentParser = magic_arguments(name)(stand_in).parser  # type: ignore[attr-defined]
+            return parser
+
+        wrapped.magic_parser = build  # type: ignore[attr-defined]
+        wrapped.getdoc = lambda: build().format_help()  # type: ignore[attr-defined]
+        return wrapped
 
     return declare
 
@@ -84,10 +101,11 @@ def argument(*names: str, **settings: Any) -> Callable[[F], F]:
 
 
 def parser_of(magic: Callable[..., Any]) -> MagicArgumentParser:
-    """The parser ``@magic_arguments()`` built for ``magic`` (a magic method, bound or not)."""
-    parser = getattr(magic, "parser", None)
+    """The parser of ``magic``'s declared options (a magic method, bound or not)."""
+    build = getattr(magic, "magic_parser", None)
+    parser = build() if build is not None else None
     if not isinstance(parser, MagicArgumentParser):
-        raise TypeError(f"{getattr(magic, '__name__', magic)!r} has no @magic_arguments() options")
+        raise TypeError(f"{getattr(magic, '__name__', magic)!r} has no @magic_options(...)")
     return parser
 
 

@@ -6,6 +6,8 @@ Exceptions carry structured fields so callers can react without parsing text, an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 # What kind of failure a model backend met: callers decide from it (and ``is_permanent``) what
@@ -77,3 +79,17 @@ def one_line(text: str, limit: int = 300) -> str:
     if len(flat) <= limit and len(head) == len(text):
         return flat
     return flat[: limit - 1] + "…"
+
+
+def read_user_file(path: str | Path, error: Callable[[str, str], Exception]) -> str:
+    """The text of a file the user named (a script, a suite), or ``error(path, what is wrong)``
+    raised: not found, unreadable or not UTF-8, or a name no file can have."""
+    source = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(source, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(source, f"cannot read it: {exc}") from None
+    except ValueError as exc:  # a path no file can have (a NUL character)
+        raise error(source, f"not a usable file name: {exc}") from None

@@ -14,23 +14,20 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from ipyagent import Agent, Entry, State, tool
+from ipyagent import Agent, Entry, State
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Backend, resolve
+from ipyagent.dispatch.backends.anthropic import AnthropicBackend
 from ipyagent.dispatch.backends.openai import OpenAIBackend
+from ipyagent.errors import ModelError
 from ipyagent.testing import kinds
 from ipyagent.testing.providers import Calls, Drop, FakeProvider, Status, Text, fake_provider, sdk_backend
+from support.simple_tools import weather_tool
 
 KEY = "sk-test-0123456789abcdefSECRET"
 PROVIDERS = ["openai", "anthropic"]
 ran: list[str] = []
-
-
-@tool
-async def get_weather(city: str) -> str:
-    "Current weather for a city."
-    ran.append(city)
-    return f"{city}: sunny, 21 C"
+get_weather = weather_tool(ran)
 
 
 def backend_for(provider: str, server: FakeProvider, **options: object) -> Backend:
@@ -185,6 +182,23 @@ async def test_missing_key_says_which_variable(provider: str, monkeypatch: pytes
     agent = await converse(backend, "hi")
     [failure] = notifications(agent, "model_error")
     assert ("OPENAI_API_KEY" if provider == "openai" else "ANTHROPIC_API_KEY") + " is not set" in failure.text
+
+
+async def test_a_server_given_by_url_needs_no_openai_key_but_anthropic_asks_for_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A local OpenAI-compatible server (llama.cpp, vLLM, Ollama) usually takes no key."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    async with fake_provider(Text("No key needed.")) as server:
+        agent = await converse(backend_for("openai", server, api_key=None), "hi")
+        assert agent.ledger[-1].text == "No key needed."
+        agent = await converse(backend_for("anthropic", server, api_key=None), "hi")
+    [failure] = notifications(agent, "model_error")
+    assert "ANTHROPIC_API_KEY is not set" in failure.text
+    for make in (OpenAIBackend, AnthropicBackend):
+        with pytest.raises(ModelError, match="model needs a name: '"):
+            make("")
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

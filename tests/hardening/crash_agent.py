@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from ipyagent import Agent, RealClock, current_clock, tool
+from ipyagent import Agent, RealClock
 from ipyagent.agents import EntryAdded, Update
 from ipyagent.dispatch.backends import ScriptedBackend
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: tests/ for support
+from support.simple_tools import failing_tool, lookup_tool
 
-@tool
-async def lookup(query: str) -> str:
-    "Look something up (takes a moment)."
-    await current_clock().sleep(0.02)
-    return f"found {query}"
-
-
-@tool
-async def broken(query: str) -> str:
-    "Always fails."
-    raise RuntimeError(f"cannot {query}")
+lookup = lookup_tool(0.02, description="Look something up (takes a moment).")
+broken = failing_tool("cannot {query}")
 
 
 def script(rounds: int, rng: random.Random) -> list[dict[str, Any]]:

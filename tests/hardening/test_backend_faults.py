@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from ipyagent import Agent, Entry, State, tool
+from ipyagent import Agent, Entry, State
 from ipyagent.clock import RealClock
 from ipyagent.dispatch.backends import Backend, ScriptedBackend, TextChunk
 from ipyagent.ledger.render.context import Context
@@ -36,19 +36,14 @@ from ipyagent.testing.providers import (
 )
 from support.faultlog import FaultRecorder
 from support.memory import measure
+from support.simple_tools import weather_tool
 
 KEY = "sk-fault-0123456789abcdefSECRET"
 PROVIDERS = ["openai", "anthropic"]
 BACK = "Back again."
 TIMEOUT = 0.4  # real seconds the SDK waits on a silent server (the only real wait here)
 ran: list[str] = []
-
-
-@tool
-async def get_weather(city: str) -> str:
-    "Current weather for a city."
-    ran.append(city)
-    return f"{city}: sunny"
+get_weather = weather_tool(ran, "sunny")
 
 
 def backend_for(provider: str, root: str, **options: object) -> Backend:

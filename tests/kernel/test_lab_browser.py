@@ -3,7 +3,6 @@ blocks the kernel, and the stop button interrupts the agent without a KeyboardIn
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,45 +10,25 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from ipyagent.kernel.kernelspec import install
-from ipyagent.testing.lab import CHROMIUM, JupyterLab, jupyter_lab, launch_chromium
+from ipyagent.testing.lab import JupyterLab, launch_chromium
+from support.labkit import ARTIFACTS, LAB_TEST, scripted_lab
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian Chromium at {CHROMIUM}"),
-]
+pytestmark = LAB_TEST
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[JupyterLab]:
     """JupyterLab on 127.0.0.1 with the ipyagent kernel and a scripted model; stopped afterwards."""
-    for name in ("prefix", "sessions", "work"):
-        (tmp_path / name).mkdir()
-    install(prefix=str(tmp_path / "prefix"))
     words = " ".join(f"word{i}" for i in range(40))
     long = " ".join(f"w{i}" for i in range(400))
-    script = tmp_path / "script.json"
     code = {"name": "run_python", "arguments": {"code": "total = sum(range(10))\ntotal"}}
-    script.write_text(
-        json.dumps(
-            [
-                {"delay": 2.0, "text": words},
-                {"delay": 60, "text": long},
-                {"delay": 0.2, "text": "Let me add those up.", "tool_calls": [code]},
-                {"delay": 0.2, "text": "The total is 45."},
-            ]
-        )
-    )
-    env = {
-        "JUPYTER_PATH": str(tmp_path / "prefix/share/jupyter"),
-        "IPYAGENT_SESSION_DIR": str(tmp_path / "sessions"),
-        "IPYAGENT_MODEL": f"scripted:{script}",
-    }
-    with jupyter_lab(tmp_path / "work", tmp_path / "lab", env) as server:
+    turns = [
+        {"delay": 2.0, "text": words},
+        {"delay": 60, "text": long},
+        {"delay": 0.2, "text": "Let me add those up.", "tool_calls": [code]},
+        {"delay": 0.2, "text": "The total is 45."},
+    ]
+    with scripted_lab(tmp_path, turns) as server:
         yield server
 
 

@@ -7,7 +7,6 @@ says so where the eye is."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +16,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from ipyagent.kernel.kernelspec import install
-from ipyagent.testing.lab import CHROMIUM, JupyterLab, jupyter_lab, launch_chromium
+from ipyagent.testing.lab import JupyterLab, launch_chromium
+from support.labkit import ARTIFACTS, LAB_TEST, scripted_lab
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian Chromium at {CHROMIUM}"),
-]
+pytestmark = LAB_TEST
 
 CODE = "total = sum(range(10))\nprint(f'total: {total}')"
 ANSWER = (
@@ -55,17 +47,7 @@ SCRIPT = [
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[JupyterLab]:
-    for name in ("prefix", "sessions", "work"):
-        (tmp_path / name).mkdir()
-    install(prefix=str(tmp_path / "prefix"))  # the kernelspec and the JupyterLab extension
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps(SCRIPT))
-    env = {
-        "JUPYTER_PATH": str(tmp_path / "prefix/share/jupyter"),
-        "IPYAGENT_SESSION_DIR": str(tmp_path / "sessions"),
-        "IPYAGENT_MODEL": f"scripted:{script}",
-    }
-    with jupyter_lab(tmp_path / "work", tmp_path / "lab", env) as server:
+    with scripted_lab(tmp_path, SCRIPT) as server:
         yield server
 
 

@@ -76,5 +76,7 @@ def test_mcp_mistakes_are_one_line(start_kernel) -> None:
     )
     assert shown("%mcp remove nothing") == "no MCP server named 'nothing'; servers: none"
     assert shown("%mcp frobnicate").startswith("%mcp: unknown command 'frobnicate'")
-    assert shown("%mcp add x --timeout soon -- srv") == "%mcp add: --timeout takes seconds, got 'soon'"
+    assert shown("%mcp add x --timeout soon -- srv") == (
+        "%mcp add --timeout: needs a number of seconds, such as 60, got 'soon'; see %mcp --help"
+    )
     assert kernel.text("%mcp").startswith("no MCP servers: add one with %mcp add NAME -- COMMAND ARGS...")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ipyagent import Agent
 from ipyagent.dispatch.backends import ScriptedBackend
+from ipyagent.kernel import views
 from ipyagent.kernel.routing import ViewRouter
 from ipyagent.kernel.views import ExchangeView
 from ipyagent.testing import VirtualClock
@@ -75,3 +76,29 @@ async def test_a_cell_view_coalesces_a_token_stream_on_virtual_time() -> None:
             assert texts[-1].splitlines()[0] == words
             timer.advance(10 * view.interval)
             assert shown.texts(view.display_id) == texts  # nothing changed: nothing more is sent
+
+
+async def test_a_view_renders_while_the_agent_thread_delivers_more_text(monkeypatch: Any) -> None:
+    """A cell's thread renders the view while the agent's thread adds a generation's text: the
+    view shows what it had and never fails (it did, now and then, on the first %agent)."""
+    async with (
+        VirtualClock() as clock,
+        Agent(ScriptedBackend.from_list([{"delay": 1, "text": "Done."}], clock), clock=clock) as agent,
+    ):
+        router = ViewRouter()
+        router.main = agent
+        agent.subscribe(router.on_update, children=True)
+        view = ExchangeView(Shown(), asyncio.get_running_loop(), ManualTimer(), "talk", lambda: agent)
+        router.expect("x1", view)
+        await agent.send("talk", source="cell", exchange="x1")
+        await agent.settled()
+        view.live = {101: "first words", 102: "more words"}
+        shown_line = views.answer_line
+
+        def delivered_meanwhile(text: str) -> Any:
+            view.live[len(view.live) + 200] = "words that arrived while rendering"
+            return shown_line(text)
+
+        monkeypatch.setattr(views, "answer_line", delivered_meanwhile)
+        text = view.render()["text/plain"]
+        assert "first words" in text and "more words" in text

@@ -107,7 +107,7 @@ def test_mistakes_are_one_clear_line(start_kernel, script) -> None:
         "%model scripted:/no/such/file.json": "file not found",
         "%cancel nobody": "no agent yet",
         "%%fork\ntask": "give the sub-agent a name",
-        "%agent --wait --timeout soon": "--timeout needs a number",
+        "%agent --wait --timeout soon": "%agent --timeout: needs a number",
         "%approve": "pending requests: none",
         "%agent --resume": "no earlier session of this notebook",
     }

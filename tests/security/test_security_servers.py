@@ -19,6 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ipyagent import processes
+
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 
@@ -119,12 +121,7 @@ def test_make_lab_listens_on_loopback_only(kernel_dirs, tmp_path) -> None:  # ty
         connection = json.loads(next(kernel_dirs["runtime"].glob(f"kernel-{kernel_id}*.json")).read_text())
         assert connection["ip"] == LOOPBACK
     finally:
-        lab.terminate()
-        try:
-            lab.wait(20)
-        except subprocess.TimeoutExpired:
-            lab.kill()
-            lab.wait()
+        processes.stop(lab, 20)
 
 
 # What starts a server in a test or a benchmark, and where it says which address.

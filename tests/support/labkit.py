@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from ipyagent.kernel.kernelspec import install
+from ipyagent.testing.lab import CHROMIUM, JupyterLab, jupyter_lab
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# The marks of a test that drives JupyterLab in Chromium.
+LAB_TEST = [
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian Chromium at {CHROMIUM}"),
+]
+
+
+@contextmanager
+def scripted_lab(tmp_path: Path, turns: list[dict[str, Any]]) -> Iterator[JupyterLab]:
+    """JupyterLab on 127.0.0.1 with the ipyagent kernel (and its JupyterLab extension) installed
+    under ``tmp_path``, the model replaying ``turns``; stopped afterwards."""
+    for name in ("prefix", "sessions", "work"):
+        (tmp_path / name).mkdir()
+    install(prefix=str(tmp_path / "prefix"))
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(turns))
+    env = {
+        "JUPYTER_PATH": str(tmp_path / "prefix/share/jupyter"),
+        "IPYAGENT_SESSION_DIR": str(tmp_path / "sessions"),
+        "IPYAGENT_MODEL": f"scripted:{script}",
+    }
+    with jupyter_lab(tmp_path / "work", tmp_path / "lab", env) as server:
+        yield server
 
 
 def open_and_run(page: Any, url: str, cells: int) -> None:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ipyagent import processes
 from ipyagent.dispatch.backends.local import default_model_path
 from ipyagent.testing.lab import free_port
 
@@ -53,11 +54,6 @@ def llama_server(startup_seconds: float = 120) -> Iterator[str]:
             raise RuntimeError("llama_cpp.server did not start:\n" + "".join(log[-20:]))
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process, 10)
         if process.stderr is not None:
             process.stderr.close()

@@ -10,21 +10,13 @@ from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock, kinds, wait_for, wait_for_state
 from ipyagent.throttle import ClockTimer
 from ipyagent.widgets import agent_tree, chat_box, notifications, state_indicator, timeline
+from support.simple_tools import failing_tool, lookup_tool
 
 STORY = " ".join(f"word{i}" for i in range(40))
 
 
-@tool
-async def slow_lookup(query: str) -> str:
-    "Look something up (slow)."
-    await current_clock().sleep(10)
-    return f"found {query}"
-
-
-@tool
-async def broken(query: str) -> str:
-    "Always fails."
-    raise RuntimeError("the service is down")
+slow_lookup = lookup_tool(10, name="slow_lookup", description="Look something up (slow).")
+broken = failing_tool("the service is down")
 
 
 async def test_sending_in_the_chat_while_the_agent_talks_interrupts_it(wire: Any) -> None:

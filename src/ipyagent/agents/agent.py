@@ -29,14 +29,15 @@ from ..dispatch.backends.base import close_backend
 from ..dispatch.dispatcher import Dispatcher, Generation
 from ..dispatch.limits import ModelCallLimit
 from ..dispatch.output import InterruptionPolicy, OutputChannel, TextOutput
-from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
+from ..dispatch.tasks import BackgroundTask, TaskRunner
 from ..dispatch.tools import BaseTool, as_tool
 from ..errors import AgentError
 from ..fsm import Effect, State, Transition, step
 from ..ledger import Entry, Ledger
-from . import tree
+from . import subagents, tree
 from .builtins import builtin_tools
-from .tree import AGENT_NAME, NAME_RULE, SubAgentHow
+from .subagents import SubAgentHow
+from .tree import AGENT_NAME, NAME_RULE
 from .updates import (
     AgentStatusChanged,
     EntryAdded,
@@ -61,8 +62,6 @@ Subscriber = Callable[[Update], None]
 # Seconds a result waits for others to share its generation: far below a model's reply time,
 # long enough to gather calls that end together (see the README's "Tools" section).
 DEFAULT_FOLD_WINDOW = 0.25
-# A model that forks from every sub-agent would otherwise build an endless chain.
-MAX_SUBAGENT_DEPTH = 4
 STATE_HISTORY = 5000  # states kept per agent for views opened later (%timeline)
 _STATES = tuple(State)
 _STATE_CODES = {state: code for code, state in enumerate(_STATES)}
@@ -402,11 +401,11 @@ class Agent:
     def fork(self, task: str, name: str | None = None) -> Agent:
         """Start a sub-agent that shares this agent's ledger so far and works on ``task``.
         Its final answer reaches this agent as a notification."""
-        return self.start_child("fork", task, name)[0]
+        return subagents.start_child(self, "fork", task, name)[0]
 
     def spawn(self, task: str, name: str | None = None) -> Agent:
         """Start a sub-agent with a fresh ledger holding only ``task``."""
-        return self.start_child("spawn", task, name)[0]
+        return subagents.start_child(self, "spawn", task, name)[0]
 
     def cancel(self, reason: str = "cancelled by the user") -> None:
         """Stop this agent and everything under it: generation, tools, sub-agents.
@@ -789,108 +788,25 @@ class Agent:
                 name=entry.name,
             )
 
-    # --- sub-agents ---------------------------------------------------------------------------
+    # --- sub-agents (their lifecycle is in subagents.py) ---------------------------------------
 
     def start_child(
         self, how: SubAgentHow, task: str, name: str | None = None, *, call_id: str | None = None
     ) -> tuple[Agent, BackgroundTask]:
-        """Create and start a sub-agent (``how`` is ``"fork"`` or ``"spawn"``) as a background task."""
-        if self.status != "running" or self._tg is None:
-            raise AgentError(f"agent {self.name!r} is not running; start it before forking")
-        if how not in ("fork", "spawn"):
-            raise AgentError(f"a sub-agent is started by 'fork' or 'spawn', not {how!r}")
-        if not isinstance(task, str) or not task.strip():
-            raise AgentError("a sub-agent needs a non-empty task")
-        if self.path.count("/") + 1 > MAX_SUBAGENT_DEPTH:
-            raise AgentError(
-                f"sub-agents nest at most {MAX_SUBAGENT_DEPTH} deep; {self.path!r} cannot start another, "
-                "do the task yourself"
-            )
-        taken = self._child_taken
-        if not name:
-            name = next(n for n in (f"{how}-{i}" for i in self._child_ids) if not taken(n))
-        if taken(name):
-            raise AgentError(f"a sub-agent named {name!r} already exists; pick another name")
-        path = f"{self.path}/{name}"
-        ledger = self.ledger.fork(path) if how == "fork" else self.ledger.spawn(path)
-        child = Agent(
-            self.backend,
-            tools=self._user_tools,
-            name=name,
-            instructions=self.instructions
-            + f" You are the sub-agent {name!r}; your final answer goes to your parent.",
-            clock=self.clock,
-            ledger=ledger,
-            listen_timeout=self.listen_timeout,
-            fold_window=self.fold_window,
-            builtins=self._builtins,
-            parent=self,
-        )
-        self.children[name] = child
-
-        def notify(bg: BackgroundTask, outcome: Outcome, text: str) -> ev.Notification:
-            if outcome == "ok":
-                return ev.SubAgentReport(text, task_id=bg.task_id, name=name, ok=True)
-            why = child.failure or text
-            return ev.SubAgentReport(
-                f"sub-agent {name!r} did not finish: {why}", task_id=bg.task_id, name=name, ok=False
-            )
-
-        bg = self.runner.start(
-            name,
-            "subagent",
-            functools.partial(child._work_on, task),
-            arguments={"how": how, "task": task},
-            call_id=call_id,
-            notify=notify,
-        )
-        child.task_id = bg.task_id
-        if call_id is None:
-            self._record("subagent", task, name=name, status=how, task_id=bg.task_id)
-        return child, bg
+        """Create and start a sub-agent (``how`` is ``"fork"`` or ``"spawn"``) as a background
+        task of this agent; its answer reaches this agent as a notification."""
+        return subagents.start_child(self, how, task, name, call_id=call_id)
 
     def _builtin_tools(self) -> list[BaseTool]:
         def start_child(how: SubAgentHow, task: str, name: str, call_id: str | None) -> BackgroundTask:
-            return self.start_child(how, task, name, call_id=call_id)[1]
-
-        def cancel_child(name: str) -> bool:
-            child = self.children.get(name)
-            if child is not None:
-                child.cancel("cancelled by its parent")
-            return child is not None
+            return subagents.start_child(self, how, task, name, call_id=call_id)[1]
 
         return builtin_tools(
-            clock=self.clock, runner=self.runner, start_child=start_child, cancel_child=cancel_child
+            clock=self.clock,
+            runner=self.runner,
+            start_child=start_child,
+            cancel_child=functools.partial(subagents.cancel_child, self),
         )
-
-    def _child_taken(self, name: str) -> bool:
-        """Whether a sub-agent of that name runs, or ran in this session (a resumed one too)."""
-        store = self.ledger.store
-        return name in self.children or (store is not None and store.find(f"{self.path}/{name}") is not None)
-
-    async def _work_on(self, task: str) -> str:
-        """A sub-agent's whole life: take the task, work until settled, return the answer."""
-        finished = False
-        try:
-            async with anyio.create_task_group() as tg:
-                self._begin(tg)
-                self._queue.put(ev.UserMessage(task, "task"))
-                await self.settled()
-                finished = True
-                tg.cancel_scope.cancel(reason="finished")
-        finally:
-            if self.status == "running" and not finished:  # cancelled through its task in the parent
-                self._wind_down("cancelled by its parent")
-                self._set_status("cancelled", "cancelled by its parent")
-            self._tg = None
-        if self.status == "cancelled":
-            raise AgentError(f"sub-agent {self.name!r} was cancelled: {self.failure}")
-        answer, failure = self.final_answer()
-        if failure is not None:
-            self._set_status("failed", failure)
-            raise AgentError(failure)
-        self._set_status("done")
-        return answer or "(finished without an answer)"
 
     # --- MCP servers --------------------------------------------------------------------------
 

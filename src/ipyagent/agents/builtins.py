@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, format_duration
 from ..dispatch.tasks import BackgroundTask, Outcome, TaskRunner
 from ..dispatch.tools import BaseTool, StartedTool, Starter, Tool
 from ..errors import AgentError, ToolCallError
 from ..events import Notification, TimerFired, ToolCancelled
+from .tree import AGENT_NAME
+
+if TYPE_CHECKING:
+    from .subagents import SubAgentHow
 
 # Starts a sub-agent as a task: ``(how, task, name, call_id) -> its task``; raises AgentError.
-StartChild = Callable[[Literal["fork", "spawn"], str, str, "str | None"], BackgroundTask]
+StartChild = Callable[["SubAgentHow", str, str, "str | None"], BackgroundTask]
 # Cancels the sub-agent of that name; False if there is none.
 CancelChild = Callable[[str], bool]
 
@@ -22,7 +26,7 @@ def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 SECONDS = {"type": "number", "minimum": 0, "maximum": 7 * 86400}
-NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,40}$"}
+NAME = {"type": "string", "pattern": AGENT_NAME.pattern}
 
 
 def builtin_tools(
@@ -75,7 +79,7 @@ def builtin_tools(
         ]
         return "\n".join(lines)
 
-    def child_starter(how: Literal["fork", "spawn"]) -> Starter:
+    def child_starter(how: SubAgentHow) -> Starter:
         def start(runner: TaskRunner, arguments: dict[str, Any], call_id: str | None) -> BackgroundTask:
             try:
                 return start_child(how, arguments["task"], arguments["name"], call_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from ..clock import format_duration
 from ..ledger.text import qualified_task_id
@@ -16,8 +16,6 @@ from ..ledger.text import qualified_task_id
 if TYPE_CHECKING:
     from .agent import Agent
 
-# How a sub-agent starts: "fork" (it knows the conversation so far) or "spawn" (only its task).
-SubAgentHow = Literal["fork", "spawn"]
 # What an agent's name may be (a sub-agent's path joins names with "/").
 AGENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 NAME_RULE = "1-40 letters, digits, '_', '.' or '-'"

@@ -13,6 +13,11 @@ from ..ledger import Entry
 if TYPE_CHECKING:
     from .agent import Agent
 
+__all__ = [
+    "AgentStatusChanged", "EntryAdded", "EventHandled", "ModelStatus", "StateChanged", "TaskChanged",
+    "TextDelivered", "Update",
+]  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class EntryAdded:

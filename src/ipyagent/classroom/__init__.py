@@ -14,12 +14,12 @@ waits for the students' processes to end, stops the model server and removes the
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from pathlib import Path
 from types import TracebackType
 
+from .. import processes
 from .accounts import Account, AccountError, can_manage_accounts, create_account, processes_of, remove_account
 from .hub import Hub, HubError, HubSettings, find_proxy, port_outside_ephemeral, python_for_students
 from .model_server import ModelServer, ModelServerError
@@ -125,8 +125,7 @@ class Classroom:
     def close(self) -> None:
         left = self.stop_hub()
         # Whatever outlived the hub is ours to end: processes of the accounts made for this room.
-        for pid in left:
-            _kill(pid)
+        processes.kill(left)
         self.model_server.stop()
         for account in self.accounts:
             remove_account(account)
@@ -153,10 +152,3 @@ def _alive(pids: set[int]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return alive
-
-
-def _kill(pid: int) -> None:
-    import psutil
-
-    with contextlib.suppress(psutil.NoSuchProcess):
-        psutil.Process(pid).kill()

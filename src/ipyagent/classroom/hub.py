@@ -7,12 +7,10 @@ students' servers take theirs from.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -25,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import processes
 from ..errors import IpyagentError
 
 # Linux gives the students' servers random ports from 32768-60999 (ip_local_port_range).
@@ -243,7 +242,7 @@ class Hub:
         # (the proxy runs in a session of its own).
         started = self.descendants()
         self.stop()
-        _kill(started)
+        processes.kill(started)
         tail = self.log.read_text(errors="replace")[-3000:]
         raise HubError(f"the hub did not start:\n{tail}")
 
@@ -311,13 +310,8 @@ class Hub:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the group of the hub we started, nothing else
-            process.wait()
+        # SIGKILL, if it comes to that, goes to the group of the hub we started, nothing else.
+        processes.stop(process, timeout, group=True)
 
     def __enter__(self) -> Hub:
         self.start()
@@ -325,11 +319,3 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _kill(pids: list[int]) -> None:
-    import psutil
-
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            psutil.Process(pid).kill()

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .. import processes
 from ..errors import IpyagentError
 
 Scope = MutableMapping[str, Any]
@@ -227,12 +228,7 @@ class ModelServer:
         process, self.process = self.process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process, 15)
 
     def __enter__(self) -> ModelServer:
         self.start()

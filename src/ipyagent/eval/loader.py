@@ -43,7 +43,7 @@ from typing import Any
 
 from ..dispatch.backends.scripted import parse_turns
 from ..dispatch.schema import SchemaError, check_schema
-from ..errors import ScriptError
+from ..errors import ScriptError, read_user_file
 from .scenario import (
     BEHAVIOURS,
     CHECK_KINDS,
@@ -141,18 +141,13 @@ def _exists(name: str) -> bool:
 def load_suite(path: str | Path) -> Suite:
     """Read and check a suite file. Raises :class:`ScenarioError` for anything wrong."""
     source = str(path)
+    text = read_user_file(path, ScenarioError)
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(source, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(source, f"cannot read it: {exc}") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, f"not valid TOML: {exc}") from None
     except RecursionError:
         raise ScenarioError(source, "not valid TOML: arrays or tables nested too deeply") from None
-    except ValueError as exc:  # a path no file can have (a NUL character)
-        raise ScenarioError(source, f"not a usable file name: {exc}") from None
     return parse_suite(raw, source, Path(path).stem)
 
 

@@ -33,7 +33,7 @@ from .views import ExchangeView, SubAgentView
 
 if TYPE_CHECKING:
     from ..agents import Agent
-    from ..agents.tree import SubAgentHow
+    from ..agents.subagents import SubAgentHow
     from ..dispatch.limits import ModelCallLimit
     from ..dispatch.tools import BaseTool, Tool
     from ..ledger import Ledger

@@ -33,7 +33,7 @@ from .approval import Approval
 
 if TYPE_CHECKING:
     from ..agents import Agent
-    from ..agents.tree import SubAgentHow
+    from ..agents.subagents import SubAgentHow
     from .frontend import MimeBundle, Publisher
 
 
@@ -375,7 +375,8 @@ class ExchangeView(DisplayView):
         entries = agent.ledger[self.start + 1 : self.end if self.end is not None else len(agent.ledger)]
         unplaced = list(self.approvals)
         lines = entry_lines(agent, entries, unplaced)
-        lines += [answer_line(text) for text in self.live.values() if text.strip()]
+        # A snapshot: the agent's thread adds text to `live` while a cell's thread renders.
+        lines += [answer_line(text) for text in list(self.live.values()) if text.strip()]
         lines += approval_lines(unplaced)
         if self.end is not None:
             footer = "(continued in a later cell)"
@@ -411,7 +412,8 @@ class SubAgentView(DisplayView):
         own = [e for e in child.ledger.own if not (e.kind == "user" and e.source == "task")]
         unplaced = list(self.approvals)
         lines = [head, *entry_lines(child, own, unplaced)]
-        lines += [answer_line(text) for text in self.live.values() if text.strip()]
+        # A snapshot: the agent's thread adds text to `live` while a cell's thread renders.
+        lines += [answer_line(text) for text in list(self.live.values()) if text.strip()]
         lines += approval_lines(unplaced)
         if child.status == "running":
             footer = f"{child.path}: {status_line(child, self.model_status)}{_running_tasks(child)}"

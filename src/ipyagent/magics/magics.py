@@ -3,17 +3,18 @@ a mistake is reported as one line (an IPython ``UsageError``), never a traceback
 
 from __future__ import annotations
 
-import functools
+import argparse
 import logging
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
+from .options import argument, magic_options, parse, seconds
+
 if TYPE_CHECKING:
-    from ..agents.tree import SubAgentHow
+    from ..agents.subagents import SubAgentHow
     from ..kernel.session import NotebookSession
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ working in the background (the cell returns at once).
   %agent --resume [PATH]    after a kernel restart: bring back this notebook's last session
   %agent --allow-code       let the agent run Python in this notebook without asking
   %agent --ask-code         ask again before each run (the default)
-  %agent --help             this text
+  %agent -- -MESSAGE        a message that starts with a dash (-- ends the options)
+  %agent --help             this text; %agent? (any magic, with ?) shows its options
 
   %%fork NAME               a sub-agent that knows the conversation so far; its task is the cell
   %%spawn NAME              a fresh sub-agent that knows only its task; this cell is its live view
@@ -60,73 +62,18 @@ Conversations are stored per notebook session in SQLite under $IPYAGENT_SESSION_
 The live views are widgets; where widgets cannot render (nbconvert, a terminal) they show as text.
 """
 
-_OPTIONS = {
-    "--help",
-    "--resume",
-    "--allow-code",
-    "--ask-code",
-    "--wait",
-    "--timeout",
-    "--interrupt",
-}
-
-
 VOICES = ("piper", "espeak", "gtts")
+# The live views' --text: what they show, as text (for nbconvert, a terminal, a quick look).
+AS_TEXT = argument("--text", action="store_true", help="a snapshot as text instead of the live view")
 
 
-def one_line_errors(fn: F) -> F:
-    """Turn any failure of a magic into a one-line UsageError (the details go to the log)."""
-    from ..errors import IpyagentError, one_line
+def agent_name(text: str) -> str:
+    """An argparse ``type``: a sub-agent's name (``%%fork NAME``)."""
+    from ..agents.tree import AGENT_NAME, NAME_RULE
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (UsageError, IpyagentError) as exc:
-            raise UsageError(one_line(str(exc), 400)) from None
-        except Exception as exc:
-            log.exception("ipyagent magic %s failed", fn.__name__)
-            raise UsageError(one_line(f"ipyagent: {type(exc).__name__}: {exc}", 400)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def parse_agent_line(line: str) -> tuple[dict[str, Any], str]:
-    """Split ``%agent`` options (only at the start) from the message."""
-    from ..errors import one_line
-
-    opts: dict[str, Any] = {}
-    rest = line.strip()
-    while rest.startswith("--"):
-        token, after = _split(rest)
-        if token not in _OPTIONS:
-            raise UsageError(f"%agent: unknown option {one_line(token, 60)}; see %agent --help")
-        if token == "--timeout":
-            value, after = _split(after)
-            try:
-                opts["timeout"] = float(value)
-            except ValueError:
-                raise UsageError(
-                    f"%agent --timeout needs a number of seconds, got {one_line(value, 60)!r}"
-                ) from None
-            if not 0 < opts["timeout"] < math.inf:
-                raise UsageError(
-                    "%agent --timeout must be positive and finite: a number of seconds, such as 60"
-                )
-        elif token == "--resume":
-            opts["resume"] = True
-            if after and not after.startswith("--"):
-                opts["resume_path"], after = _split(after)
-        else:
-            opts[token[2:].replace("-", "_")] = True
-        rest = after
-    return opts, rest
-
-
-def _split(text: str) -> tuple[str, str]:
-    """The first word of ``text`` and the rest (both stripped); words are split by any whitespace."""
-    parts = text.strip().split(None, 1)
-    return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
+    if not AGENT_NAME.match(text):
+        raise argparse.ArgumentTypeError(f"give the sub-agent a name of {NAME_RULE}, not {text!r}")
+    return text
 
 
 TOOLS_WIDTH = 100  # characters per line of %tools (JupyterLab's output shows ~110 at 1400 px)
@@ -162,32 +109,57 @@ class AgentMagics(Magics):
         return self._session()
 
     @line_cell_magic
-    @one_line_errors
+    @magic_options(
+        argument("message", nargs=argparse.REMAINDER, metavar="MESSAGE", help="what to say to the agent"),
+        argument("--interrupt", action="store_true", help="cut the agent off, then send MESSAGE"),
+        argument(
+            "--wait",
+            action="store_true",
+            help="block this cell until the agent is idle with nothing running, or asks to run code",
+        ),
+        argument("--timeout", type=seconds, metavar="S", help="with --wait: give up after S seconds (600)"),
+        argument(
+            "--resume",
+            nargs="?",
+            const="",
+            metavar="PATH",
+            help="after a kernel restart: bring back this notebook's last session (or the one at PATH)",
+        ),
+        argument("--allow-code", action="store_true", help="let the agent run Python here without asking"),
+        argument("--ask-code", action="store_true", help="ask before each run of Python (the default)"),
+        argument("-h", "--help", action="store_true", help="all the ipyagent magics"),
+    )
     def agent(self, line: str, cell: str | None = None) -> None:
-        """Talk to the notebook's agent. See ``%agent --help``."""
-        opts, message = parse_agent_line(line)
+        """Talk to the notebook's agent: it answers in this cell's output and keeps working in the
+        background. Options come first; the rest of the line (and a %%agent cell's body) is the
+        message, as typed. A -- word ends the options."""
+        args = parse_agent_line(line)
+        message: str = args.message
         if cell is not None:
             message = (message + "\n" + cell).strip() if message else cell.strip()
-        if opts.get("help"):
+        if args.help:
             print(HELP)
             return
-        if not (message or opts):
+        acts = args.interrupt or args.wait or args.allow_code or args.ask_code or args.resume is not None
+        if not (message or acts):
             raise UsageError("%agent needs a message: %agent MESSAGE, or a %%agent cell; see %agent --help")
+        if args.timeout is not None and not args.wait:
+            raise UsageError("%agent --timeout goes with --wait")
         session = self.session
-        if opts.get("allow_code"):
+        if args.allow_code:
             session.set_allow_code(True)
             print("the agent may now run Python in this notebook without asking (%agent --ask-code to undo)")
-        if opts.get("ask_code"):
+        if args.ask_code:
             session.set_allow_code(False)
             print("the agent asks before each run of Python in this notebook")
-        if opts.get("resume"):
-            print(session.resume(opts.get("resume_path")))
+        if args.resume is not None:
+            print(session.resume(args.resume or None))
         if message:
-            session.send(message, interrupt=bool(opts.get("interrupt")))
-        elif opts.get("interrupt"):
+            session.send(message, interrupt=args.interrupt)
+        elif args.interrupt:
             print(session.interrupt("magic"))
-        if opts.get("wait"):
-            timeout = float(opts.get("timeout", 600.0))
+        if args.wait:
+            timeout = 600.0 if args.timeout is None else args.timeout
             try:
                 outcome = session.wait(timeout)
             except KeyboardInterrupt:
@@ -198,30 +170,38 @@ class AgentMagics(Magics):
                 raise UsageError(f"%agent --wait: the agent was still busy after {timeout:g} s")
             if outcome == "asking":
                 print(session.asking_line())
-        elif "timeout" in opts:
-            raise UsageError("%agent --timeout goes with --wait")
+
+    def _options(self, magic: str, line: str, *, text: str | None = None) -> argparse.Namespace:
+        """``line`` parsed against the options the magic method ``magic`` declares."""
+        return parse(getattr(self, magic), line, text=text)
 
     def _child(self, how: SubAgentHow, line: str, cell: str) -> None:
-        from ..agents.tree import AGENT_NAME, NAME_RULE
+        from ..agents.tree import NAME_RULE
 
-        name = line.strip()
-        if not AGENT_NAME.match(name):
-            raise UsageError(
-                f"%%{how} NAME: give the sub-agent a name of {NAME_RULE}"
-                + (f", not {name!r}" if name else "")
-            )
+        name = self._options(how, line).name
+        if name is None:
+            raise UsageError(f"%%{how} NAME: give the sub-agent a name of {NAME_RULE}")
         self.session.start_child(how, name, cell)
 
     @cell_magic
-    @one_line_errors
+    # a cell magic: %%fork
+    @magic_options(
+        argument("name", nargs="?", type=agent_name, metavar="NAME", help="the sub-agent's name"),
+        name="%fork",
+    )
     def fork(self, line: str, cell: str) -> None:
-        """``%%fork NAME``: a sub-agent that shares the conversation so far; the cell is its task."""
+        """A sub-agent that shares the conversation so far; the cell body is its task, the cell
+        its live view."""
         self._child("fork", line, cell)
 
     @cell_magic
-    @one_line_errors
+    # a cell magic: %%spawn
+    @magic_options(
+        argument("name", nargs="?", type=agent_name, metavar="NAME", help="the sub-agent's name"),
+        name="%spawn",
+    )
     def spawn(self, line: str, cell: str) -> None:
-        """``%%spawn NAME``: a fresh sub-agent that knows only its task (the cell body)."""
+        """A fresh sub-agent that knows only its task (the cell body); the cell is its live view."""
         self._child("spawn", line, cell)
 
     def _show(self, kind: str, name: str | None = None, *, start: bool = False) -> bool:
@@ -239,13 +219,7 @@ class AgentMagics(Magics):
         display(widget)  # type: ignore[no-untyped-call]
         return True
 
-    def _widget_only(
-        self, magic: str, kind: str, line: str, *, start: bool = False, text: bool = False
-    ) -> None:
-        words = line.split()
-        as_text = text and words == ["--text"]
-        if words and not as_text:
-            raise UsageError(f"usage: %{magic} [--text]" if text else f"%{magic} takes no arguments")
+    def _widget_only(self, magic: str, kind: str, *, start: bool = False, as_text: bool = False) -> None:
         try:
             from .. import widgets
         except ImportError:
@@ -263,59 +237,57 @@ class AgentMagics(Magics):
             raise UsageError(no_agent)
 
     @line_magic
-    @one_line_errors
+    @magic_options(AS_TEXT)
     def agents(self, line: str) -> None:
-        """``%agents [--text]``: the agent tree, live, with a cancel button per agent."""
-        words = line.split()
-        if any(w != "--text" for w in words):
-            raise UsageError("usage: %agents [--text]")
-        if "--text" in words or not self._show("agent_tree"):
+        """The agent tree, live: each agent's status, state, running tasks and a cancel button."""
+        if self._options("agents", line).text or not self._show("agent_tree"):
             print(self.session.tree())
 
     @line_magic
-    @one_line_errors
+    @magic_options(
+        argument("name", nargs="?", metavar="NAME", help="main (the default), a sub-agent's name or path"),
+        argument("--system", action="store_true", help="as text, with the system message"),
+        argument("--text", action="store_true", help="as text: one line per entry"),
+    )
     def ledger(self, line: str) -> None:
-        """``%ledger [NAME] [--system] [--text]``: an agent's live ledger (text: one line per entry)."""
-        words = line.split()
-        flags = {w for w in words if w in ("--system", "--text")}
-        names = [w for w in words if w not in flags]
-        if len(names) > 1 or any(n.startswith("--") for n in names):
-            raise UsageError("usage: %ledger [NAME] [--system] [--text]")
-        name = names[0] if names else None
-        if flags or not self._show("ledger_view", name):
-            print(self.session.ledger_text(name, system="--system" in flags))
+        """An agent's ledger, live: entries by role, tool calls with their status, filters."""
+        args = self._options("ledger", line)
+        if args.system or args.text or not self._show("ledger_view", args.name):
+            print(self.session.ledger_text(args.name, system=args.system))
 
     @line_magic
-    @one_line_errors
+    @magic_options()
     def chat(self, line: str) -> None:
         """A chat box with the agent; sending while it generates or speaks interrupts it."""
-        self._widget_only("chat", "chat_box", line, start=True)
+        self._options("chat", line)
+        self._widget_only("chat", "chat_box", start=True)
 
     @line_magic
-    @one_line_errors
+    @magic_options(AS_TEXT)
     def timeline(self, line: str) -> None:
-        """``%timeline [--text]``: states and tool-call spans of the agents over time."""
-        self._widget_only("timeline", "timeline", line, text=True)
+        """The agents' states and tool-call spans over time."""
+        self._widget_only("timeline", "timeline", as_text=self._options("timeline", line).text)
 
     @line_magic
-    @one_line_errors
+    @magic_options(AS_TEXT)
     def notifications(self, line: str) -> None:
-        """``%notifications [--text]``: tool results, errors, timers and sub-agent reports as
-        they arrive (--text: what arrived so far, as text)."""
-        self._widget_only("notifications", "notifications", line, text=True)
+        """Tool results, errors, timers and sub-agent reports as they arrive: what the agent is
+        told besides your messages."""
+        self._widget_only("notifications", "notifications", as_text=self._options("notifications", line).text)
 
     @line_magic
-    @one_line_errors
+    @magic_options(
+        argument(
+            "--tts",
+            choices=VOICES,
+            default=VOICES[0],
+            metavar="|".join(VOICES),
+            help="the voice: piper (offline, the default), espeak, or gtts (needs the network)",
+        )
+    )
     def voice(self, line: str) -> None:
-        """``%voice [--tts piper|espeak|gtts]``: talk to the agent through the microphone; it
-        answers aloud (piper offline by default; gtts needs the network)."""
-        words = line.split()
-        if not words:
-            tts = "piper"
-        elif len(words) == 2 and words[0] == "--tts" and words[1] in VOICES:
-            tts = words[1]
-        else:
-            raise UsageError(f"usage: %voice [--tts {'|'.join(VOICES)}]")
+        """Talk to the agent through the microphone; it answers aloud."""
+        tts = self._options("voice", line).tts
         from functools import partial
 
         from IPython.display import display
@@ -325,27 +297,30 @@ class AgentMagics(Magics):
         display(self.session.widget(partial(attach_voice, tts=tts), start=True))  # type: ignore[no-untyped-call]
 
     @line_magic
-    @one_line_errors
+    @magic_options()
     def interrupt(self, line: str) -> None:
         """Stop what the agents are generating or saying now; their tools keep running."""
-        if line.strip():
-            raise UsageError("%interrupt takes no arguments")
+        self._options("interrupt", line)
         print(self.session.interrupt("magic"))
 
     @line_magic
-    @one_line_errors
+    @magic_options(argument("name", metavar="NAME", help="the agent (see %%agents for the names)"))
     def cancel(self, line: str) -> None:
-        """``%cancel NAME``: stop an agent and everything under it."""
-        name = line.strip()
-        if not name or " " in name:
-            raise UsageError("usage: %cancel NAME (see %agents for the names)")
-        print(self.session.cancel(name))
+        """Stop an agent and everything under it."""
+        print(self.session.cancel(self._options("cancel", line).name))
 
     @line_magic
-    @one_line_errors
+    @magic_options(
+        argument(
+            "spec",
+            nargs=argparse.REMAINDER,
+            metavar="SPEC",
+            help="local, openai:MODEL, anthropic:MODEL, openai:MODEL@BASE_URL or scripted:PATH",
+        )
+    )
     def model(self, line: str) -> None:
-        """``%model [SPEC]``: show or switch the model backend."""
-        spec = line.strip()
+        """Show the model backend, or switch to SPEC."""
+        spec: str = self._options("model", line, text="spec").spec
         session = self.session
         if not spec:
             print(f"model: {session.model}")
@@ -353,21 +328,29 @@ class AgentMagics(Magics):
         print(f"model: {session.set_model(spec)}")
 
     @line_magic
-    @one_line_errors
+    @magic_options()
     def tools(self, line: str) -> None:
-        """The tools the agent can call."""
-        if line.strip():
-            raise UsageError("%tools takes no arguments")
+        """The tools the agent can call (define more with @tool in any cell)."""
+        self._options("tools", line)
         print(tool_table(self.session.tool_list()))
 
     @line_magic
-    @one_line_errors
+    @magic_options(
+        argument("id", nargs="?", metavar="ID", help="which request (the only one pending, by default)")
+    )
     def approve(self, line: str) -> None:
-        """``%approve [ID]``: let the agent run the code it asked to run."""
-        print(self.session.answer(line.strip() or None, True))
+        """Let the agent run the code it asked to run."""
+        print(self.session.answer(self._options("approve", line).id, True))
 
     @line_magic
-    @one_line_errors
+    @magic_options(
+        argument("id", nargs="?", metavar="ID", help="which request (the only one pending, by default)")
+    )
     def deny(self, line: str) -> None:
-        """``%deny [ID]``: refuse the agent's request to run code."""
-        print(self.session.answer(line.strip() or None, False))
+        """Refuse the agent's request to run code."""
+        print(self.session.answer(self._options("deny", line).id, False))
+
+
+def parse_agent_line(line: str) -> argparse.Namespace:
+    """``%agent``'s options (only at the start) and, as ``message``, the rest of the line as typed."""
+    return parse(AgentMagics.agent, line, text="message", hint="see %agent --help")

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .. import processes
 
 
 def chromium_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -146,18 +147,7 @@ def jupyter_lab(
                 time.sleep(0.2)  # polling a server that is starting, bounded by the deadline
         yield lab
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and its kernels (the server leads its own process group)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        processes.stop(process, 15, group=True)  # the server and its kernels: it leads its group
 
 
 def launch_chromium(playwright: Any, extra_flags: Sequence[str] = ()) -> Any:

@@ -8,66 +8,37 @@ provider's cache; cache reads and writes are recorded in the usage figures. The 
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...clock import Clock, RealClock
-from ...errors import ModelError
 from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_anthropic
 from ...ledger.render.context import Context
-from ...redaction import redact, remember
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
-from .errors import cut_off, sdk_error
 from .openai import parse_arguments
+from .sdk import Connection, SdkBackend
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 KEY_ENV = "ANTHROPIC_API_KEY"
 
 
-class AnthropicBackend:
-    def __init__(
-        self,
-        model: str,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        clock: Clock | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        max_tokens: int = 1024,
-    ) -> None:
-        if not model:
-            raise ModelError("an Anthropic model needs a name: 'anthropic:MODEL'")
-        self.model = model
-        self.base_url = base_url
-        # Shown to the user and written to the ledger: never with a password the URL may hold.
-        self.name = f"anthropic:{model}" + (f"@{redact(base_url)}" if base_url else "")
-        self._api_key = api_key
-        self.clock = clock or RealClock()
-        self.timeout = timeout
-        self.max_retries = max_retries
+class AnthropicBackend(SdkBackend):
+    provider = "Anthropic"
+    key_env = KEY_ENV
+    spec_hint = "'anthropic:MODEL'"
+
+    def __init__(self, model: str, *, max_tokens: int = 1024, **connection: Unpack[Connection]) -> None:
+        super().__init__(model, **connection)
         self.max_tokens = max_tokens
-        self._client: Any = None
 
-    def client(self) -> Any:
-        if self._client is None:
-            key = self._api_key or os.environ.get(KEY_ENV)
-            if not key:
-                raise ModelError(f"{KEY_ENV} is not set; set it to use {self.name}", category="auth")
-            remember(key)
-            from anthropic import AsyncAnthropic
+    def new_client(self, key: str) -> Any:
+        from anthropic import AsyncAnthropic
 
-            self._client = AsyncAnthropic(
-                api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections; the next request opens new ones."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        return AsyncAnthropic(
+            api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+        )
 
     def request(self, context: Context) -> dict[str, Any]:
         system, messages, tools = render_anthropic(context)
@@ -91,7 +62,6 @@ class AnthropicBackend:
         blocks: dict[int, dict[str, str]] = {}
         input_tokens = output_tokens = cached = 0
         finished = False  # a stream that ends without message_stop was cut off
-        secrets = (self._api_key, os.environ.get(KEY_ENV))
         try:
             events = await self.client().messages.create(**self.request(context))
             async with events:  # closed on every way out: no half-read connection is left behind
@@ -125,18 +95,9 @@ class AnthropicBackend:
                     elif kind == "message_stop":
                         finished = True
         except Exception as exc:  # SDK, HTTP and stream-parsing failures alike (sdk_error sorts them)
-            raise sdk_error(
-                exc,
-                anthropic,
-                provider="Anthropic",
-                name=self.name,
-                base_url=self.base_url,
-                timeout=self.timeout,
-                key_env=KEY_ENV,
-                secrets=secrets,
-            ) from None
+            raise self.failure(exc, anthropic) from None
         if not finished:
-            raise cut_off("Anthropic", self.base_url)
+            raise self.cut_off()
         for index in sorted(blocks):
             b = blocks[index]
             yield ToolCallChunk(ToolCallRequest(b["name"], parse_arguments(b["json"]), b["id"]))

@@ -9,18 +9,17 @@ one-line :class:`ModelError` with any key removed.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...clock import Clock, RealClock
-from ...errors import ModelError
 from ...events import ToolCallRequest, Usage
 from ...ledger.render import render_openai
 from ...ledger.render.context import Context
-from ...redaction import redact, remember
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
-from .errors import cut_off, sdk_error
+from .sdk import Connection, SdkBackend
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 KEY_ENV = "OPENAI_API_KEY"
 
@@ -47,61 +46,32 @@ def parse_arguments(raw: str) -> dict[str, Any] | str:
     return value if isinstance(value, dict) else raw
 
 
-class OpenAIBackend:
+class OpenAIBackend(SdkBackend):
+    provider = "OpenAI"
+    key_env = KEY_ENV
+    spec_hint = "'openai:MODEL' or 'openai:MODEL@BASE_URL'"
+    keyless_with_url = True
+
     def __init__(
         self,
         model: str,
         *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        clock: Clock | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 3,
         temperature: float | None = None,
         tool_choice: str | None = None,
+        **connection: Unpack[Connection],
     ) -> None:
-        if not model:
-            raise ModelError("an OpenAI model needs a name: 'openai:MODEL' or 'openai:MODEL@BASE_URL'")
-        self.model = model
-        self.base_url = base_url
-        # Shown to the user and written to the ledger: never with a password the URL may hold.
-        self.name = f"openai:{model}" + (f"@{redact(base_url)}" if base_url else "")
-        self._api_key = api_key
-        self.clock = clock or RealClock()
-        self.timeout = timeout
-        self.max_retries = max_retries
+        super().__init__(model, **connection)
         self.temperature = temperature
         # None or "auto": the model decides; "required": some tool; "none": no tool; or a tool's
         # name, which forces that tool whenever it is offered.
         self.tool_choice = tool_choice
-        self._client: Any = None
 
-    def _key(self) -> str:
-        key = self._api_key or os.environ.get(KEY_ENV)
-        if key:
-            remember(key)
-            return key
-        if self.base_url:
-            return "no-key"  # local OpenAI-compatible servers usually need none
-        raise ModelError(f"{KEY_ENV} is not set; set it to use {self.name}", category="auth")
+    def new_client(self, key: str) -> Any:
+        from openai import AsyncOpenAI
 
-    def client(self) -> Any:
-        if self._client is None:
-            from openai import AsyncOpenAI
-
-            self._client = AsyncOpenAI(
-                api_key=self._key(),
-                base_url=self.base_url,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections; the next request opens new ones."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        return AsyncOpenAI(
+            api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+        )
 
     def request(self, context: Context) -> dict[str, Any]:
         """The keyword arguments of one streaming chat-completions call."""
@@ -132,7 +102,6 @@ class OpenAIBackend:
         sent: set[int] = set()  # calls already yielded: each starts as soon as it is complete
         usage = Usage()
         finished = False  # a stream that ends without a finish reason was cut off
-        secrets = (self._api_key, os.environ.get(KEY_ENV))
         try:
             response = await self.client().chat.completions.create(**self.request(context))
             async with response:  # closed on every way out: no half-read connection is left behind
@@ -173,18 +142,9 @@ class OpenAIBackend:
                             sent.add(index)
                             yield ToolCallChunk(ToolCallRequest(slot["name"], arguments, slot["id"]))
         except Exception as exc:  # SDK, HTTP and stream-parsing failures alike (sdk_error sorts them)
-            raise sdk_error(
-                exc,
-                openai,
-                provider="OpenAI",
-                name=self.name,
-                base_url=self.base_url,
-                timeout=self.timeout,
-                key_env=KEY_ENV,
-                secrets=secrets,
-            ) from None
+            raise self.failure(exc, openai) from None
         if not finished:
-            raise cut_off("OpenAI", self.base_url)
+            raise self.cut_off()
         for index in sorted(set(calls) - sent):
             slot = calls[index]
             yield ToolCallChunk(ToolCallRequest(slot["name"], parse_arguments(slot["arguments"]), slot["id"]))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...clock import Clock
-from ...errors import ModelError, ScriptError
+from ...errors import ModelError, ScriptError, read_user_file
 from ...events import ToolCallRequest, Usage
 from ...ledger.render.context import Context
 from .base import Chunk, TextChunk, ToolCallChunk, UsageChunk
@@ -97,18 +97,13 @@ def parse_turns(raw: Any, source: str) -> list[ScriptTurn]:
 def load_script(path: str | Path) -> list[ScriptTurn]:
     """Read a script file; raises ScriptError with the file name and what is wrong."""
     source = str(path)
+    text = read_user_file(path, ScriptError)
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScriptError(source, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScriptError(source, f"cannot read it: {exc}") from None
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScriptError(
             source, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
-    except ValueError as exc:  # a path no file can have (a NUL character)
-        raise ScriptError(source, f"not a usable file name: {exc}") from None
     except RecursionError:
         raise ScriptError(source, "its JSON is nested too deeply") from None
     return parse_turns(raw, source)

@@ -101,4 +101,4 @@ mutation: setup
 	$(BIN)/python bench/mutation.py $(MODULES)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants .mutation

@@ -56,7 +56,17 @@ class Module:
 
 MODULES: dict[str, Module] = {
     "fsm": Module(("src/ipyagent/fsm/*",), ("tests/fsm",), 0.90),
-    "ledger": Module(("src/ipyagent/ledger/*",), ("tests/ledger",), 0.90),
+    "ledger": Module(
+        ("src/ipyagent/ledger/*",),
+        (
+            "tests/ledger",
+            # the text views of a ledger (ledger/text.py) and the small model's prompt (render)
+            "tests/magics/test_text_views.py",
+            "tests/dispatch/test_local_choice.py",
+            "tests/dispatch/test_decoded_calls.py",
+        ),
+        0.90,
+    ),
     "redaction": Module(
         ("src/ipyagent/redaction.py",),
         ("tests/security/test_redaction.py", "tests/security/test_redaction_shapes.py"),

@@ -48,7 +48,7 @@ def test_the_index_is_the_position_not_part_of_the_line() -> None:
 
 
 def refused(line: str) -> str:
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match="ledger entry") as err:
         Entry.from_json(line, 0)
     text = str(err.value)
     assert "\n" not in text

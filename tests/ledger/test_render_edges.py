@@ -120,3 +120,17 @@ def test_tools_are_listed_with_their_schemas_or_in_one_line_each_for_the_small_m
     assert "- route(to?: string): Find a route." in small
     assert schema not in small
     assert "- route(to?: string)" in render_chatml(context, compact_tools=True)
+
+
+def test_a_malformed_call_does_not_hide_the_calls_after_it() -> None:
+    completion = (
+        "Checking.<|interrupt|> <tool_call>{oops}</tool_call>\n"
+        '<tool_call>{"name": "a", "arguments": [1, 2]}</tool_call>\n'
+        '<tool_call>{"name": "b"}</tool_call>\n'
+        '<tool_call>["not", "a", "call"]</tool_call>\n'
+        '<tool_call>{"name": "c", "arguments": {"x": 1}}</tool_call>'
+    )
+    assert parse_chatml_tool_calls(completion) == (
+        "Checking.",
+        [("", "{oops}"), ("a", "[1, 2]"), ("b", {}), ("", '["not", "a", "call"]'), ("c", {"x": 1})],
+    )

@@ -314,17 +314,19 @@ def report() -> None:
         "Produced by `make mutation` (bench/mutation.py): each module in its own copy of the tree,",
         "with only its own unit tests. Score: the share of non-equivalent mutants that some test",
         'notices (fails, or makes time out). "First run" is the module\'s first run, before the tests its',
-        'survivors led to; "latest" the last run.',
+        'survivors led to; "latest" the last run. "Not checked": mutants a run stopped before (not',
+        "counted).",
         "",
-        "| module | mutants | equivalent | survived | not reached | first run | latest | goal | run time |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | equivalent | not checked | survived | not reached | first run | latest | goal "
+        "| run time |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     details: list[str] = []
     generated: set[str] = set()
     for name, module in MODULES.items():
         path = checkpoint_path(name)
         if not path.exists():
-            lines.append(f"| {name} | not run yet | | | | | | {module.goal:.0%} | |")
+            lines.append(f"| {name} | not run yet | | | | | | | {module.goal:.0%} | |")
             continue
         checkpoint = json.loads(path.read_text())
         statuses: dict[str, str] = checkpoint["statuses"]
@@ -332,8 +334,10 @@ def report() -> None:
         counted, _, _ = tally(statuses)
         first = checkpoint.get("first") or checkpoint
         n_eq = sum(1 for n in statuses if n in eq)
+        unchecked = sum(1 for s in statuses.values() if s not in COUNTED)  # a run stopped early
         lines.append(
-            f"| {name} | {len(statuses)} | {n_eq} | {counted['survived']} | {counted['no tests']} | "
+            f"| {name} | {len(statuses)} | {n_eq} | {unchecked} | {counted['survived']} | "
+            f"{counted['no tests']} | "
             f"{score(first['statuses'])} | {score(statuses)} | {module.goal:.0%} | "
             f"{checkpoint['seconds'] / 60:.0f} min |"
         )

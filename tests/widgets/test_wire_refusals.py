@@ -218,3 +218,9 @@ def test_an_ended_call_shows_its_duration_and_result_and_no_progress() -> None:
 
 def test_a_task_no_tool_call_started_has_no_call_state() -> None:
     assert call_state(_task(), now=1.0, wall=1.0) is None
+
+
+def test_arguments_that_are_not_json_are_shown_by_their_repr() -> None:
+    """An agent without a ledger file keeps arguments as given: the view still shows them."""
+    shown = row(Entry("tool_call", "", arguments={"when": {3}, "raw": b"x"}))["args"]
+    assert shown == '{\n "when": "{3}",\n "raw": "b\'x\'"\n}'

@@ -166,3 +166,11 @@ def test_a_key_in_a_query_string_is_redacted_without_a_password_in_the_url() -> 
         redact("GET /v1/models?api_key=abc123xyz HTTP/1.1") == f"GET /v1/models?api_key={REDACTED} HTTP/1.1"
     )
     assert redact("no query here, just a@b.c") == "no query here, just a@b.c"
+
+
+def test_an_environment_value_of_eight_characters_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    eight = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("EIGHT_CHAR_TOKEN", eight)
+    assert "EIGHT_CHAR_TOKEN" in secret_variables()  # read from the process's environment
+    assert eight in known_secrets()
+    assert redact(f"token {eight}.") == f"token {REDACTED}."

@@ -114,7 +114,9 @@ MODULES: dict[str, Module] = {
         0.80,
     ),
     "audio/vad": Module(
-        ("src/ipyagent/audio/vad.py",), ("tests/audio/test_vad.py", "tests/audio/test_vad_edges.py"), 0.80
+        ("src/ipyagent/audio/vad.py",),
+        ("tests/audio/test_vad.py", "tests/audio/test_vad_edges.py", "tests/audio/test_vad_gate.py"),
+        0.80,
     ),
     "audio/speech": Module(
         ("src/ipyagent/audio/speech.py",),

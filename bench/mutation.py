@@ -7,7 +7,7 @@
 mutmut (common settings under ``[tool.mutmut]`` in pyproject.toml) makes small changes to the code
 (a ``<`` for a ``<=``, a dropped line, another constant) and runs the tests that reach the changed
 function; a change no test notices "survives". Each module runs in its own copy of the tree
-(``.mutation/MODULE/``, made afresh: edits made while it runs do not leak into it) with only its
+(``.mutation/MODULE.PID/``, made afresh: edits made while it runs do not leak into it) with only its
 own files mutated and only its own fast unit tests selected (``MODULES`` below), so a module
 takes minutes, not the hours the whole suite would. After each module this writes its checkpoint
 (``bench/results/mutation/MODULE.json``) and rewrites ``bench/results/mutation.md``: the score
@@ -187,7 +187,8 @@ def toml_value(value: object) -> str:
 
 def copy_tree(name: str, module: Module) -> Path:
     """A fresh copy of the sources and tests, its ``[tool.mutmut]`` narrowed to this module."""
-    tree = WORK / name.replace("/", ".")
+    # One copy per run (by process id): two runs of the same module cannot tread on each other.
+    tree = WORK / f"{name.replace('/', '.')}.{os.getpid()}"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "artifacts", "node_modules")

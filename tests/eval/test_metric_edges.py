@@ -98,3 +98,17 @@ def test_the_cancel_check_says_what_went_wrong() -> None:
     assert asked.detail == "cancel_task asked for t1, t9, None; the plan task is ['t1', 't3']"
     # A call whose arguments could not be read never asked for anything.
     assert _cancel(cancel_check(), record(running, None)).detail == "cancel_task was never called"
+
+
+def test_the_same_arguments_in_another_order_are_the_same_call() -> None:
+    first = TaskRecord("t1", "route", "tool", {"to": "Oslo", "by": "train"}, 0.0, 5.0, "done")
+    again = TaskRecord("t2", "route", "tool", {"by": "train", "to": "Oslo"}, 1.0, 2.0, "done")
+    assert duplicates([first, again]) == ["t2 route repeats t1 while it was running"]
+    # Values JSON cannot write (a date the tool was given) are compared by their text.
+    import datetime
+
+    day = datetime.date(2026, 12, 1)
+    a = TaskRecord("t1", "book", "tool", {"day": day}, 0.0, 5.0, "done")
+    b = TaskRecord("t2", "book", "tool", {"day": day}, 1.0, 2.0, "done")
+    c = TaskRecord("t3", "book", "tool", {"day": datetime.date(2026, 12, 2)}, 1.5, 2.0, "done")
+    assert duplicates([a, b, c]) == ["t2 book repeats t1 while it was running"]

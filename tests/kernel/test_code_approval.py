@@ -169,3 +169,39 @@ async def test_a_tool_call_that_needs_approval_waits_for_the_user() -> None:
             break
     rig.approvals.answer("r2", False)
     assert await no is False
+
+
+def test_the_model_is_offered_run_python_with_a_strict_schema() -> None:
+    from ipyagent.errors import ToolCallError
+
+    tool = Rig().approvals.tool()
+    assert tool.name == "run_python"
+    assert tool.description == (
+        "Run Python code in the user's notebook, where their variables live. The user must "
+        "approve each run. Returns what the code printed and the value of its last expression."
+    )
+    assert dict(tool.parameters) == {
+        "type": "object",
+        "properties": {"code": {"type": "string", "minLength": 1}},
+        "required": ["code"],
+        "additionalProperties": False,
+    }
+    assert tool.validate({"code": "1"}) == {"code": "1"}
+    for bad in ({}, {"code": ""}, {"code": 1}, {"code": "1", "also": 2}):
+        with pytest.raises(ToolCallError):
+            tool.validate(bad)
+
+
+async def test_a_request_shows_the_code_and_an_unknown_one_names_those_pending() -> None:
+    rig = Rig()
+    task = await asked(rig, "print('hi')")
+    (request,) = rig.approvals.pending()
+    assert (request.tool, request.code) == ("run_python", "print('hi')")
+    with pytest.raises(SessionError) as err:
+        rig.approvals.answer("r7", True)
+    assert str(err.value) == "no request 'r7'; pending: r1"
+    rig.approvals.answer("r1", True)
+    assert await task == "hi\n"
+    with pytest.raises(SessionError) as err:
+        rig.approvals.answer("r9", False)
+    assert str(err.value) == "no request 'r9'; pending: none"

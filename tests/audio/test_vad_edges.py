@@ -119,3 +119,45 @@ def test_reset_forgets_the_utterance_and_measures_the_room_again() -> None:
     assert seg.audio_so_far() == b""
     assert feed_all(seg, [loud, loud, loud]) == []  # measuring the room: nothing starts
     assert not seg.calibrating
+
+
+def test_the_first_silence_after_an_onset_counts_from_one() -> None:
+    # Three voiced frames start it; silence then pauses it after 2 frames and ends it after 4.
+    pattern = "xxx" + "...."
+    seg = segmenter(pattern, onset_frames=3, preroll_frames=0, hangover_frames=4, pause_frames=2)
+    frames = numbered(len(pattern))
+    events = [(i, type(e).__name__) for i, f in enumerate(frames) for e in seg.feed(f)]
+    assert events == [(2, "SpeechStarted"), (4, "SpeechPaused"), (6, "SpeechEnded")]
+
+
+def test_one_voiced_frame_then_silence_ends_after_the_hangover() -> None:
+    pattern = "x" + "..."
+    seg = segmenter(pattern, onset_frames=1, preroll_frames=0, hangover_frames=3, pause_frames=1)
+    frames = numbered(len(pattern))
+    events = [(i, e) for i, f in enumerate(frames) for e in seg.feed(f)]
+    ended = [(i, e) for i, e in events if isinstance(e, SpeechEnded)]
+    assert [i for i, _ in ended] == [3]
+    assert ended[0][1].voiced_frames == 1
+
+
+def test_voiced_frames_count_the_onset_too() -> None:
+    pattern = "xxx" + ".."
+    seg = segmenter(pattern, onset_frames=3, preroll_frames=0, hangover_frames=2, pause_frames=1)
+    ended = [e for f in numbered(len(pattern)) for e in seg.feed(f) if isinstance(e, SpeechEnded)]
+    assert [e.voiced_frames for e in ended] == [3]
+
+
+def test_an_early_blip_keeps_all_its_frames_as_preroll() -> None:
+    # frame 1 is a blip right after the start; speech starts at frame 3.
+    pattern = ".x." + "xxx" + ".."
+    seg = segmenter(pattern, onset_frames=3, preroll_frames=3, hangover_frames=2, pause_frames=1)
+    frames = numbered(len(pattern))
+    ended = [e for f in frames for e in seg.feed(f) if isinstance(e, SpeechEnded)]
+    assert len(ended) == 1
+    assert ended[0].audio == b"".join(frames[0:8])
+
+
+def test_nothing_is_heard_before_the_first_frame() -> None:
+    seg = segmenter("x")
+    assert seg.last_voiced is False
+    assert seg.silent_frames == 0

@@ -119,6 +119,8 @@ def test_reset_forgets_the_utterance_and_measures_the_room_again() -> None:
     assert seg.audio_so_far() == b""
     assert feed_all(seg, [loud, loud, loud]) == []  # measuring the room: nothing starts
     assert not seg.calibrating
+    assert seg.state == "quiet"
+    assert [type(e) for e in seg.feed(loud)] == [SpeechStarted]  # louder than the 200 cap x 3
 
 
 def test_the_first_silence_after_an_onset_counts_from_one() -> None:

@@ -349,7 +349,14 @@ def report() -> None:
         if left:
             details += [f"## {name}: {len(left)} not noticed", ""]
             for mutant, diff in left.items():
-                details += [f"### {mutant} ({statuses[mutant]})", "", "```diff", diff, "```", ""]
+                details += [
+                    f"### {mutant} ({statuses[mutant]})",
+                    "",
+                    "```diff",
+                    _near_change(diff),
+                    "```",
+                    "",
+                ]
     lines += ["", *details]
     if eq:
         lines += ["## Equivalent mutants (not counted)", ""]
@@ -360,6 +367,15 @@ def report() -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
     print(f"wrote {REPORT.relative_to(ROOT)}")
+
+
+def _near_change(diff: str, context: int = 2) -> str:
+    """The changed lines of a diff and ``context`` lines around them (mutmut shows whole functions)."""
+    lines = diff.splitlines()
+    body = [i for i, line in enumerate(lines) if not line.startswith(("---", "+++", "@@"))]
+    changed = [i for i in body if lines[i][:1] in "+-"]
+    keep = {j for i in changed for j in range(i - context, i + context + 1)} & set(body)
+    return "\n".join(line for i, line in enumerate(lines) if i in keep)
 
 
 def _run_prefixes() -> list[str]:

@@ -90,7 +90,8 @@ bench: setup
 	done
 
 # Mutation testing of the modules that carry the README's promises: the score per module and the
-# surviving mutants go to bench/results/mutation.md. Hours on two cores; it resumes where it
+# surviving mutants go to bench/results/mutation.md. About 1 h 40 min on two shared cores (each
+# module in its own copy of the tree, with its own unit tests); it resumes where it
 # stopped. One module: `make mutation MODULES=redaction`. Not part of `make test`.
 # mutmut is installed here, without its declared click>=8.4.2 (gTTS, for voice, needs click<8.2;
 # mutmut runs on the older click), and its other requirements as declared. mutmut before 3.8
@@ -101,4 +102,4 @@ mutation: setup
 	$(BIN)/python bench/mutation.py $(MODULES)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants .mutation

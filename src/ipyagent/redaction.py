@@ -20,7 +20,7 @@ import base64
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -33,15 +33,18 @@ _SECRET_NAME = re.compile(
 # Credential shapes, redacted even when the key is not ours. The prefixes and lengths follow what
 # the providers document and what maintained secret scanners look for; each shape is anchored on
 # a prefix no ordinary word has, so prose is left alone. Shapes come in groups behind plain
-# substrings, one of which any match contains: most text holds none, and a substring test costs
-# far less than a regular expression.
-_KEY_SHAPES: tuple[tuple[tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...]], ...] = (
+# substring tests that any match passes: a character every match holds ("" when none does:
+# looking for one character costs next to nothing) and then hints, one of which any match
+# contains. Most text holds none, and a substring test costs far less than a regular expression.
+# The groups are applied in this order (a shape redacted first cannot hide the next one).
+_KEY_SHAPES: tuple[tuple[str, tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...]], ...] = (
     # OpenAI "sk-...", "sk-proj-...", Anthropic "sk-ant-..."; "*" covers the masked form some
     # providers echo back ("sk-ab****wxyz").
-    (("sk-",), ((re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}"), REDACTED),)),
+    ("-", ("sk-",), ((re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}"), REDACTED),)),
     # An HTTP bearer token: "Bearer" as sent, or any case when what follows looks like a token
     # (long, with a digit), so "the bearer of this letter" stays.
     (
+        "",
         ("earer", "EARER"),
         (
             (re.compile(r"\bBearer\s+\S+"), REDACTED),
@@ -49,6 +52,7 @@ _KEY_SHAPES: tuple[tuple[tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...
         ),
     ),
     (
+        "",
         ("_",),
         (
             # GitHub: classic tokens (personal, OAuth, user-to-server, server-to-server, refresh)
@@ -65,10 +69,11 @@ _KEY_SHAPES: tuple[tuple[tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...
         ),
     ),
     # AWS access key ids: long-term (AKIA) and temporary (ASIA).
-    (("AKIA", "ASIA"), ((re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),)),
+    ("", ("IA",), ((re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),)),
     # Slack: bot, user, app and refresh tokens, and incoming-webhook URLs.
-    (("xox",), ((re.compile(r"\bxox[abposre]-(?:[0-9]+-)+[A-Za-z0-9]+"), REDACTED),)),
+    ("-", ("xox",), ((re.compile(r"\bxox[abposre]-(?:[0-9]+-)+[A-Za-z0-9]+"), REDACTED),)),
     (
+        "/",
         ("hooks.slack.com",),
         (
             (
@@ -78,9 +83,10 @@ _KEY_SHAPES: tuple[tuple[tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...
         ),
     ),
     # A JSON Web Token: two base64url JSON objects ('{"' encodes as "eyJ") and a signature.
-    (("eyJ",), ((re.compile(r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),)),
+    ("", ("eyJ",), ((re.compile(r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),)),
     # A private key, from its first line to its last (or to the end of a cut text).
     (
+        "-",
         ("PRIVATE KEY",),
         (
             (
@@ -93,6 +99,7 @@ _KEY_SHAPES: tuple[tuple[tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...
         ),
     ),
     (
+        "-",
         ("PuTTY-User-Key-File",),
         ((re.compile(r"PuTTY-User-Key-File-\d:[\s\S]*?(?:Private-MAC: *[0-9a-fA-F]+|$)"), REDACTED),),
     ),
@@ -108,8 +115,8 @@ _URL_SECRETS = re.compile(
 _lock = threading.Lock()
 _remembered: set[str] = set()
 # Invariant: _forms holds every variant of every current secret, longest first (so a form that
-# contains another is replaced whole); it is rebuilt when the environment's key variables, its
-# size, or the remembered set change (see _current).
+# contains another is replaced whole); it is rebuilt when the environment's size, the value of a
+# variable named like a secret, or the remembered set change (see _current).
 _fingerprint: tuple[object, ...] | None = None
 _secrets: tuple[str, ...] = ()
 _forms: tuple[str, ...] = ()
@@ -125,14 +132,14 @@ def remember(*secrets: str | None) -> None:
         _fingerprint = None
 
 
+def _secret_name(name: str) -> bool:
+    return name in KEY_VARIABLES or _SECRET_NAME.search(name) is not None
+
+
 def secret_variables(environ: dict[str, str] | os._Environ[str] | None = None) -> list[str]:
     """The names of the environment variables whose values are treated as secrets."""
     env = os.environ if environ is None else environ
-    return sorted(
-        name
-        for name, value in env.items()
-        if (name in KEY_VARIABLES or _SECRET_NAME.search(name)) and len(value) >= MIN_LENGTH
-    )
+    return sorted(name for name, value in env.items() if _secret_name(name) and len(value) >= MIN_LENGTH)
 
 
 def variants(secret: str) -> list[str]:
@@ -143,31 +150,38 @@ def variants(secret: str) -> list[str]:
     return list(dict.fromkeys([secret, b64, b64.rstrip("="), url, url.rstrip("=")]))
 
 
-# os.environ.get() of a missing name raises and catches a KeyError inside: too slow for every
-# redaction. CPython keeps the environment in a dict of encoded names; read that when it is there.
+# os.environ.get() of a missing name raises and catches a KeyError inside, and len(os.environ) is
+# a Python method: too slow for every redaction. CPython keeps the environment in a dict of
+# encoded names; read that when it is there.
 _RAW = getattr(os.environ, "_data", None)
 _ENCODE = getattr(os.environ, "encodekey", None)
-_RAW_KEYS = tuple(_ENCODE(n) for n in KEY_VARIABLES) if isinstance(_RAW, dict) and _ENCODE else None
+_ENVIRON: Mapping[Any, Any] = os.environ
+_env_key: Callable[[str], object] = str
+if isinstance(_RAW, dict) and _ENCODE is not None:
+    _ENVIRON, _env_key = _RAW, _ENCODE
+# The names (as _ENVIRON keys them) of the variables whose values the cache was built from: every
+# variable named like a secret when it was built, whatever its value.
+_watched: tuple[object, ...] = ()
 
 
-def _key_values() -> tuple[object, ...]:
-    if _RAW_KEYS is not None:
-        assert isinstance(_RAW, dict)
-        return tuple(_RAW.get(k) for k in _RAW_KEYS)
-    return tuple(os.environ.get(n) for n in KEY_VARIABLES)
+def _fingerprint_now() -> tuple[object, ...]:
+    """What the cache depends on: the environment's size, the remembered keys, and the values of
+    the secret-named variables (a key replaced by another of the same name changes it)."""
+    return (len(_ENVIRON), len(_remembered), *map(_ENVIRON.get, _watched))
 
 
 def _current() -> tuple[str, ...]:
-    global _fingerprint, _secrets, _forms
-    env = os.environ
-    fingerprint = (len(env), len(_remembered), *_key_values())
-    if fingerprint == _fingerprint:
+    global _fingerprint, _secrets, _forms, _watched
+    if _fingerprint_now() == _fingerprint:
         return _forms
     with _lock:
-        found = {env[name] for name in secret_variables()} | _remembered
+        env = os.environ
+        names = sorted(name for name in env if _secret_name(name))
+        found = {env[name] for name in names if len(env[name]) >= MIN_LENGTH} | _remembered
         _secrets = tuple(sorted(found))
         _forms = tuple(sorted({v for s in _secrets for v in variants(s)}, key=len, reverse=True))
-        _fingerprint = fingerprint
+        _watched = tuple(map(_env_key, names))
+        _fingerprint = _fingerprint_now()
         return _forms
 
 
@@ -193,7 +207,9 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
     if "@" in text or "=" in text:
         text = _URL_SECRETS.sub(_url_redacted, text)
     if len(text) >= _SHORTEST_SHAPE:
-        for hints, shapes in _KEY_SHAPES:
+        for character, hints, shapes in _KEY_SHAPES:
+            if character not in text:
+                continue
             for hint in hints:
                 if hint in text:
                     for shape, replacement in shapes:

@@ -130,3 +130,78 @@ def test_run_code_is_like_a_cell() -> None:
     assert run_code("", ns) == "ran without output"
     with pytest.raises(ZeroDivisionError):
         run_code("1 / 0", ns)
+
+
+def test_what_the_code_prints_to_either_stream_is_its_output() -> None:
+    import traceback
+
+    namespace: dict[str, Any] = {}
+    assert run_code("import sys\nprint('out')\nsys.stderr.write('err\\n')\n7", namespace) == "out\nerr\n7"
+    # An error points at the agent's code by that name and line, as a traceback in a cell does.
+    with pytest.raises(ZeroDivisionError) as err:
+        run_code("x = 1\ny = x / 0", namespace)
+    frames = traceback.extract_tb(err.value.__traceback__)
+    assert (frames[-1].filename, frames[-1].lineno) == ("<agent code>", 2)
+    with pytest.raises(NameError) as err:
+        run_code("x = 1\nmissing", namespace)
+    assert traceback.extract_tb(err.value.__traceback__)[-1][:2] == ("<agent code>", 2)
+    with pytest.raises(SyntaxError) as bad:
+        run_code("x = (", namespace)
+    assert bad.value.filename == "<agent code>"
+
+
+async def test_a_tool_call_that_needs_approval_waits_for_the_user() -> None:
+    rig = Rig()
+    yes = asyncio.ensure_future(rig.approvals.ask("weather.forecast", "forecast(city='Oslo')"))
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if rig.placed:
+            break
+    assert rig.placed == ["r1"]
+    (request,) = rig.approvals.pending()
+    assert (request.tool, request.code) == ("weather.forecast", "forecast(city='Oslo')")
+    rig.approvals.answer("r1", True)
+    assert await yes is True
+    no = asyncio.ensure_future(rig.approvals.ask("weather.forecast", "forecast(city='Rome')"))
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if len(rig.placed) == 2:
+            break
+    rig.approvals.answer("r2", False)
+    assert await no is False
+
+
+def test_the_model_is_offered_run_python_with_a_strict_schema() -> None:
+    from ipyagent.errors import ToolCallError
+
+    tool = Rig().approvals.tool()
+    assert tool.name == "run_python"
+    assert tool.description == (
+        "Run Python code in the user's notebook, where their variables live. The user must "
+        "approve each run. Returns what the code printed and the value of its last expression."
+    )
+    assert dict(tool.parameters) == {
+        "type": "object",
+        "properties": {"code": {"type": "string", "minLength": 1}},
+        "required": ["code"],
+        "additionalProperties": False,
+    }
+    assert tool.validate({"code": "1"}) == {"code": "1"}
+    for bad in ({}, {"code": ""}, {"code": 1}, {"code": "1", "also": 2}):
+        with pytest.raises(ToolCallError):
+            tool.validate(bad)
+
+
+async def test_a_request_shows_the_code_and_an_unknown_one_names_those_pending() -> None:
+    rig = Rig()
+    task = await asked(rig, "print('hi')")
+    (request,) = rig.approvals.pending()
+    assert (request.tool, request.code) == ("run_python", "print('hi')")
+    with pytest.raises(SessionError) as err:
+        rig.approvals.answer("r7", True)
+    assert str(err.value) == "no request 'r7'; pending: r1"
+    rig.approvals.answer("r1", True)
+    assert await task == "hi\n"
+    with pytest.raises(SessionError) as err:
+        rig.approvals.answer("r9", False)
+    assert str(err.value) == "no request 'r9'; pending: none"

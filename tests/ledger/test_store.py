@@ -84,3 +84,23 @@ def test_sigkill_mid_write_loses_no_committed_entry(tmp_path: Path, kill_after: 
         side = Ledger.load(store, "main/side")
         assert committed["main/side"] <= {e.index for e in side.own}
         assert side.fork_point == 11
+
+
+def test_a_ledger_file_is_written_from_another_thread(tmp_path: Path) -> None:
+    """Tools that run in threads record through the same open file."""
+    import threading
+
+    ledger = Ledger.open(tmp_path / "threads.sqlite")
+    failures: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            ledger.append("user", "from a thread", time=1.0)
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=append)
+    worker.start()
+    worker.join(timeout=30)
+    assert failures == []
+    assert [e.text for e in Ledger.open(tmp_path / "threads.sqlite")] == ["from a thread"]

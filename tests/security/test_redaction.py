@@ -114,7 +114,63 @@ def test_values_shorter_than_eight_characters_are_not_secrets() -> None:
 
 
 def test_a_secret_that_contains_another_is_redacted_whole() -> None:
-    inner = uuid.uuid4().hex  # lower case: sorts after the upper-case outer one
+    # Starts with a lower-case letter, so it sorts after the upper-case outer one: sorting the
+    # secrets by anything but their length would replace it first and leave "A[redacted]Z".
+    inner = "k" + uuid.uuid4().hex
     outer = "A" + inner + "Z"
     remember(inner, outer)
     assert redact(f"key={outer};") == f"key={REDACTED};"
+
+
+def test_a_remembered_value_of_exactly_eight_characters_is_a_secret() -> None:
+    eight = uuid.uuid4().hex[:8]
+    remember(eight)
+    assert eight in known_secrets()
+    assert redact(f"the word {eight} goes") == f"the word {REDACTED} goes"
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "MY_SERVICE_TOKEN"])
+def test_a_key_replaced_by_another_under_the_same_name_is_redacted(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook that sets a new key (``os.environ[name] = ...``) in place of the old one: the
+    environment keeps its size, and the new key must still be recognised."""
+    first = f"first-{uuid.uuid4().hex}"
+    monkeypatch.setenv(name, first)
+    assert redact(f"using {first}") == f"using {REDACTED}"
+    second = f"second-{uuid.uuid4().hex}"
+    monkeypatch.setenv(name, second)
+    assert redact(f"using {second}") == f"using {REDACTED}"
+    # A value too short to be a secret that grows into one counts from then on.
+    monkeypatch.setenv(name, "short")
+    assert redact("using short") == "using short"
+    longer = f"longer-{uuid.uuid4().hex}"
+    monkeypatch.setenv(name, longer)
+    assert redact(f"using {longer}") == f"using {REDACTED}"
+
+
+def test_extra_secrets_of_four_characters_or_more_are_redacted_with_their_encodings() -> None:
+    assert redact("pin 4821 and 482", extra=["4821"]) == f"pin {REDACTED} and 482"
+    assert redact("pin 482 stays", extra=["482", None, ""]) == "pin 482 stays"
+    # Its padded base64 goes whole: no "=" is left after the redaction.
+    secret = "extra-" + uuid.uuid4().hex[:11]  # 17 bytes: the encoding ends in "="
+    padded = base64.b64encode(secret.encode()).decode()
+    assert padded.endswith("=")
+    assert redact(f"sent {padded} then", extra=[secret]) == f"sent {REDACTED} then"
+    url = base64.urlsafe_b64encode(secret.encode()).decode()
+    assert redact(f"[{url}]", extra=[secret]) == f"[{REDACTED}]"
+
+
+def test_a_key_in_a_query_string_is_redacted_without_a_password_in_the_url() -> None:
+    assert (
+        redact("GET /v1/models?api_key=abc123xyz HTTP/1.1") == f"GET /v1/models?api_key={REDACTED} HTTP/1.1"
+    )
+    assert redact("no query here, just a@b.c") == "no query here, just a@b.c"
+
+
+def test_an_environment_value_of_eight_characters_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    eight = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("EIGHT_CHAR_TOKEN", eight)
+    assert "EIGHT_CHAR_TOKEN" in secret_variables()  # read from the process's environment
+    assert eight in known_secrets()
+    assert redact(f"token {eight}.") == f"token {REDACTED}."

@@ -57,6 +57,7 @@ function render({ model, el }) {
   let pending = null; // performance.now() when unrendered changes arrived
   let handling = 0; // ms spent handling messages since the last draw
   let waitingReset = true;
+  let searching = null; // {query, done, total} while the kernel searches a long ledger
   // Timings for bench/widgets.py: handler and draw costs, and the time to show the ledger.
   const stats = (root.ipaStats = { draws: 0, times: [], work: [], start: performance.now(), total: -1, loaded: null });
 
@@ -156,6 +157,8 @@ function render({ model, el }) {
       }
     }
     line.append(h("span", "ipa-text", summary(r)));
+    // What the backend noted about an answer (how a tool was chosen, a repetition stopped).
+    if (r.notes) line.append(h("span", "ipa-notes", `ⓘ ${r.notes}`));
     if (r.kind === "subagent") {
       const b = h("button", "ipa-go", "follow →");
       b.onclick = (e) => {
@@ -173,6 +176,7 @@ function render({ model, el }) {
       };
       add("text", r.text + (r.more ? `\n[… ${r.more} more characters]` : ""));
       add("arguments", r.args);
+      add("notes", r.notes);
       const c = r.kind === "tool_call" && r.call_id ? calls.get(r.call_id) : undefined;
       if (c) {
         add("task", `${c.task_id}: ${c.status}, started ${clockTime(c.start)}` +
@@ -266,7 +270,9 @@ function render({ model, el }) {
     if (!complete) fetchAround(first, last);
     forget(first, last);
     const found = query ? ` matching “${query}”` : "";
-    count.textContent = `${shown} of ${total} entries${found}`;
+    count.textContent = searching
+      ? `searching “${searching.query}”… ${Math.floor((100 * searching.done) / Math.max(1, searching.total))} %`
+      : `${shown} of ${total} entries${found}`;
     latest.hidden = stick || shown === 0;
     void win.offsetHeight; // the layout is part of the cost measured below
     stats.draws++;
@@ -361,6 +367,7 @@ function render({ model, el }) {
     const t0 = performance.now();
     switch (msg.type) {
       case "reset": {
+        searching = null;
         cache = new Map();
         calls.clear();
         expanded.clear();
@@ -388,6 +395,9 @@ function render({ model, el }) {
         }
         break;
       }
+      case "searching":
+        searching = msg;
+        break;
       case "rows":
         asked = null;
         shown = msg.shown;

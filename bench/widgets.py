@@ -228,7 +228,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "widgets.json"
     if args.label and path.exists():  # runs with labels add to one file
-        figures.update({k: v for k, v in json.loads(path.read_text()).items() if k not in figures})
+        for key, value in json.loads(path.read_text()).items():
+            if isinstance(value, dict) and isinstance(figures.get(key), dict):
+                figures[key] = {**value, **figures[key]}
+            else:
+                figures.setdefault(key, value)
     path.write_text(json.dumps(figures, indent=2))
     print(f"\nfigures written to {RESULTS / 'widgets.json'}")
 

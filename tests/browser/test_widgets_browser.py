@@ -206,6 +206,8 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
         "        'tool_result': {'name': 'lookup', 'call_id': c, 'task_id': t, 'status': 'started'},\n"
         "        'notification': {'name': 'lookup', 'task_id': t, 'source': 'tool_result'},\n"
         "    }.get(kind, {})\n"
+        "    if i == 9996:  # what the backend noted about this answer\n"
+        "        extra = {'usage': {'notes': ['tool lookup chosen by keyword']}}\n"
         "    agent.ledger.append(kind, f'entry {i}', time=clock.wall(), **extra)"
     )
     url = lab.write_notebook("big.ipynb", [build, "ledger_view(agent)"])
@@ -216,6 +218,9 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
     # Only what is in sight is in the page, and the view starts at the newest entry.
     assert ledger.locator(".ipa-row").count() < 60
     ledger.locator(".ipa-row[data-i='9999']", has_text="lookup started as t9995").wait_for(timeout=5_000)
+    # An answer's notes show on its row, as the ⓘ line of the cell view.
+    notes = ledger.locator(".ipa-row[data-i='9997'] .ipa-notes")
+    assert notes.inner_text() == "ⓘ tool lookup chosen by keyword"
     # Scrolling to the middle shows the middle (rows are 24 px; the system entry is hidden).
     ledger.locator(".ipa-viewport").evaluate("v => { v.scrollTop = 24 * 5000; }")
     ledger.locator(".ipa-row[data-i='5001']", has_text="entry 5000").wait_for(timeout=5_000)
@@ -243,3 +248,7 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
     )
     assert 5000 <= int(top) <= 5010
     shot(page, "ledger-10000-entries")
+    # A search typed in the box runs in the kernel, within the kinds shown.
+    ledger.locator(".ipa-search").fill("ENTRY 7777")
+    ledger.locator(".ipa-count", has_text="1 of 10000 entries matching “entry 7777”").wait_for(timeout=10_000)
+    assert ledger.locator(".ipa-row").evaluate_all("rows => rows.map(r => +r.dataset.i)") == [7778]

@@ -16,7 +16,7 @@ from ipyagent.testing import VirtualClock
 from ipyagent.throttle import ClockTimer
 from ipyagent.widgets import ledger as ledger_module
 from ipyagent.widgets import ledger_view
-from ipyagent.widgets.ledger import FIRST
+from ipyagent.widgets.ledger import FIRST, LedgerView
 
 KINDS = ["user", "assistant", "tool_call", "tool_result", "notification"]
 
@@ -59,6 +59,15 @@ class Reads:
     def take(self) -> int:
         count, self.count = self.count, 0
         return count
+
+
+def open_view(clock: VirtualClock, ledger: Ledger, wire: Any) -> tuple[Agent, LedgerView, Any]:
+    """An agent with ``ledger``, and a view of it that appeared (asked for its rows)."""
+    agent = Agent(ScriptedBackend.from_list([], clock), clock=clock, ledger=ledger)
+    view = ledger_view(agent, timer=ClockTimer(clock))
+    sent = wire(view)
+    view._receive(view, {"type": "sync"}, [])
+    return agent, view, sent
 
 
 def rows_sent(messages: list[dict[str, Any]]) -> int:
@@ -117,10 +126,7 @@ async def test_opening_scrolling_and_hiding_kinds_read_as_much_at_100000_entries
 async def test_appends_arrive_live_at_their_place_in_a_long_ledger(wire: Any) -> None:
     n = 50_000
     async with VirtualClock() as clock:
-        agent = Agent(ScriptedBackend.from_list([], clock), clock=clock, ledger=long_ledger(n))
-        view = ledger_view(agent, timer=ClockTimer(clock))
-        sent = wire(view)
-        view._receive(view, {"type": "sync"}, [])
+        agent, view, sent = open_view(clock, long_ledger(n), wire)
         for k in range(3):
             agent.ledger.append("user", f"appended {k}", time=float(n + k))
             await clock.sleep(0.1)
@@ -157,10 +163,7 @@ def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_a_search_of_a_long_ledger_reports_progress_and_finds_every_match(wire: Any) -> None:
     n = 60_000
     async with VirtualClock() as clock:
-        agent = Agent(ScriptedBackend.from_list([], clock), clock=clock, ledger=long_ledger(n))
-        view = ledger_view(agent, timer=ClockTimer(clock))
-        sent = wire(view)
-        view._receive(view, {"type": "sync"}, [])
+        _, view, sent = open_view(clock, long_ledger(n), wire)
         view._receive(view, {"type": "filter", "hidden": "system", "query": "Needle"}, [])
         progress = sent.custom("searching")
         assert progress and progress[0]["query"] == "needle" and progress[0]["total"] == n
@@ -196,10 +199,7 @@ async def test_a_search_of_a_long_ledger_reports_progress_and_finds_every_match(
 async def test_a_newer_filter_wins_over_a_search_still_running(wire: Any) -> None:
     n = 60_000
     async with VirtualClock() as clock:
-        agent = Agent(ScriptedBackend.from_list([], clock), clock=clock, ledger=long_ledger(n))
-        view = ledger_view(agent, timer=ClockTimer(clock))
-        sent = wire(view)
-        view._receive(view, {"type": "sync"}, [])
+        _, view, sent = open_view(clock, long_ledger(n), wire)
         view._receive(view, {"type": "filter", "hidden": "system", "query": "entry"}, [])
         view._receive(view, {"type": "filter", "hidden": "system,user", "query": ""}, [])
         assert view.wait_for_search(60)
@@ -210,14 +210,12 @@ async def test_a_newer_filter_wins_over_a_search_still_running(wire: Any) -> Non
 
 async def test_an_answers_notes_travel_with_its_row(wire: Any) -> None:
     async with VirtualClock() as clock:
-        agent = Agent(ScriptedBackend.from_list([], clock), clock=clock)
+        ledger = Ledger()
         usage = {"notes": ["tool lookup chosen by keyword", "a repetition was stopped"]}
-        agent.ledger.append("assistant", "Here it is.", time=1.0, usage=usage)
-        agent.ledger.append("assistant", "", time=2.0, usage={"notes": ["answered from the result"]})
-        agent.ledger.append("assistant", "", time=3.0)  # a turn that only called tools: not shown
-        view = ledger_view(agent, timer=ClockTimer(clock))
-        sent = wire(view)
-        view._receive(view, {"type": "sync"}, [])
+        ledger.append("assistant", "Here it is.", time=1.0, usage=usage)
+        ledger.append("assistant", "", time=2.0, usage={"notes": ["answered from the result"]})
+        ledger.append("assistant", "", time=3.0)  # a turn that only called tools: not shown
+        _, view, sent = open_view(clock, ledger, wire)
         [reset] = sent.custom("reset")
         rows = [(r["text"], r.get("notes")) for r in reset["rows"]]
         assert rows == [

@@ -9,22 +9,13 @@ entries of some kinds lie before any index costs O(BLOCK), whatever the ledger's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Final, get_args
 
-from .entry import Entry
+from .entry import Entry, EntryKind
 from .text import is_empty_answer, notes_of
 
-KINDS: Final = (
-    "empty",  # an assistant entry with nothing to read (a turn that only called tools)
-    "system",
-    "user",
-    "assistant",
-    "tool_call",
-    "tool_result",
-    "notification",
-    "interruption",
-    "subagent",
-)
+# Codes: 0 for an answer with nothing to read (a turn that only called tools), then the kinds.
+KINDS: Final = ("empty", *get_args(EntryKind))
 CODE: Final = {kind: n for n, kind in enumerate(KINDS)}
 BLOCK: Final = 4096
 

@@ -153,6 +153,7 @@ def converse(kernel, provider: FakeProvider, message: str, *replies: Reply) -> s
     return kernel.view_text(view)
 
 
+@pytest.mark.timeout(180)  # a kernel, four providers and their failures: ~25 s alone, more on a busy machine
 def test_no_key_anywhere_after_realistic_sessions_with_failures(start_kernel, kernel_dirs, tmp_path) -> None:  # type: ignore[no-untyped-def]
     log_file, output = tmp_path / "debug.log", tmp_path / "kernel-output.txt"
     with served() as (provider, silent_port):

@@ -252,3 +252,43 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
     ledger.locator(".ipa-search").fill("ENTRY 7777")
     ledger.locator(".ipa-count", has_text="1 of 10000 entries matching “entry 7777”").wait_for(timeout=10_000)
     assert ledger.locator(".ipa-row").evaluate_all("rows => rows.map(r => +r.dataset.i)") == [7778]
+
+
+def test_a_ledger_taller_than_a_browser_allows_scrolls_in_proportion(lab: JupyterLab, page: Any) -> None:
+    # Browsers cap an element's height (Firefox at ~17.9 million px: 750,000 rows); the view caps
+    # its scrolled area (here at 60,000 px for 10,000 rows) and scrolls through the list in proportion.
+    build = SETUP + (
+        "agent = Agent(scripted([{'text': 'unused'}]), clock=clock)\n"
+        "for i in range(9999):\n"
+        "    agent.ledger.append('user', f'entry {i}', time=clock.wall())"
+    )
+    url = lab.write_notebook("tall.ipynb", [build, "ledger_view(agent, tallest=60_000)"])
+    open_and_run(page, url, 2)
+    wait_cells_done(page, 2)
+    ledger = page.locator(".ipa-ledger")
+    ledger.locator(".ipa-count", has_text="9999 of 10000 entries").wait_for(timeout=20_000)
+    viewport = ledger.locator(".ipa-viewport")
+    assert viewport.evaluate("v => v.scrollHeight") <= 60_000
+    ledger.locator(".ipa-row[data-i='9999']", has_text="entry 9998").wait_for(timeout=5_000)
+    top_row = (
+        "v => [...v.querySelectorAll('.ipa-row')].find(r => r.getBoundingClientRect().bottom"
+        " > v.getBoundingClientRect().top + 1)"
+    )
+
+    def top_entry() -> int:
+        ledger.locator(".ipa-row.ipa-missing").first.wait_for(state="detached", timeout=5_000)
+        return int(viewport.evaluate(f"v => ({top_row})(v).dataset.i"))
+
+    viewport.evaluate("v => { v.scrollTop = (v.scrollHeight - v.clientHeight) / 2; }")
+    assert 4900 <= top_entry() <= 5100
+    viewport.evaluate("v => { v.scrollTop = 0; }")
+    assert top_entry() == 1
+    viewport.evaluate("v => { v.scrollTop = v.scrollHeight; }")
+    ledger.locator(".ipa-row[data-i='9999']", has_text="entry 9998").wait_for(timeout=5_000)
+    # The newest row is whole in sight at the bottom.
+    inside = viewport.evaluate(
+        "v => { const b = v.querySelector(\".ipa-row[data-i='9999']\").getBoundingClientRect();"
+        " const o = v.getBoundingClientRect(); return b.top >= o.top - 1 && b.bottom <= o.bottom + 1; }"
+    )
+    assert inside
+    shot(page, "ledger-taller-than-allowed")

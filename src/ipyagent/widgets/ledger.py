@@ -49,6 +49,9 @@ class LedgerView(AgentWidget):
     _esm = esm("ledger.js")
     _css = CSS
     path = t.Unicode("").tag(sync=True)  # whose ledger is shown
+    # The tallest the view's scrolled area gets, px (0: the browser side's own limit, below what
+    # browsers allow); a longer list scrolls in proportion.
+    tallest = t.Int(0, min=0).tag(sync=True)
     accepts = frozenset({"sync", "follow", "window", "filter"})
     with_children = True
 

@@ -191,6 +191,8 @@ def bench_browser(n: int = 10_000, appends: int = 200, label: str = "", shots: P
     print(f"   show {n:,} entries: view created -> rows drawn      {shown:7.1f} ms   goal <= 200 ms  "
           f"{verdict(shown <= 200)}")  # fmt: skip
     print(f"     of which browser work (handling + drawing)          {js_work:7.1f} ms")
+    if load.get("snapshot") is not None:
+        print(f"     the rows shown with the output were applied after   {load['snapshot']:7.1f} ms")
     if load.get("reset") is not None:
         print(f"     the kernel's first rows arrived after               {load['reset']:7.1f} ms")
     print(f"   cell that makes the view run -> rows drawn            {from_cell:7.1f} ms")

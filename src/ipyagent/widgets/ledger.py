@@ -52,6 +52,9 @@ class LedgerView(AgentWidget):
     # The tallest the view's scrolled area gets, px (0: the browser side's own limit, below what
     # browsers allow); a longer list scrolls in proportion.
     tallest = t.Int(0, min=0).tag(sync=True)
+    # The newest rows as when the view was last shown (a reset message): a view draws them as it
+    # appears, without waiting for the kernel's answer to its ``sync``, which then brings it up to date.
+    first = t.Dict().tag(sync=True)
     accepts = frozenset({"sync", "follow", "window", "filter"})
     with_children = True
 
@@ -239,6 +242,14 @@ class LedgerView(AgentWidget):
     def resync(self, at: int | None = None) -> None:
         """Start the view over: counts, and the rows at position ``at`` (default: the newest)."""
         with self._lock:
+            self.send_msg(self._reset(at))
+            # Rows collected before this point are in the snapshot; calls too.
+            self._rows, self._calls = [], {}
+            self._live_dirty = self._agents_dirty = True
+        self._throttle.flush_now()
+
+    def _reset(self, at: int | None = None) -> ResetMsg:
+        with self._lock:
             agent, index = self.shown, self._index
             shown = len(index)
             start = max(0, shown - FIRST) if at is None else max(0, min(at, shown - 1))
@@ -260,11 +271,7 @@ class LedgerView(AgentWidget):
                 "rows": self._window_rows(first, FIRST),
                 "calls": calls,
             }
-            self.send_msg(reset)
-            # Rows collected before this point are in the snapshot; calls too.
-            self._rows, self._calls = [], {}
-            self._live_dirty = self._agents_dirty = True
-        self._throttle.flush_now()
+            return reset
 
     def send_window(self, start: int, count: int) -> None:
         with self._lock:
@@ -315,6 +322,10 @@ class LedgerView(AgentWidget):
             if e.kind == "notification" and e.task_id == task_id:
                 return _ENDS.get(e.source or "", "done")
         return "started"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.first = dict(self._reset())  # reaches the browser before the output that shows the view
+        return super()._repr_mimebundle_(**kwargs)
 
     def _agent_paths(self) -> list[str]:
         return [a.path for a in self.agent.walk()]

@@ -387,7 +387,8 @@ function render({ model, el }) {
     const t0 = performance.now();
     switch (msg.type) {
       case "reset": {
-        if (stats.reset === undefined) stats.reset = t0 - stats.start; // the kernel's answer came
+        if (msg === snapshot) stats.snapshot = t0 - stats.start;
+        else if (stats.reset === undefined) stats.reset = t0 - stats.start; // the kernel's answer came
         searching = null;
         cache = new Map();
         calls.clear();
@@ -444,6 +445,16 @@ function render({ model, el }) {
   }
 
   const offMsg = listen(model, "msg:custom", onMsg);
+  // The newest rows as when the output was made: drawn at once, until the kernel's reset comes.
+  let snapshot = null;
+  const fromSnapshot = () => {
+    const first = model.get("first");
+    if (!waitingReset || !first || first.type !== "reset") return;
+    snapshot = first;
+    onMsg(first);
+  };
+  const offFirst = listen(model, "change:first", fromSnapshot);
+  fromSnapshot();
   const offErr = errorLine(model, err);
   follow.onchange = () => model.send({ type: "follow", path: follow.value });
   let typing = 0;
@@ -482,6 +493,7 @@ function render({ model, el }) {
   return () => {
     bye();
     offMsg();
+    offFirst();
     offErr();
     resized.disconnect();
     clearInterval(tick);

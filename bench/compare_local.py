@@ -72,11 +72,14 @@ async def speed(backend: LocalBackend) -> float:
     )
 
     def run() -> float:
-        llm.create_completion(prompt, max_tokens=1, temperature=0)  # the prompt, evaluated once
-        started = time.perf_counter()
-        out = llm.create_completion(prompt, max_tokens=96, temperature=0)
-        n = out["usage"]["completion_tokens"]
-        return float(n / (time.perf_counter() - started))
+        # Under the backend's lock: a generation the last scenario abandoned may still be reading
+        # its prompt, and two threads decoding in one llama.cpp context abort the process.
+        with backend._model_lock:
+            llm.create_completion(prompt, max_tokens=1, temperature=0)  # the prompt, evaluated once
+            started = time.perf_counter()
+            out = llm.create_completion(prompt, max_tokens=96, temperature=0)
+            n = out["usage"]["completion_tokens"]
+            return float(n / (time.perf_counter() - started))
 
     return await anyio.to_thread.run_sync(run)
 
@@ -156,7 +159,11 @@ async def main() -> None:
         def factory(scenario: Scenario, clock: Clock, backend: Backend = backend) -> Backend:
             return HeldBackend(backend, clock)
 
-        results = await run_scenarios(scenarios, factory, model=name)
+        results = []
+        for scenario in scenarios:  # one by one, so a long run shows where it is
+            results += await run_scenarios([scenario], factory, model=name)
+            done = results[-1]
+            print(f"  {name} {scenario.key}: {'success' if done.success else 'failed'}", flush=True)
         totals = Totals.of(results)
         per = {}
         for b in BEHAVIOURS:

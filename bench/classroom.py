@@ -15,10 +15,12 @@ Phases, one classroom, run one after the other:
     flooder's kernel lifting it (as any student can, for their own kernel: the limit is a guard
     against runaway agents, not a quota).
 
-    nice -n 10 .venv/bin/python bench/classroom.py [--seconds 120] [--phases 10,20,40,flood,flood-nolimit]
+    nice -n -5 .venv/bin/python bench/classroom.py \
+        [--seconds 120] [--phases 10,20,40,flood,flood-nolimit] [--flood-with 10]
 
-Needs root (it creates the accounts and removes them after). Results go to
-bench/results/classroom.json after every phase; the progress to stdout.
+A small dry run: ``--seconds 30 --phases 3,flood --flood-with 3``. Needs root (it creates the
+accounts and removes them after). Results go to bench/results/classroom.json after every phase
+(a stopped run keeps the phases it finished); the progress to stdout.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
+import os
 import random
 import shutil
 import statistics
@@ -131,8 +135,23 @@ def memory_per_student(room: Classroom, users: list[str]) -> dict[str, float]:
     }
 
 
+@functools.cache
+def _tokenizer() -> Any:
+    from llama_cpp import Llama
+
+    from ipyagent.dispatch.backends.local import default_model_path
+
+    return Llama(model_path=str(default_model_path()), vocab_only=True, verbose=False)
+
+
+def tokens(text: str) -> int:
+    """How many of the model's tokens an answer as shown in the cell takes."""
+    return len(_tokenizer().tokenize(text.encode(), add_bos=False))
+
+
 def summarize(name: str, exchanges: list[Exchange], queue: list[int], seconds: float) -> dict[str, Any]:
     answered = [e for e in exchanges if e.answered is not None and not e.failed]
+    answer_tokens = [tokens(e.text) for e in answered]
     first = [e.first_words for e in answered if e.first_words is not None]
     end = [e.answered for e in answered if e.answered is not None]
     return {
@@ -148,6 +167,8 @@ def summarize(name: str, exchanges: list[Exchange], queue: list[int], seconds: f
         "queue_mean": statistics.fmean(queue) if queue else None,
         "queue_max": max(queue) if queue else None,
         "messages_per_minute": len(exchanges) / seconds * 60,
+        "tokens_per_answer_mean": statistics.fmean(answer_tokens) if answer_tokens else None,
+        "tokens_per_answer_p95": percentile([float(t) for t in answer_tokens], 95),
     }
 
 
@@ -166,7 +187,7 @@ async def phase(
     queue: list[int] = []
     until = time.monotonic() + seconds
     jobs = [student_loop(s, until, exchanges) for s in students]
-    jobs.append(sample_queue(room, until + 60, queue))
+    jobs.append(sample_queue(room, until + 30, queue))
     flood_job = (
         asyncio.get_running_loop().create_task(flood_loop(flood_student, until, lift))
         if flood_student
@@ -180,7 +201,9 @@ async def phase(
         except TimeoutError:
             flood_job.cancel()
     memory = memory_per_student(room, users)
+    memory["model_server_mb"] = model_server_memory(room)
     result = summarize(name, exchanges, queue, seconds) | {"students": len(users), "memory": memory}
+    result["load_average"] = os.getloadavg()
     if flooder:
         result["flood_forks_started"] = forks
         result["flooder_limit_lifted"] = lift
@@ -192,45 +215,65 @@ async def phase(
 
 async def run(args: argparse.Namespace) -> None:
     phases = args.phases.split(",")
-    need = max(
-        [int(p) for p in phases if p.isdigit()] + [11 if any(p.startswith("flood") for p in phases) else 0]
-    )
+    flooding = any(p.startswith("flood") for p in phases)
+    need = max([int(p) for p in phases if p.isdigit()] + [args.flood_with + 1 if flooding else 0])
     tag = uuid.uuid4().hex[:4]
     users = [f"ipb{tag}s{i}" for i in range(need)]
     root = classroom_root()
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": args.seconds,
+        "load_average_before": os.getloadavg(),
         "phases": [],
     }
-    with Classroom(users, root=root, model_calls=args.model_calls, model_nice=0) as room:
+    with Classroom(
+        users, root=root, model_calls=args.model_calls, model_nice=0, model_max_tokens=args.max_tokens
+    ) as room:
         took = room.hub.start_servers(users, timeout=900)
         results["servers_started_seconds"] = took
         results["servers"] = need
         print(f"{need} servers ready in {took:.1f} s", flush=True)
-        for name in phases:
+        for number, name in enumerate(phases):
             if name.isdigit():
                 result = await phase(room, name, users[: int(name)], args.seconds)
             else:
+                others, flooder = users[: args.flood_with], users[args.flood_with]
                 result = await phase(
-                    room, name, users[:10], args.seconds, flooder=users[10], lift=(name == "flood-nolimit")
+                    room, name, others, args.seconds, flooder=flooder, lift=(name == "flood-nolimit")
                 )
             results["phases"].append(result)
             save(results)
-            # Questions left from this phase would still hold the server in the next one.
-            await drain(room)
+            if number < len(phases) - 1:
+                # Questions left from this phase would still hold the server in the next one.
+                result["drain_seconds"] = await drain(room)
+                save(results)
+        results["load_average_after"] = os.getloadavg()
         results["stop_left"] = room.stop_hub()
     save(results)
     print_table(results)
 
 
-async def drain(room: Classroom, longest: float = 600) -> None:
-    deadline = time.monotonic() + longest
-    while time.monotonic() < deadline:
+async def drain(room: Classroom, longest: float = 300) -> float:
+    """Wait until the model server holds no request (at most ``longest`` seconds); how long."""
+    started = time.monotonic()
+    while time.monotonic() - started < longest:
         counts = await asyncio.to_thread(room.model_server.queue)
         if counts["in_flight"] == 0:
-            return
+            break
         await asyncio.sleep(2)
+    return time.monotonic() - started
+
+
+def model_server_memory(room: Classroom) -> float:
+    import psutil
+
+    process = room.model_server.process
+    if process is None:
+        return 0.0
+    try:
+        return float(psutil.Process(process.pid).memory_full_info().pss / 2**20)
+    except psutil.NoSuchProcess:
+        return 0.0
 
 
 def classroom_root() -> Path:
@@ -250,16 +293,17 @@ def print_table(results: dict[str, Any]) -> None:
         return "-" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
 
     print(
-        "\n| phase | messages | answered | first words p50 / p95 (s) | answer p50 / p95 (s) "
-        "| queue mean / max | MB per student |"
+        "\n| phase | students | messages (per min) | answered | first words p50 / p95 (s) "
+        "| answer p50 / p95 (s) | tokens per answer | queue mean / max | MB per student | load |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results["phases"]:
         print(
-            f"| {r['phase']} | {r['messages']} | {r['answered']} "
-            f"| {f(r['first_words_p50'])} / {f(r['first_words_p95'])} "
-            f"| {f(r['answer_p50'])} / {f(r['answer_p95'])} | {f(r['queue_mean'])} / {f(r['queue_max'])} "
-            f"| {f(r['memory']['per_student_mb'])} |"
+            f"| {r['phase']} | {r['students']} | {r['messages']} ({f(r['messages_per_minute'])}) "
+            f"| {r['answered']} | {f(r['first_words_p50'])} / {f(r['first_words_p95'])} "
+            f"| {f(r['answer_p50'])} / {f(r['answer_p95'])} | {f(r['tokens_per_answer_mean'])} "
+            f"| {f(r['queue_mean'])} / {f(r['queue_max'])} "
+            f"| {f(r['memory']['per_student_mb'])} | {f(r['load_average'][0])} |"
         )
 
 
@@ -270,6 +314,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120, help="length of each phase")
     parser.add_argument("--phases", default="10,20,40,flood,flood-nolimit")
     parser.add_argument("--model-calls", type=int, default=2, help="the classroom's limit per kernel")
+    parser.add_argument("--flood-with", type=int, default=10, help="students beside the flooder")
+    parser.add_argument("--max-tokens", type=int, default=512, help="the model server's answer cap")
     args = parser.parse_args()
     reason = missing_programs()
     if reason:

@@ -1,6 +1,7 @@
 """What the pipeline hears: the browser's 48 kHz microphone taken down to 16 kHz, before (linear
 interpolation, no filter) and after (the low-pass + interpolation that ``widgets/voice.js`` runs
-now, executed by node from that very file), side by side in one run.
+now, executed by node from that very file), side by side in one run, with an ideal band-limited
+resampling as the reference.
 
     PYTHONPATH=src python bench/mic_resampling.py
 
@@ -91,6 +92,15 @@ fs.writeFileSync(process.argv[3], Buffer.from(new Float32Array(out).buffer));
     return np.clip(out, -32768, 32767).astype(np.int16)
 
 
+def ideal(samples: np.ndarray) -> Int16Array:
+    """The reference: band-limited resampling (FFT, a brick-wall filter at 8 kHz), what a native
+    16 kHz capture or a perfect filter would give."""
+    n = len(samples) * 16_000 // MIC_RATE
+    spectrum = np.fft.rfft(samples.astype(np.float64))[: n // 2 + 1]
+    out = np.fft.irfft(spectrum, n) * n / len(samples)
+    return np.clip(out, -32768, 32767).astype(np.int16)
+
+
 def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
@@ -113,7 +123,11 @@ def power_db(samples: Int16Array) -> float:
 def main() -> dict[str, object]:
     whisper = WhisperTranscriber()
     classify = webrtc_classifier(2, FrameFormat())
-    setups = {"before (linear)": linear, "after (low-pass, voice.js)": browser_now}
+    setups = {
+        "before (linear)": linear,
+        "after (low-pass, voice.js)": browser_now,
+        "reference (ideal, FFT)": ideal,
+    }
     results: dict[str, dict[str, float]] = {}
     transcripts: dict[str, list[str]] = {}
     for name, down in setups.items():

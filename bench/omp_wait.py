@@ -58,17 +58,25 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    results: dict[str, list[float]] = {}
-    for _ in range(args.rounds):
+    results: dict[str, list[float]] = {"load average before": list(os.getloadavg())}
+    RESULTS.mkdir(exist_ok=True)
+    for round_ in range(args.rounds):
         for together in (1, 2):
             for policy in ("ACTIVE", "PASSIVE"):
-                results.setdefault(f"{policy} x{together}", []).extend(run(policy, together))
+                seconds = run(policy, together)
+                results.setdefault(f"{policy} x{together}", []).extend(seconds)
+                print(f"round {round_ + 1}: {policy} x{together}: {seconds}", flush=True)
+                # A stopped run keeps what it measured.
+                (RESULTS / "omp_wait.json").write_text(json.dumps(results, indent=1))
+    results["load average after"] = list(os.getloadavg())
     print("| OMP_WAIT_POLICY | processes at once | 64 tokens, median (s) | runs |")
     print("|---|---|---|---|")
     for key, values in results.items():
+        if " x" not in key:
+            continue
         policy, together = key.split(" x")
         print(f"| {policy} | {together} | {statistics.median(values):.2f} | {len(values)} |")
-    RESULTS.mkdir(exist_ok=True)
+    print(f"load average before {results['load average before']}, after {results['load average after']}")
     (RESULTS / "omp_wait.json").write_text(json.dumps(results, indent=1))
     return 0
 

@@ -16,10 +16,14 @@ adds its own output latency, typically 10-40 ms, not counted here). Stages of on
 - TTS first chunk: synthesising that piece (piper, voice joe);
 - first audio out: from the synthesised chunk to the speaker reporting it playing.
 
-The setups, each adding one lever to the one before: ``today`` (silence hangover of 300 ms,
-first sentence spoken first), ``+ Smart Turn`` (semantic end of turn), ``+ first clause`` (the
-first clause of the answer is synthesised, not the first sentence), ``+ fitted Whisper window``
-(the encoder gets the utterance plus 1 s instead of a 30 s window).
+The setups, each adding one lever to the one before: ``before`` (the pipeline's old settings:
+silence hangover of 300 ms, first sentence spoken first, Whisper's 30 s window; recognition
+already starts at the first 90 ms pause), ``+ Smart Turn`` (semantic end of turn), ``+ first
+clause`` (the first clause of the answer is synthesised, not the first sentence), ``+ fitted
+Whisper window`` (the encoder gets the utterance plus 5 s instead of a 30 s window), ``+
+speculative start`` (the model starts on the early transcript at the pause; the new pipeline,
+as the voice widget runs it); and the new pipeline without recognition during speech (the
+utterance is recognised only once its end is decided), to show what that lever is worth.
 
 Barge-in: from the real onset of the user's speech (first loud sample) to the speaker stopped.
 Prints a table; writes bench/results/voice.json and bench/results/voice.png.
@@ -28,6 +32,7 @@ Prints a table; writes bench/results/voice.json and bench/results/voice.png.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -65,13 +70,18 @@ class Setup:
     turn_detection: bool = False
     first_clause_words: int = 0
     fit_window: bool = False
+    speculate: bool = False
+    early_recognition: bool = True
 
 
+NEW = Setup("+ speculation", turn_detection=True, first_clause_words=4, fit_window=True, speculate=True)
 SETUPS = [
-    Setup("today"),
+    Setup("before"),
     Setup("+ Smart Turn", turn_detection=True),
     Setup("+ first clause", turn_detection=True, first_clause_words=4),
-    Setup("+ fitted Whisper window", turn_detection=True, first_clause_words=4, fit_window=True),
+    Setup("+ fitted window", turn_detection=True, first_clause_words=4, fit_window=True),
+    NEW,
+    dataclasses.replace(NEW, name="new, no early STT", early_recognition=False),
 ]
 
 
@@ -143,7 +153,9 @@ async def run_setup(
             whisper[setup.fit_window],
             vad=VadConfig(onset_frames=3, hangover_frames=10),
             turn_detector=turns if setup.turn_detection else None,
+            speculate=setup.speculate,
         )
+        pipeline.early_recognition = setup.early_recognition
         pipeline.stt_timeout = 120  # a loaded machine: measure it, do not give up on it
         tg.start_soon(speaker.run)
         await tg.start(pipeline.run)
@@ -173,6 +185,7 @@ async def run_setup(
             assert speaker.stopped_at is not None
             barge.append(speaker.stopped_at - (start + s_onset))
         hits = pipeline.early_hits
+        speculations = dict(agent.dispatcher.speculations)
         pipeline.close()
         tg.cancel_scope.cancel()
     med = {stage: statistics.median(r[stage] for r in rows) for stage in STAGES}
@@ -185,7 +198,44 @@ async def run_setup(
         "barge_in": barge,
         "barge_in_median": statistics.median(barge),
         "early_hits": hits,
+        "speculations": speculations,
     }
+
+
+def profile(repeat: int) -> dict[str, dict[str, float]]:
+    """Each model's work in one turn, alone: wall seconds and CPU seconds (all threads), median
+    of ``repeat``. On a loaded machine the wall time grows with the load, the CPU time hardly:
+    what a quiet machine would take is about the CPU time spread over the threads."""
+    question = speech("What is the weather in Paris?")
+    pcm = np.concatenate([question, np.zeros(2400, np.int16)]).astype("<i2").tobytes()
+    synth = PiperSynthesizer()
+    turns = SmartTurn()
+    work = {
+        "Smart Turn verdict": lambda: turns.complete(pcm),
+        "Whisper, 30 s window": lambda: WHISPER[False].transcribe(pcm),
+        "Whisper, fitted window": lambda: WHISPER[True].transcribe(pcm),
+        "piper, first clause": lambda: synth.synthesize("It is sunny in Paris right now,"),
+        "piper, first sentence": lambda: synth.synthesize(ANSWER.split(". ")[0] + "."),
+    }
+    for fn in work.values():
+        fn()  # loads and warms up
+    out: dict[str, dict[str, float]] = {}
+    for name, fn in work.items():
+        walls, cpus = [], []
+        for _ in range(repeat):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+        out[name] = {"wall": statistics.median(walls), "cpu": statistics.median(cpus)}
+    print(f"\nEach model alone, median of {repeat}, seconds (CPU: all threads of the process)")
+    print(f"{'work':<26}{'wall':>8}{'CPU':>8}")
+    for name, r in out.items():
+        print(f"{name:<26}{r['wall']:>8.3f}{r['cpu']:>8.3f}")
+    return out
+
+
+WHISPER: dict[bool, WhisperTranscriber] = {}
 
 
 async def main(repeat: int, model: str) -> dict[str, Any]:
@@ -194,7 +244,8 @@ async def main(repeat: int, model: str) -> dict[str, Any]:
     synth.synthesize("Warm up.")
     piper_load = time.monotonic() - t
     t = time.monotonic()
-    whisper = {fit: WhisperTranscriber(fit_window=fit) for fit in (False, True)}
+    whisper = WHISPER
+    whisper.update({fit: WhisperTranscriber(fit_window=fit) for fit in (False, True)})
     for w in whisper.values():
         w.transcribe(speech("Warm up.").astype("<i2").tobytes())
     whisper_load = time.monotonic() - t
@@ -214,7 +265,11 @@ async def main(repeat: int, model: str) -> dict[str, Any]:
         print(f"{stage:<24}" + "".join(f"{r['median'][stage]:>{width}.3f}" for r in results))
     print(f"{'end of speech -> audio':<24}" + "".join(f"{r['total_median']:>{width}.3f}" for r in results))
     print(f"{'barge-in onset -> stop':<24}" + "".join(f"{r['barge_in_median']:>{width}.3f}" for r in results))
-    best = results[-1]
+    print(
+        f"{'speculations used':<24}"
+        + "".join(f"{str(r['speculations']['adopted']) + '/' + str(repeat):>{width}}" for r in results)
+    )
+    best = next(r for r in results if r["setup"] == NEW.name)
     print(
         f"goal end of speech -> first audio <= {TURN_GOAL:.1f} s: "
         f"{'PASS' if best['total_median'] <= TURN_GOAL else 'MISS'} ({best['total_median']:.3f} s); "
@@ -259,9 +314,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--model", choices=["scripted", "local"], default="scripted")
+    parser.add_argument("--profile", action="store_true", help="only time each model alone (wall and CPU)")
     args = parser.parse_args()
     if shutil.which("espeak-ng") is None:
         sys.exit("bench/voice.py needs espeak-ng to make the speech (apt-get install espeak-ng)")
+    if args.profile:
+        WHISPER.update({fit: WhisperTranscriber(fit_window=fit) for fit in (False, True)})
+        stages = profile(args.repeat)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "voice_profile.json").write_text(json.dumps(stages, indent=2))
+        sys.exit(0)
     data = anyio.run(main, args.repeat, args.model)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "voice.json").write_text(json.dumps(data, indent=2))

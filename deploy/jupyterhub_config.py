@@ -71,6 +71,10 @@ c.Spawner.args = [
     f"--MappingKernelManager.cull_idle_timeout={kernel_idle}",
     "--MappingKernelManager.cull_interval=60",
     "--MappingKernelManager.cull_connected=True",
+    # No "get notified about Jupyter news?" question to every student, no update check: the
+    # course decides what runs, and a classroom network may not reach jupyter.org.
+    "--LabApp.news_url=None",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ]
 c.Spawner.environment = {
     "IPYAGENT_MODEL": env("CLASSROOM_MODEL", "openai:smollm2@http://127.0.0.1:8080/v1"),

@@ -4,6 +4,7 @@ barge-in, an answer that must be heard is not cut, and a pause mid-sentence is n
 
 from __future__ import annotations
 
+import anyio
 import numpy as np
 import pytest
 
@@ -106,6 +107,30 @@ async def test_a_cough_during_the_answer_resumes_from_the_first_unheard_word() -
         assert marker.status == "false"
         assert f"resumed from “{resumed.split()[0]}”" in marker.text
         assert kinds(r.agent) == ["user", "interruption", "assistant"]
+
+
+async def test_a_paused_answer_resumes_when_the_microphone_stops_mid_cough() -> None:
+    async with rig([{"delay": 0.2, "text": ANSWER}], FixedTranscriber("")) as r:
+        await into_second_sentence(r)
+        await speak(r, cough(0.3)[: round(0.2 * SAMPLE_RATE)])  # the mic goes dead mid-cough
+        stopped = r.clock.now()
+        assert r.output.paused  # the cough paused the answer; no frame will ever end it
+        with anyio.fail_after(30):  # real seconds: a hang fails instead of blocking the suite
+            await r.agent.settled()
+        assert r.pipeline.marks.times["microphone_stopped"] - stopped == pytest.approx(1.0, abs=0.05)
+        assert r.pipeline.marks.times["resumed"] - stopped < 1.5
+        assert r.pipeline.false_interruptions == 1
+        heard_once(r)
+        assert kinds(r.agent) == ["user", "interruption", "assistant"]
+
+
+async def test_words_cut_off_by_a_dead_microphone_are_still_answered() -> None:
+    question = speech("What time is it?")
+    async with rig([{"delay": 0.1, "text": "Nine."}], FixedTranscriber("What time is it?")) as r:
+        await speak(r, question[: len(question) * 2 // 3])  # no silence after: the frames stop
+        with anyio.fail_after(30):
+            await wait_for(r.agent, lambda: kinds(r.agent) == ["user", "assistant"])
+        assert r.agent.ledger[1].text == "What time is it?"
 
 
 async def test_an_uh_is_no_barge_in_but_words_are() -> None:
@@ -267,3 +292,8 @@ def test_whisper_hears_no_words_in_a_cough_and_short_words_once() -> None:
     ]
     assert whisper.transcribe(pcm[0]) == ""  # not "I'm gonna kill you.", as it once was
     assert whisper.transcribe(pcm[1]) == "Stop."  # not "Stop. Stop. Stop. ..."
+    # The same word with a little digital silence after it (as a browser sends after a mute).
+    clipped = np.concatenate([speech("Stop."), np.zeros(2400, np.int16)]).astype("<i2").tobytes()
+    assert whisper.transcribe(clipped) == "Stop."
+    words = np.concatenate([speech("No, no, wait."), silence(0.3)]).astype("<i2").tobytes()
+    assert whisper.transcribe(words).lower().count("no") == 2  # a word said twice is heard twice

@@ -62,6 +62,7 @@ async def rig(
     turn_detector: TurnDetector | None = None,
     interruption: InterruptionPolicy | None = None,
     tools: Iterable[Callable[..., Any]] = (),
+    speculate: bool = False,
 ) -> AsyncIterator[Rig]:
     async with VirtualClock() as clock:
         synth = RecordingSynth(clock)
@@ -82,7 +83,9 @@ async def rig(
             anyio.create_task_group() as tg,
         ):
             agent.subscribe(on_update)
-            pipeline = VoicePipeline(agent, output, transcriber, vad=vad, turn_detector=turn_detector)
+            pipeline = VoicePipeline(
+                agent, output, transcriber, vad=vad, turn_detector=turn_detector, speculate=speculate
+            )
             tg.start_soon(speaker.run)
             await tg.start(pipeline.run)
             # The mic has been on in a quiet room: the VAD has measured it (see VadConfig).

@@ -347,6 +347,39 @@ class Agent:
         gen = self.dispatcher.current
         return gen.policy if gen is not None and gen.policy is not None else self.interruption
 
+    def speculate(
+        self,
+        text: str,
+        source: ev.UserSource = "voice",
+        *,
+        on_text: Callable[[str, bool], None] | None = None,
+    ) -> bool:
+        """Start the model on ``text`` as if the user had just sent it, before their turn is
+        confirmed (a speaker's words at their first pause). Nothing is said, no tool starts and
+        nothing is recorded: the answer is kept only if ``text`` then arrives as the user's turn
+        with nothing else new in the ledger (the generation takes up the model's output from
+        where it has got to); if the user goes on, :meth:`drop_speculation` (or any other
+        turn) discards it and the turn is answered afresh. True if a speculation is running."""
+        if not isinstance(text, str) or not text.strip() or self.status != "running" or self._tg is None:
+            return False
+        if (
+            self._state not in (State.IDLE, State.LISTENING)
+            or self._deferred  # held results would join the turn: the guess could not fit
+            or len(self._queue)
+            or self._generation_requested
+            or self.dispatcher.current is not None
+            or (self.turn_based and self.runner.running())
+        ):
+            self.dispatcher.discard_speculation()
+            return False
+        turn = Entry("user", text, time=self.clock.wall(), index=len(self.ledger), source=source)
+        cache_point = self.ledger.fork_point - 1 if self.ledger.fork_point else None
+        return self.dispatcher.speculate(self.ledger, turn, cache_point, on_text) is not None
+
+    def drop_speculation(self) -> bool:
+        """Discard the speculative generation, if one runs (the user went on speaking)."""
+        return self.dispatcher.discard_speculation()
+
     def user_active(self) -> None:
         """The user is still talking (a voiced frame): the listen timer counts silence only."""
         self._user_active_at = self.clock.now()
@@ -716,6 +749,7 @@ class Agent:
             self._listen_scope.cancel(reason=reason)
         if self._fold_scope is not None:
             self._fold_scope.cancel(reason=reason)
+        self.dispatcher.discard_speculation()
         gen = self.dispatcher.cut(reason)
         if gen is not None:
             self._record_generation(gen, "interrupted", reason)

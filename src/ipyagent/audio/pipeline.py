@@ -16,12 +16,22 @@ runs the VAD on each, and:
 - after 210 ms of silence: asks the turn detector (:mod:`.turns`) whether the user is done, and
   keeps the utterance open until it answers; "done" ends it at once, "mid-sentence" leaves it
   open until speech resumes or the VAD's longer hangover (1.5 s) runs out;
+- when frames stop arriving mid-utterance (the mic switched off, the tab hidden, the connection
+  lost) for ``mic_gap`` seconds of the clock: ends the utterance with what was heard, so a paused
+  answer is still resumed or cut, and nothing waits for frames that will not come;
 - on end of speech: transcribes the utterance in a worker thread and posts the transcript as a
   :class:`~ipyagent.events.UserMessage` with source ``"voice"``.
 
 Recognition starts early, at the first short pause (``pause_frames``), while the VAD still waits out
 its hangover; if the user goes on speaking that early result is thrown away, otherwise it is the
 transcript, and the hangover costs no latency.
+
+With ``speculate=True`` (``None``: unless the model is scripted) the model starts on that early
+transcript too, once the pause has lasted ``speculate_frames`` (210 ms) and the words are known
+(:meth:`~ipyagent.Agent.speculate`), and the first piece of its answer is synthesised: nothing is
+said before the turn is over; when it ends with those words the answer is ready, and when the
+user goes on the guess is discarded (nothing said, nothing recorded) and the final turn is
+answered afresh.
 
 Every method that touches the agent runs on the agent's event loop; :meth:`submit_frame` and the
 other ``submit_*`` methods may be called from any thread (the kernel's comm handlers) and hop over.
@@ -45,6 +55,7 @@ from .. import bridge
 from .. import events as ev
 from ..agents.updates import EntryAdded, Update
 from ..clock import RealClock, TimedOut, run_with_timeout
+from ..dispatch.backends import ScriptedBackend
 from ..dispatch.output import InterruptionPolicy
 from ..fsm import State
 from .frames import BadFrame, FrameFormat, check_frame
@@ -93,6 +104,7 @@ class _Early:
     text: str | None = None
     error: Exception | None = None
     wanted: bool = True  # False once speech resumed
+    speculated: bool = False  # the model was started on it (or it was considered and refused)
 
 
 @dataclass(eq=False)
@@ -141,6 +153,7 @@ class VoicePipeline:
         turn_detector: TurnDetector | None = None,
         listener: VoiceListener | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        speculate: bool | None = False,
     ) -> None:
         self.agent = agent
         self.output = output
@@ -153,6 +166,17 @@ class VoicePipeline:
         # after which a sentence can sound finished even though the user goes on.
         self.turn_check_frames = max(self.vad.config.pause_frames, 210 // self.fmt.frame_ms)
         self.turn_verdicts: list[float] = []
+        # True, False, or None: on unless the agent's model is a scripted one (it replays its
+        # turns whatever was said, so every discarded guess would use one up).
+        self.speculate = speculate
+        # Seconds without a frame, mid-utterance, after which the microphone counts as stopped
+        # (frames come every 30 ms; a browser under load may hold them back a few hundred ms).
+        self.mic_gap = 1.0
+        self._last_frame_at = float("-inf")
+        self._watching = False  # a microphone watchdog runs for the utterance in progress
+        self.early_recognition = True  # False: recognise only once the utterance has ended
+        # Silence before the model may start on the early transcript: shorter gaps are breaths.
+        self.speculate_frames = self.turn_check_frames
         self.listener = listener or VoiceListener()
         self.marks = Marks()
         self.rejected = 0
@@ -217,6 +241,7 @@ class VoicePipeline:
                 log.warning("%s (%d rejected so far)", exc, self.rejected)
             self.listener.rejected(str(exc))
             return
+        self._last_frame_at = self.agent.clock.now()
         try:
             self._handle(frame)
         except Exception:  # a bug here must not reach the kernel's comm handler; say what broke
@@ -251,6 +276,8 @@ class VoicePipeline:
             self.agent.user_active()  # the listen timer counts silence, not time since the onset
         for event in events:
             self._on_vad(event)
+        if self.vad.silent_frames == self.speculate_frames:
+            self._maybe_speculate()
         if (
             self.turn_detector is not None
             and self._loop is not None
@@ -271,6 +298,9 @@ class VoicePipeline:
             self._pause_at = None
             if self._early is not None:
                 self._early.wanted = False
+                if self._early.speculated and self.agent.drop_speculation():
+                    self._mark("speculation_dropped")
+                    self.output.forget_prepared()
                 self._early = None
         elif isinstance(event, SpeechEnded):
             self._speech_ended(event)
@@ -286,6 +316,9 @@ class VoicePipeline:
     def _speech_started(self) -> None:
         self._mark("speech_onset")
         self.listener.phase("speaking")
+        if self._loop is not None and not self._watching:
+            self._watching = True
+            self._start(self._watch_microphone(), "microphone watchdog")
         if self._barge is not None:
             return  # a second sound before the first was judged: judged together
         if not (self.output.playing or self.agent.state in (State.GENERATING, State.EMITTING)):
@@ -299,13 +332,37 @@ class VoicePipeline:
             self._mark("barge_in")
 
     def _speech_paused(self, event: SpeechPaused) -> None:
-        if self._loop is None:
+        if self._loop is None or not self.early_recognition:
             return
         if self._early is not None:
             return
         early = _Early(event.audio)
         self._start(self._transcribe_early(early), "early speech recognition")
         self._early = early
+
+    async def _watch_microphone(self) -> None:
+        """While an utterance is open, end it if no frame has come for ``mic_gap`` seconds:
+        the VAD counts frames, and frames that never come would leave the user's words unheard
+        and a paused answer paused for good."""
+        clock = self.agent.clock
+        try:
+            while self.vad.speaking:
+                due = self._last_frame_at + self.mic_gap
+                if clock.now() < due:
+                    await clock.sleep(due - clock.now())
+                    continue
+                log.warning(
+                    "voice: no microphone frame for %g s mid-utterance; ending it there", self.mic_gap
+                )
+                self._mark("microphone_stopped")
+                self.listener.status(
+                    f"the microphone sent nothing for {self.mic_gap:g} s: the utterance ended there"
+                )
+                ended = self.vad.end_here()
+                if ended is not None:
+                    self._on_vad(ended)
+        finally:
+            self._watching = False
 
     async def _judge_turn(self, frame: int, audio: bytes) -> None:
         """Done (end the utterance now) or mid-sentence (leave it open, up to the VAD's longer
@@ -349,6 +406,48 @@ class VoicePipeline:
             early.error = exc
         finally:
             early.done.set()
+        self._maybe_speculate()
+
+    def _maybe_speculate(self) -> None:
+        """Start the model on the early transcript, if it is known, the user is still pausing
+        (long enough not to be a breath) and this is a turn of their own, not a barge-in."""
+        early = self._early
+        if (
+            not self.speculating
+            or early is None
+            or early.speculated
+            or not early.done.is_set()
+            or early.error is not None
+            or self._barge is not None
+            or self.vad.silent_frames < self.speculate_frames
+        ):
+            return
+        early.speculated = True
+        if spoken_words(early.text or "") and self.agent.speculate(
+            early.text or "", "voice", on_text=self._prepare_speech()
+        ):
+            self._mark("speculation")
+
+    @property
+    def speculating(self) -> bool:
+        """Whether the model starts on the words heard at a pause (see ``speculate``)."""
+        if self.speculate is None:
+            return not isinstance(self.agent.backend, ScriptedBackend)
+        return self.speculate
+
+    def _prepare_speech(self) -> Callable[[str, bool], None]:
+        """For a speculative answer: synthesise its first piece as soon as it is written, so that
+        once the turn is confirmed its audio is ready (nothing is played before)."""
+        prepared = False
+
+        def on_text(answer: str, finished: bool) -> None:
+            nonlocal prepared
+            piece = None if prepared else self.output.first_piece(answer, finished)
+            if piece is not None:
+                prepared = True
+                self._start(self.output.prepare(piece), "speech prepared ahead")
+
+        return on_text
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self._mark("speech_end")
@@ -457,6 +556,7 @@ class VoicePipeline:
         self.agent.post(ev.UserMessage(text, "voice"))
 
     def close(self) -> None:
+        self.agent.drop_speculation()
         self._unsubscribe()
         self.output.stop()
         self.vad.reset()

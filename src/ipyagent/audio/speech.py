@@ -134,6 +134,10 @@ class VoiceOutput:
         self.last_chunk: AudioChunk | None = None
         self.paused = False
         self.resumes = 0
+        # Speech synthesised ahead of time (the first piece of a speculative answer), by its
+        # text: used if that piece is the next to be said, else forgotten at the next prepare.
+        self._prepared: dict[str, asyncio.Future[Int16Array]] = {}
+        self.prepared_hits = 0
 
     @property
     def playing(self) -> bool:
@@ -169,6 +173,49 @@ class VoiceOutput:
 
     # --- speaking -----------------------------------------------------------------------------
 
+    def first_piece(self, text: str, finished: bool = False) -> str | None:
+        """The first piece that would be spoken of an answer beginning with ``text`` (the whole
+        answer if ``finished``), once it is complete (None before)."""
+        chunker = SentenceChunker(first_clause_words=self.first_clause_words)
+        pieces = chunker.feed(text)
+        if not pieces and finished:
+            pieces = [chunker.flush()]
+        return pieces[0].strip() or None if pieces else None
+
+    async def prepare(self, piece: str) -> None:
+        """Synthesise ``piece`` now without sending it anywhere (nothing is heard): when it is
+        next said, its audio is ready. Forgets what was prepared before."""
+        piece = piece.strip()
+        if not piece or piece in self._prepared:
+            return
+        future: asyncio.Future[Int16Array] = asyncio.get_running_loop().create_future()
+        self._prepared = {piece: future}
+        try:
+            with self.clock.holding():
+                future.set_result(await anyio.to_thread.run_sync(self.synthesizer.synthesize, piece))
+        except BaseException:
+            future.cancel()  # whoever waits for it synthesises the piece itself
+            self._prepared.pop(piece, None)
+            raise
+
+    def forget_prepared(self) -> None:
+        """Drop speech prepared ahead (the answer it was for was discarded)."""
+        self._prepared = {}
+
+    async def _synthesize(self, sentence: str) -> Int16Array:
+        ready = self._prepared.pop(sentence.strip(), None)
+        if ready is not None:
+            try:
+                samples = await asyncio.shield(ready)
+            except asyncio.CancelledError:
+                if not ready.cancelled():
+                    raise  # this delivery was stopped, not the preparation
+            else:
+                self.prepared_hits += 1
+                return samples
+        with self.clock.holding():
+            return await anyio.to_thread.run_sync(self.synthesizer.synthesize, sentence.strip())
+
     def _turn_for(self, progress: Progress) -> _Turn:
         if self._turn is None or self._turn.progress is not progress:
             self._turn = _Turn(progress, SentenceChunker(first_clause_words=self.first_clause_words))
@@ -181,8 +228,7 @@ class VoiceOutput:
             turn.progress(sentence)
             turn.sentences += 1
             return
-        with self.clock.holding():
-            samples = await anyio.to_thread.run_sync(self.synthesizer.synthesize, sentence.strip())
+        samples = await self._synthesize(sentence)
         if self._turn is not turn:  # stopped while synthesising
             return
         if turn.sentences == 0:

@@ -51,6 +51,7 @@ class WhisperTranscriber:
     # with 5 s right, on espeak-ng speech.
     FIT_MARGIN = 5.0
     TOKENS_PER_SECOND = 12  # a bound on the decoding: fast speech is about 8
+    REPETITION_PENALTY = 1.2  # mild: a word said twice still comes out twice
 
     def __init__(
         self,
@@ -117,6 +118,9 @@ class WhisperTranscriber:
             max_length=min(model.max_length, len(prompt) + 10 + round(self.TOKENS_PER_SECOND * seconds)),
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            # Without it a short "Stop." followed by 150 ms of digital silence came back as
+            # "Stop. Stop. Stop. Stop. Stop. Stop" even with the 5 s margin.
+            repetition_penalty=self.REPETITION_PENALTY,
             return_scores=True,
             return_no_speech_prob=True,
         )[0]

@@ -248,6 +248,19 @@ class VadSegmenter:
             return None
         return self._end(self.frames_seen - 1)
 
+    def end_here(self) -> SpeechEnded | None:
+        """The microphone stopped sending: end the utterance in progress with what was heard,
+        whether the user was speaking or pausing. A sound too short to have started an
+        utterance is forgotten."""
+        if self.state is VadState.STARTING:
+            self.state = VadState.QUIET
+            self._utterance = []
+            self._run = 0
+            return None
+        if not self.speaking:
+            return None
+        return self._end(self.frames_seen - 1)
+
     def hold(self) -> None:
         """The user was heard to be mid-sentence: wait up to ``max_hangover_frames`` of silence
         before ending this utterance (speech resuming sets the usual hangover again)."""

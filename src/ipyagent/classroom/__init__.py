@@ -67,6 +67,7 @@ class Classroom:
         model_calls: int = 2,
         model_threads: int | None = None,
         model_nice: int = 0,
+        model_max_tokens: int | None = None,
         idle_minutes: float = 60,
     ) -> None:
         self.users = users
@@ -75,7 +76,11 @@ class Classroom:
         self.password = password
         self.accounts: list[Account] = []
         self.model_server = ModelServer(
-            port_outside_ephemeral(), log=root / "model-server.log", threads=model_threads, nice=model_nice
+            port_outside_ephemeral(),
+            log=root / "model-server.log",
+            threads=model_threads,
+            nice=model_nice,
+            max_tokens=model_max_tokens,
         )
         self.hub = Hub(
             HubSettings(

@@ -96,6 +96,7 @@ def python_for_students(root: Path) -> str:
     env.mkdir(parents=True, exist_ok=True)
     if not _readable_by_all(env):
         raise HubError(f"{env} must be reachable by every account (a folder on its path is private)")
+    _share_jupyter_files(env)
     if not (env / "bin" / "python").exists():
         subprocess.run([str(system), "-m", "venv", "--without-pip", str(env)], check=True)
         site = next(env.glob("lib/python*/site-packages"))
@@ -110,6 +111,41 @@ def python_for_students(root: Path) -> str:
             stdout=subprocess.DEVNULL,
         )
     return str(env / "bin" / "python")
+
+
+def _share_jupyter_files(env: Path) -> None:
+    """Let ``env`` see this environment's Jupyter configuration and data: which server
+    extensions are on (JupyterLab itself: without it the students' ``/lab`` is a 404) and
+    JupyterLab's application and extensions. Its kernelspecs are not shared: a ``python3`` one
+    there would run this environment's Python, which the students cannot run."""
+    ours = Path(sys.prefix)
+    config = env / "etc" / "jupyter"
+    if (ours / "etc" / "jupyter").is_dir() and not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.symlink_to(ours / "etc" / "jupyter", target_is_directory=True)
+    data = env / "share" / "jupyter"
+    data.mkdir(parents=True, exist_ok=True)
+    _link_entries(ours / "share" / "jupyter", data, but=("kernels", "lab"))
+    lab = data / "lab"
+    lab.mkdir(exist_ok=True)
+    _link_entries(ours / "share" / "jupyter" / "lab", lab, but=("settings",))
+    # The course's settings for every student: no "get notified about Jupyter news?" question
+    # (a classroom network may not reach jupyter.org, and it is not each student's call).
+    settings = lab / "settings"
+    settings.mkdir(exist_ok=True)
+    overrides = settings / "overrides.json"
+    if not overrides.exists():
+        overrides.write_text(json.dumps(LAB_OVERRIDES, indent=1))
+
+
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+
+
+def _link_entries(source: Path, target: Path, *, but: tuple[str, ...]) -> None:
+    for entry in sorted(source.iterdir()) if source.is_dir() else []:
+        link = target / entry.name
+        if entry.name not in but and not link.exists():
+            link.symlink_to(entry, target_is_directory=entry.is_dir())
 
 
 def find_config() -> Path:

@@ -167,12 +167,14 @@ class ModelServer:
         model: Path | None = None,
         threads: int | None = None,
         nice: int = 0,
+        max_tokens: int | None = None,
     ) -> None:
         self.port = port
         self.log = log
         self.model = model
         self.threads = threads
         self.nice = nice
+        self.max_tokens = max_tokens  # None: the server's default cap
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -195,6 +197,8 @@ class ModelServer:
             command += ["--model", str(self.model)]
         if self.threads is not None:
             command += ["--threads", str(self.threads)]
+        if self.max_tokens is not None:
+            command += ["--max-tokens", str(self.max_tokens)]
         if self.nice:
             command = ["nice", "-n", str(self.nice), *command]
         environ = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}

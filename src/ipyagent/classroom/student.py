@@ -117,7 +117,7 @@ class Student:
             base.replace("http", "ws", 1)
             + f"/api/kernels/{info['id']}/channels?session_id={student._session}"
         )
-        student._socket = await websocket_connect(HTTPRequest(ws_url, headers=headers, request_timeout=60))
+        student._socket = await websocket_connect(HTTPRequest(ws_url, headers=headers, request_timeout=300))
         student._reader = asyncio.get_running_loop().create_task(student._read())
         return student
 

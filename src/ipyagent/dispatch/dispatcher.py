@@ -4,6 +4,12 @@ It renders the context, streams the model in a task of its own, hands text to th
 and starts each requested tool through the agent's :class:`~.tasks.TaskRunner`. Everything that
 happens later comes back to the agent as an event on its queue: text deltas, the end of a
 generation, the end of delivery, and one notification per task (from the runner).
+
+A generation may also start *speculatively* (:meth:`Dispatcher.speculate`), on a user turn that
+is not confirmed yet (what a speaker has said at their first pause). Its output is held back:
+nothing is delivered, no tool starts, nothing reaches the ledger. If the same turn is then
+confirmed with nothing else new in the ledger, the next generation adopts it and takes up the
+model's output from where it has got to; otherwise it is cancelled and forgotten.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import dataclasses
 import itertools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -24,7 +30,7 @@ from ..clock import Clock
 from ..errors import IpyagentError, ToolCallError
 from ..ledger.entry import Entry
 from ..ledger.render.context import Context, ToolSpec
-from .backends.base import Backend, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
+from .backends.base import Backend, Chunk, StatusChunk, TextChunk, ToolCallChunk, UsageChunk
 from .limits import ModelCallLimit
 from .output import InterruptionPolicy, OutputChannel, finish_output
 from .tasks import BackgroundTask, TaskRunner, error_text
@@ -71,6 +77,41 @@ class Generation:
     finished: bool = False
     # Who may cut this answer off, if not the agent's own policy (an answer given by ``say``).
     policy: InterruptionPolicy | None = None
+    # The speculative generation this one took over, if any (its model call is still ours).
+    speculation: Speculation | None = None
+
+
+@dataclass(eq=False)
+class Speculation:
+    """The model started on a user turn that is not confirmed yet; its output waits in
+    ``receive`` (nothing is delivered or launched) until a generation adopts it.
+
+    ``length``, ``last`` and ``tools`` describe the ledger and the tools it started on: it is
+    adopted only by a generation on that very ledger plus the user entry ``text``.
+    """
+
+    text: str
+    source: str | None
+    length: int
+    last: Entry | None
+    tools: tuple[str, ...]
+    send: MemoryObjectSendStream[Chunk]
+    receive: MemoryObjectReceiveStream[Chunk]
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    error: Exception | None = None
+    answer: str = ""  # the text the model has written so far
+    # Told the answer so far each time it grows, and whether the model has finished it (to
+    # prepare its speech; nothing is said).
+    on_text: Callable[[str, bool], None] | None = None
+
+    def fits(self, entries: Sequence[Entry], tools: tuple[str, ...]) -> bool:
+        """Whether ``entries`` are the ledger it started on plus its user turn, and nothing else."""
+        if len(entries) != self.length + 1 or tools != self.tools:
+            return False
+        turn = entries[-1]
+        if turn.kind != "user" or turn.text != self.text or turn.source != self.source:
+            return False
+        return self.length == 0 or entries[self.length - 1] is self.last
 
 
 def failure_text(exc: Exception) -> str:
@@ -118,6 +159,9 @@ class Dispatcher:
         self._tg: anyio.abc.TaskGroup | None = None
         # Internal tasks (generation, delivery) currently alive, by name; for "nothing orphaned".
         self.internal: set[str] = set()
+        # Invariant: the one speculative generation not yet adopted or discarded, else None.
+        self.speculation: Speculation | None = None
+        self.speculations = {"started": 0, "adopted": 0, "discarded": 0}
 
     def attach(self, tg: anyio.abc.TaskGroup) -> None:
         self._tg = tg
@@ -161,19 +205,28 @@ class Dispatcher:
         With ``say``, that text is the answer and the model is not asked."""
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         gen = Generation(next(self._generation_ids), send, receive, policy=policy)
+        entries = list(entries)
         context = Context(
-            entries=list(entries),
+            entries=entries,
             tools=self.tool_specs(),
             now=self.clock.wall(),
             pending=self.runner.pending(),
             cache_point=cache_point,
         )
         self.current = gen
+        spec, self.speculation = self.speculation, None
         if say is not None:
+            if spec is not None:
+                self._discard(spec)
             self._post(ev.TextDelta(gen.id, say))
             self._post(ev.GenerationFinished(gen.id, say, (), ev.Usage()))
             self.task_group.start_soon(self._deliver, gen, name=f"delivery {gen.id}")
             return gen
+        if spec is not None and spec.fits(entries, self._tool_names()):
+            gen.speculation = spec
+            self.speculations["adopted"] += 1
+        elif spec is not None:
+            self._discard(spec)
         self.task_group.start_soon(self._generate, gen, context, name=f"generation {gen.id}")
         self.task_group.start_soon(self._deliver, gen, name=f"delivery {gen.id}")
         return gen
@@ -187,6 +240,17 @@ class Dispatcher:
         try:
             with gen.scope:
                 try:
+                    spec = gen.speculation
+                    if spec is not None:  # the model is already on it: take up its output
+                        async with spec.receive:
+                            async for chunk in spec.receive:
+                                self._take(gen, chunk, text, calls)
+                                if isinstance(chunk, UsageChunk):
+                                    usage = chunk.usage
+                        if spec.error is not None:
+                            raise spec.error
+                        self._post(ev.GenerationFinished(gen.id, "".join(text), tuple(calls), usage))
+                        return
                     if self.prepare_tools is not None:
                         await self.prepare_tools()
                         context = dataclasses.replace(context, tools=self.tool_specs())
@@ -204,17 +268,9 @@ class Dispatcher:
                         if waited:
                             self._on_status("")
                         async for chunk in self.backend.stream(context, agent=self.agent_name):
-                            if isinstance(chunk, TextChunk):
-                                if chunk.text:
-                                    text.append(chunk.text)
-                                    self._post(ev.TextDelta(gen.id, chunk.text))
-                            elif isinstance(chunk, ToolCallChunk):
-                                calls.append(chunk.call)
-                                self._post(ev.ToolCallDecoded(gen.id, chunk.call))
-                            elif isinstance(chunk, UsageChunk):
+                            self._take(gen, chunk, text, calls)
+                            if isinstance(chunk, UsageChunk):
                                 usage = chunk.usage
-                            elif isinstance(chunk, StatusChunk):
-                                self._on_status(chunk.text)
                 except anyio.get_cancelled_exc_class():
                     raise
                 except Exception as exc:  # any backend failure becomes a notification
@@ -223,6 +279,99 @@ class Dispatcher:
                     return
                 self._post(ev.GenerationFinished(gen.id, "".join(text), tuple(calls), usage))
         finally:
+            self.internal.discard(name)
+
+    def _take(self, gen: Generation, chunk: Chunk, text: list[str], calls: list[ev.ToolCallRequest]) -> None:
+        """Hand one piece of the model's output on to the agent."""
+        if isinstance(chunk, TextChunk):
+            if chunk.text:
+                text.append(chunk.text)
+                self._post(ev.TextDelta(gen.id, chunk.text))
+        elif isinstance(chunk, ToolCallChunk):
+            calls.append(chunk.call)
+            self._post(ev.ToolCallDecoded(gen.id, chunk.call))
+        elif isinstance(chunk, StatusChunk):
+            self._on_status(chunk.text)
+
+    # --- speculative generations --------------------------------------------------------------
+
+    def _tool_names(self) -> tuple[str, ...]:
+        return tuple(self.tools)
+
+    def speculate(
+        self,
+        entries: Iterable[Entry],
+        turn: Entry,
+        cache_point: int | None,
+        on_text: Callable[[str, bool], None] | None = None,
+    ) -> Speculation | None:
+        """Start the model on ``entries`` plus the unconfirmed user entry ``turn``, holding its
+        output back. It replaces any earlier speculation, unless that one started on the same
+        ledger and turn (then it is returned as it is). None when every model call slot is taken:
+        a guess never makes a confirmed generation wait."""
+        entries = list(entries)
+        tools = self._tool_names()
+        old = self.speculation
+        if old is not None and old.fits([*entries, turn], tools):
+            return old
+        self.discard_speculation()
+        calls = self.model_calls
+        if calls.limit is not None and calls.active + calls.waiting >= calls.limit:
+            return None
+        send, receive = anyio.create_memory_object_stream[Chunk](math.inf)
+        last = entries[-1] if entries else None
+        spec = Speculation(turn.text, turn.source, len(entries), last, tools, send, receive, on_text=on_text)
+        context = Context(
+            entries=[*entries, turn],
+            tools=self.tool_specs(),
+            now=self.clock.wall(),
+            pending=self.runner.pending(),
+            cache_point=cache_point,
+        )
+        self.speculation = spec
+        self.speculations["started"] += 1
+        self.task_group.start_soon(self._speculate, spec, context, name="speculative generation")
+        return spec
+
+    def discard_speculation(self) -> bool:
+        """Cancel the speculation not yet adopted, if any; True if there was one."""
+        spec, self.speculation = self.speculation, None
+        if spec is None:
+            return False
+        self._discard(spec)
+        return True
+
+    def _discard(self, spec: Speculation) -> None:
+        spec.scope.cancel(reason="the speculation was not used")
+        spec.receive.close()
+        self.speculations["discarded"] += 1
+
+    async def _speculate(self, spec: Speculation, context: Context) -> None:
+        name = "speculative generation"
+        self.internal.add(name)
+        try:
+            with spec.scope:
+                try:
+                    if self.prepare_tools is not None:
+                        await self.prepare_tools()
+                        context = dataclasses.replace(context, tools=self.tool_specs())
+                    async with self.model_calls.slot():
+                        async for chunk in self.backend.stream(context, agent=self.agent_name):
+                            spec.send.send_nowait(chunk)
+                            if isinstance(chunk, TextChunk) and chunk.text:
+                                spec.answer += chunk.text
+                                if spec.on_text is not None:
+                                    spec.on_text(spec.answer, False)
+                    if spec.on_text is not None:
+                        spec.on_text(spec.answer, True)
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    pass  # discarded while the model was still going
+                except Exception as exc:  # told to the generation that adopts it, if one does
+                    spec.error = exc
+        finally:
+            spec.send.close()
             self.internal.discard(name)
 
     async def _deliver(self, gen: Generation) -> None:
@@ -285,6 +434,8 @@ class Dispatcher:
         gen, self.current = self.current, None
         if gen is None:
             return None
+        if gen.speculation is not None:
+            gen.speculation.scope.cancel(reason=reason)
         gen.scope.cancel(reason=reason)
         gen.emit_scope.cancel(reason=reason)
         gen.outbox.close()

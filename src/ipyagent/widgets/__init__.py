@@ -81,6 +81,10 @@ def voice(agent: Agent, tts: str = "piper", **options: Any) -> Any:
     ``tts``: ``"piper"`` (offline, default), ``"espeak"`` (light fallback) or ``"gtts"`` (online).
     Other options go to :class:`ipyagent.widgets.voice.VoiceWidget` (``aggressiveness``,
     ``onset_frames``, ``hangover_frames``; ``turn_detection=False`` ends turns on silence alone;
+    ``speculate=False`` waits for the end of the turn before the model starts, instead of starting
+    it on the words heard at the user's first pause and keeping the answer if they were all (the
+    default, ``None``, does that unless the model is a scripted one, whose fixed turns a discarded
+    guess would use up);
     ``interruption=InterruptionPolicy(...)`` sets when the user's voice cuts an answer off).
     Raises :class:`~ipyagent.audio.VoiceError` with a one-line reason when a component is
     unusable (say, gtts while offline).

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from ..agents.updates import Update
 
 log = logging.getLogger(__name__)
+# Seconds a note about the conversation (a false interruption, a failed recognition) stays on the
+# status line before a dropped frame's reason may replace it.
+NOTE_SECONDS = 5.0
 
 
 class PlayMessage(TypedDict):
@@ -122,12 +125,23 @@ class VoiceWidget(anywidget.AnyWidget):
         def set_transcript(text: str) -> None:
             self.transcript = text
 
+        noted_at = float("-inf")  # clock time of the latest note about the conversation
+
+        def now() -> float:
+            return self.pipeline.agent.clock.now() if self.pipeline is not None else 0.0
+
         def set_status(text: str) -> None:
+            nonlocal noted_at
+            noted_at = now()
             self.status = text
 
         def rejected(reason: str) -> None:
             self.rejected += 1
-            self.status = reason  # the same reason again changes nothing on the wire
+            # A dropped frame (common when the browser is starved) must not hide a note about the
+            # conversation the moment it is shown ("false interruption: ..."): the count goes up,
+            # and the reason shows once the note has been up for NOTE_SECONDS.
+            if now() - noted_at >= NOTE_SECONDS:
+                self.status = reason  # the same reason again changes nothing on the wire
 
         return VoiceListener(phase=set_phase, transcript=set_transcript, status=set_status, rejected=rejected)
 
@@ -154,6 +168,7 @@ class VoiceWidget(anywidget.AnyWidget):
         hangover_frames: int = 12,
         frame_ms: int = 30,
         turn_detection: bool = True,
+        speculate: bool | None = None,
         interruption: InterruptionPolicy | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> VoiceWidget:
@@ -180,6 +195,7 @@ class VoiceWidget(anywidget.AnyWidget):
             turn_detector=detector,
             listener=listener,
             loop=loop,
+            speculate=speculate,
         )
         widget.pipeline = pipeline
 

@@ -206,6 +206,8 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
         "        'tool_result': {'name': 'lookup', 'call_id': c, 'task_id': t, 'status': 'started'},\n"
         "        'notification': {'name': 'lookup', 'task_id': t, 'source': 'tool_result'},\n"
         "    }.get(kind, {})\n"
+        "    if i == 9996:  # what the backend noted about this answer\n"
+        "        extra = {'usage': {'notes': ['tool lookup chosen by keyword']}}\n"
         "    agent.ledger.append(kind, f'entry {i}', time=clock.wall(), **extra)"
     )
     url = lab.write_notebook("big.ipynb", [build, "ledger_view(agent)"])
@@ -216,6 +218,9 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
     # Only what is in sight is in the page, and the view starts at the newest entry.
     assert ledger.locator(".ipa-row").count() < 60
     ledger.locator(".ipa-row[data-i='9999']", has_text="lookup started as t9995").wait_for(timeout=5_000)
+    # An answer's notes show on its row, as the ⓘ line of the cell view.
+    notes = ledger.locator(".ipa-row[data-i='9997'] .ipa-notes")
+    assert notes.inner_text() == "ⓘ tool lookup chosen by keyword"
     # Scrolling to the middle shows the middle (rows are 24 px; the system entry is hidden).
     ledger.locator(".ipa-viewport").evaluate("v => { v.scrollTop = 24 * 5000; }")
     ledger.locator(".ipa-row[data-i='5001']", has_text="entry 5000").wait_for(timeout=5_000)
@@ -243,3 +248,47 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
     )
     assert 5000 <= int(top) <= 5010
     shot(page, "ledger-10000-entries")
+    # A search typed in the box runs in the kernel, within the kinds shown.
+    ledger.locator(".ipa-search").fill("ENTRY 7777")
+    ledger.locator(".ipa-count", has_text="1 of 10000 entries matching “entry 7777”").wait_for(timeout=10_000)
+    assert ledger.locator(".ipa-row").evaluate_all("rows => rows.map(r => +r.dataset.i)") == [7778]
+
+
+def test_a_ledger_taller_than_a_browser_allows_scrolls_in_proportion(lab: JupyterLab, page: Any) -> None:
+    # Browsers cap an element's height (Firefox at ~17.9 million px: 750,000 rows); the view caps
+    # its scrolled area (here at 60,000 px for 10,000 rows) and scrolls through the list in proportion.
+    build = SETUP + (
+        "agent = Agent(scripted([{'text': 'unused'}]), clock=clock)\n"
+        "for i in range(9999):\n"
+        "    agent.ledger.append('user', f'entry {i}', time=clock.wall())"
+    )
+    url = lab.write_notebook("tall.ipynb", [build, "ledger_view(agent, tallest=60_000)"])
+    open_and_run(page, url, 2)
+    wait_cells_done(page, 2)
+    ledger = page.locator(".ipa-ledger")
+    ledger.locator(".ipa-count", has_text="9999 of 10000 entries").wait_for(timeout=20_000)
+    viewport = ledger.locator(".ipa-viewport")
+    assert viewport.evaluate("v => v.scrollHeight") <= 60_000
+    ledger.locator(".ipa-row[data-i='9999']", has_text="entry 9998").wait_for(timeout=5_000)
+    top_row = (
+        "v => [...v.querySelectorAll('.ipa-row')].find(r => r.getBoundingClientRect().bottom"
+        " > v.getBoundingClientRect().top + 1)"
+    )
+
+    def top_entry() -> int:
+        ledger.locator(".ipa-row.ipa-missing").first.wait_for(state="detached", timeout=5_000)
+        return int(viewport.evaluate(f"v => ({top_row})(v).dataset.i"))
+
+    viewport.evaluate("v => { v.scrollTop = (v.scrollHeight - v.clientHeight) / 2; }")
+    assert 4900 <= top_entry() <= 5100
+    viewport.evaluate("v => { v.scrollTop = 0; }")
+    assert top_entry() == 1
+    viewport.evaluate("v => { v.scrollTop = v.scrollHeight; }")
+    ledger.locator(".ipa-row[data-i='9999']", has_text="entry 9998").wait_for(timeout=5_000)
+    # The newest row is whole in sight at the bottom.
+    inside = viewport.evaluate(
+        "v => { const b = v.querySelector(\".ipa-row[data-i='9999']\").getBoundingClientRect();"
+        " const o = v.getBoundingClientRect(); return b.top >= o.top - 1 && b.bottom <= o.bottom + 1; }"
+    )
+    assert inside
+    shot(page, "ledger-taller-than-allowed")

@@ -13,7 +13,7 @@ from ipyagent.widgets import wire
 
 D_TS = (Path(wire.__file__).parent / "js" / "wire.d.ts").read_text(encoding="utf-8")
 SHARED = [
-    "Row", "CallState", "Live", "ResetMsg", "RowsMsg", "BatchMsg", "ErrorMsg",
+    "Row", "CallState", "Live", "ResetMsg", "RowsMsg", "BatchMsg", "SearchingMsg", "ErrorMsg",
     "HelloMsg", "ByeMsg", "SyncMsg", "FollowMsg", "WindowMsg", "FilterMsg", "SendMsg", "InterruptMsg",
     "CancelMsg",
 ]  # fmt: skip

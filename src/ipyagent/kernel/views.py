@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from .. import bridge
 from ..clock import format_duration
 from ..ledger.entry import Entry
-from ..ledger.text import qualified_task_id
+from ..ledger.text import notes_of, qualified_task_id
 from ..markdown import to_html
 from ..throttle import Throttle, Timer
 from .approval import Approval
@@ -160,9 +160,9 @@ def entry_lines(
             case "assistant":
                 if entry.text.strip():
                     lines.append(answer_line(entry.text))
-                notes = (entry.usage or {}).get("notes")
-                if isinstance(notes, list | tuple) and notes:  # what the backend decided for the model
-                    lines.append(Line("notification", "ⓘ " + "; ".join(str(n) for n in notes)))
+                notes = notes_of(entry)
+                if notes:  # what the backend decided for the model
+                    lines.append(Line("notification", "ⓘ " + "; ".join(notes)))
                 if entry.status == "incomplete":  # "interrupted" is followed by its marker
                     lines.append(Line("interruption", "[incomplete]"))
             case "tool_call":

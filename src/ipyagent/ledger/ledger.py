@@ -15,6 +15,7 @@ from typing import Any, overload
 from ..errors import LedgerError
 from ..redaction import redact, redact_value
 from .entry import Entry, EntryKind
+from .kinds import KindIndex, code_of
 from .store import LedgerStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class Ledger:
         self.store = store
         self._own: list[Entry] = _own if _own is not None else []
         self._subscribers: list[Subscriber] = []
+        # The kinds of all entries: kept from the start for a ledger of its own; a fork's is made
+        # when first asked for (forking stays O(1)) and kept from then on.
+        self._kinds: KindIndex | None = KindIndex(code_of(e) for e in self._own) if parent is None else None
         self._ledger_id: int | None
         if _ledger_id is None and store is not None:
             parent_id = parent._ledger_id if parent is not None else None
@@ -129,6 +133,16 @@ class Ledger:
         """Entries appended to this ledger itself (after the fork point)."""
         return list(self._own)
 
+    def kinds(self) -> KindIndex:
+        """The kind of every entry, by index, with counts per block (see :mod:`.kinds`): what a
+        view of a long ledger reads instead of the entries. Kept up to date by :meth:`append`."""
+        if self._kinds is None:
+            assert self.parent is not None
+            kinds = KindIndex.prefix(self.parent.kinds(), self.fork_point)
+            kinds.extend(code_of(e) for e in self._own)
+            self._kinds = kinds
+        return self._kinds
+
     def last(self, kind: EntryKind) -> Entry | None:
         """The most recent entry of ``kind``, or ``None``."""
         for i in range(len(self) - 1, -1, -1):
@@ -155,6 +169,8 @@ class Ledger:
             assert self._ledger_id is not None
             self.store.append(self._ledger_id, entry)
         self._own.append(entry)
+        if self._kinds is not None:
+            self._kinds.append(code_of(entry))
         for subscriber in list(self._subscribers):
             try:
                 subscriber(entry)

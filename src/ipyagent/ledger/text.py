@@ -28,6 +28,13 @@ def is_empty_answer(entry: Entry) -> bool:
     return entry.kind == "assistant" and not entry.text.strip() and entry.status in (None, "complete")
 
 
+def notes_of(entry: Entry) -> list[str]:
+    """What the backend noted about an answer (``usage["notes"]``: how a tool was chosen, a
+    repetition stopped), shown under it as an ⓘ line."""
+    notes = (entry.usage or {}).get("notes")
+    return [str(n) for n in notes] if isinstance(notes, list | tuple) else []
+
+
 def describe(entry: Entry) -> str:
     """What an entry says, in one line (control characters shown escaped, never sent to the
     terminal as they are)."""

@@ -1,14 +1,18 @@
 """The live ledger view: one agent's ledger, coloured by role, with tool-call status.
 
-Ledgers grow to hundreds of thousands of entries, so the browser never holds them: it asks for
-the rows it can see (``window``), by position among the entries it shows; which entries those are
-(kinds hidden, a search) is decided here (:class:`~.ledger_index.VisibleIndex`). A view that
-appears asks to start over (``sync``) and gets the newest rows with the answer; after that the
-kernel sends only what changed, at most ~30 batches a second.
+Ledgers grow to millions of entries, so the browser never holds them: it asks for the rows it
+can see (``window``), by position among the entries it shows; which entries those are (kinds
+hidden, a search) is decided here (:class:`~.ledger_index.VisibleIndex`), from the ledger's index
+of kinds, so opening a view reads no entry but those of the rows it sends. A view that appears asks
+to start over (``sync``) and gets the newest rows with the answer; after that the kernel sends only
+what changed, at most ~30 batches a second. A search reads every entry once: on a long ledger it
+runs on a thread of its own in steps, the view says how far it got, and the view keeps showing
+what it showed until the answer is ready.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import traitlets as t
@@ -19,8 +23,8 @@ from ..fsm import State
 from ..ledger import Entry
 from ..ledger.text import format_entries, is_empty_answer
 from .base import CSS, AgentWidget, esm, find
-from .ledger_index import KINDS, VisibleIndex
-from .wire import BatchMsg, CallState, ClientMsg, Live, ResetMsg, Row, RowsMsg, call_state, row
+from .ledger_index import KINDS, Search, VisibleIndex, clean_query
+from .wire import BatchMsg, CallState, ClientMsg, Live, ResetMsg, Row, RowsMsg, SearchingMsg, call_state, row
 
 WINDOW = 200  # most rows sent for one request (a tall view shows ~40)
 FIRST = 120  # rows sent with a reset: the newest, enough for a tall view and some scrolling
@@ -28,6 +32,9 @@ ABOVE = 20  # rows before an anchor sent with a reset that keeps the view where 
 TEXT_ROWS = 200  # entries shown by the text fallback
 RESULT_AHEAD = 50  # entries searched after a tool call for its result (it comes right after)
 LOOK_AHEAD = 2000  # and for the notification that says how its task ended (a resumed ledger)
+SEARCH_INLINE = 65_536  # entries searched at once when a search is typed; the rest on a thread
+SEARCH_STEP = 32_768  # entries searched between two looks at whether the search is still wanted
+PROGRESS_EVERY = 0.1  # seconds between two progress messages of a search
 _ENDS = {
     "tool_result": "done",
     "tool_error": "failed",
@@ -42,6 +49,12 @@ class LedgerView(AgentWidget):
     _esm = esm("ledger.js")
     _css = CSS
     path = t.Unicode("").tag(sync=True)  # whose ledger is shown
+    # The tallest the view's scrolled area gets, px (0: the browser side's own limit, below what
+    # browsers allow); a longer list scrolls in proportion.
+    tallest = t.Int(0, min=0).tag(sync=True)
+    # The newest rows as when the view was last shown (a reset message): a view draws them as it
+    # appears, without waiting for the kernel's answer to its ``sync``, which then brings it up to date.
+    first = t.Dict().tag(sync=True)
     accepts = frozenset({"sync", "follow", "window", "filter"})
     with_children = True
 
@@ -49,6 +62,8 @@ class LedgerView(AgentWidget):
         super().__init__(agent, path=agent.path, **kwargs)
         self.shown = agent
         self._index = VisibleIndex(agent.ledger)
+        self._search: threading.Thread | None = None
+        self._searches = 0  # searches started: a running one stops when it is no longer the last
         self._rows: list[Row] = []
         self._calls: dict[str, CallState] = {}
         self._live: Live | None = None
@@ -65,8 +80,9 @@ class LedgerView(AgentWidget):
             return False
         match update:
             case EntryAdded(entry=entry):
-                if entry.index < self._index.total:  # already in (the index was built after it)
+                if entry.index < self._index.total:  # already in (the index was made after it)
                     return False
+                self._index.catch_up(entry.index)
                 position = self._index.append(entry)
                 if position is not None:
                     r = self._row(entry)
@@ -135,27 +151,104 @@ class LedgerView(AgentWidget):
             self.shown = target
             self.path = target.path
             self._live = None
-            self._index = VisibleIndex(target.ledger)
-            self._index.set_filter(hidden, query)
-        self.resync()
+            self._index = VisibleIndex(target.ledger, hidden)
+            self._searches += 1  # a search of the other ledger is of no use now
+        if query:
+            self.set_filter(sorted(hidden), query)
+        else:
+            self.resync()
 
     def set_filter(self, hidden: list[str], query: str, anchor: Any = None) -> None:
         """Show only some kinds, or entries with some text; the view keeps reading near the
-        ledger index ``anchor`` (else it goes to the newest)."""
+        ledger index ``anchor`` (else it goes to the newest). Hiding or showing kinds reads no
+        entry; a new search reads each entry once, on a thread of its own past the first
+        :data:`SEARCH_INLINE` entries, telling the view how far it got."""
         unknown = [k for k in hidden if k not in KINDS]
         if unknown:
             from ..errors import IpyagentError
 
             raise IpyagentError(f"unknown kind {unknown[0][:40]!r}; kinds are {', '.join(KINDS[1:])}")
+        at = anchor if isinstance(anchor, int) and not isinstance(anchor, bool) else None
+        query = clean_query(query)
         with self._lock:
-            self._index.set_filter(hidden, query)
-        at = (
-            self._index.position(anchor) if isinstance(anchor, int) and not isinstance(anchor, bool) else None
-        )
-        self.resync(at)
+            self._searches += 1
+            if query == self._index.query:
+                self._index = self._index.with_kinds(hidden)
+                search = None
+            elif not query:
+                index = VisibleIndex(self.shown.ledger, hidden, texts=self._index.texts)
+                index.catch_up(self._index.total)
+                self._index, search = index, None
+            else:
+                search = self._index.search(query)
+        if search is None:
+            self.resync(self._position(at))
+        elif search.step(SEARCH_INLINE):
+            self._use_search(search, hidden, at, self._searches)
+        else:
+            self._send_progress(search)
+            number = self._searches
+            self._search = threading.Thread(
+                target=self._run_search, args=(search, hidden, at, number), name="ledger search", daemon=True
+            )
+            self._search.start()
+
+    def _run_search(self, search: Search, hidden: list[str], at: int | None, number: int) -> None:
+        clock = self.shown.clock
+        told = clock.now()
+        try:
+            while not search.step(SEARCH_STEP):
+                if number != self._searches:
+                    return
+                if clock.now() - told >= PROGRESS_EVERY:
+                    self._send_progress(search)
+                    told = clock.now()
+            self._use_search(search, hidden, at, number)
+        except Exception as exc:  # the view says so; the kernel and the ledger are untouched
+            from ..errors import one_line
+
+            self.send_msg({"type": "error", "text": one_line(f"search failed: {type(exc).__name__}: {exc}")})
+
+    def _send_progress(self, search: Search) -> None:
+        msg: SearchingMsg = {
+            "type": "searching",
+            "query": search.query,
+            "done": search.done_to,
+            "total": search.end,
+        }
+        self.send_msg(msg)
+
+    def _use_search(self, search: Search, hidden: list[str], at: int | None, number: int) -> None:
+        with self._lock:
+            if number != self._searches:  # another filter came since
+                return
+            index = VisibleIndex(self.shown.ledger, hidden, found=search, texts=self._index.texts)
+            index.catch_up(self._index.total)  # entries appended while it searched
+            self._index = index
+        self.resync(self._position(at))
+
+    def wait_for_search(self, timeout: float | None = None) -> bool:
+        """Wait until the running search (if any) is done; False if it still runs after ``timeout``."""
+        search = self._search
+        if search is not None:
+            search.join(timeout)
+            return not search.is_alive()
+        return True
+
+    def _position(self, anchor: int | None) -> int | None:
+        with self._lock:
+            return None if anchor is None else self._index.position(anchor)
 
     def resync(self, at: int | None = None) -> None:
         """Start the view over: counts, and the rows at position ``at`` (default: the newest)."""
+        with self._lock:
+            self.send_msg(self._reset(at))
+            # Rows collected before this point are in the snapshot; calls too.
+            self._rows, self._calls = [], {}
+            self._live_dirty = self._agents_dirty = True
+        self._throttle.flush_now()
+
+    def _reset(self, at: int | None = None) -> ResetMsg:
         with self._lock:
             agent, index = self.shown, self._index
             shown = len(index)
@@ -178,11 +271,7 @@ class LedgerView(AgentWidget):
                 "rows": self._window_rows(first, FIRST),
                 "calls": calls,
             }
-            self.send_msg(reset)
-            # Rows collected before this point are in the snapshot; calls too.
-            self._rows, self._calls = [], {}
-            self._live_dirty = self._agents_dirty = True
-        self._throttle.flush_now()
+            return reset
 
     def send_window(self, start: int, count: int) -> None:
         with self._lock:
@@ -234,16 +323,29 @@ class LedgerView(AgentWidget):
                 return _ENDS.get(e.source or "", "done")
         return "started"
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.first = dict(self._reset())  # reaches the browser before the output that shows the view
+        return super()._repr_mimebundle_(**kwargs)
+
     def _agent_paths(self) -> list[str]:
         return [a.path for a in self.agent.walk()]
 
     def text(self) -> str:
-        entries = list(self.shown.ledger)
-        shown = [e for e in entries if e.kind != "system" and not is_empty_answer(e)][-TEXT_ROWS:]
-        head = f"ledger of {self.shown.path} ({self.shown.state}): {len(entries)} entries"
+        """The newest :data:`TEXT_ROWS` entries (read from the end: a long ledger is not read)."""
+        ledger = self.shown.ledger
+        total = len(ledger)
+        shown: list[Entry] = []
+        i = total - 1
+        while i >= 0 and len(shown) < TEXT_ROWS:
+            entry = ledger[i]
+            if entry.kind != "system" and not is_empty_answer(entry):
+                shown.append(entry)
+            i -= 1
+        shown.reverse()
+        head = f"ledger of {self.shown.path} ({self.shown.state}): {total} entries"
         if not shown:
             return head + ", no messages yet"
-        if len(shown) < len(entries) - 1:
+        if i >= 0:
             head += f", the last {len(shown)} below"
-        start = entries[0].time if entries else None
+        start = ledger[0].time if total else None
         return head + "\n" + format_entries(shown, start=start)

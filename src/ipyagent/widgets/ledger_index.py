@@ -3,141 +3,250 @@ millions of entries: the browser asks for the rows it can see, by position, and 
 rest.
 
 An entry is shown when its kind is not hidden and it matches the search (if any); an answer with
-no text (a turn that only called tools) is never shown. The index keeps one byte per entry (its
-kind), one byte per entry (shown or not) and, per block of 4,096 entries, how many are shown
-before it: a position is found in a few microseconds and an append costs O(1).
+nothing to read (a turn that only called tools) is never shown. Kinds come from the ledger's own
+:class:`~ipyagent.ledger.kinds.KindIndex` (one byte per entry, counts per block of 4,096), so
+opening a view, hiding a kind, finding a position and taking in an append cost the same at ten
+entries and at ten million: nothing here reads the entries but the rows sent.
+
+A search reads every entry's text once (:class:`Search`, in steps, so a caller can report
+progress and never holds anything for long); the lower-cased texts of each full block are kept,
+so the next search over the same ledger runs at ``str.find`` speed.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from typing import Final
 
 from ..ledger import Entry, Ledger
+from ..ledger.kinds import BLOCK, CODE, KINDS, KindIndex, code_of, kind_table
 
-KINDS: Final = (
-    "empty",  # an assistant entry with no text: never shown
-    "system",
-    "user",
-    "assistant",
-    "tool_call",
-    "tool_result",
-    "notification",
-    "interruption",
-    "subagent",
-)
-CODE: Final = {kind: n for n, kind in enumerate(KINDS)}
-BLOCK = 4096
-DEFAULT_HIDDEN = frozenset({"system"})
+__all__ = ["BLOCK", "DEFAULT_HIDDEN", "KINDS", "Search", "TextCache", "VisibleIndex", "code_of", "matches"]
+
+DEFAULT_HIDDEN: Final = frozenset({"system"})
 MAX_QUERY = 200
+SEPARATOR = "\x00"  # between entries in a block's text; never part of a query
 
 
-def code_of(entry: Entry) -> int:
-    if entry.kind == "assistant" and not entry.text.strip() and entry.status in (None, "complete"):
-        return 0
-    return CODE.get(entry.kind, CODE["notification"])
+def clean_query(query: str) -> str:
+    return query.replace(SEPARATOR, "").strip().lower()[:MAX_QUERY]
+
+
+def haystack(entry: Entry) -> str:
+    """What a search looks in: the entry's text, tool name and source, lower-cased."""
+    parts = [entry.text, entry.name or "", entry.source or ""]
+    return SEPARATOR.join(parts).lower()
 
 
 def matches(entry: Entry, query: str) -> bool:
-    """``query`` (lower case) is in the entry's text, tool name or source."""
-    return query in entry.text.lower() or any(
-        query in value.lower() for value in (entry.name, entry.source) if value
-    )
+    """``query`` (cleaned: lower case) is in the entry's text, tool name or source."""
+    return query in haystack(entry)
+
+
+def _and(a: bytes | bytearray, b: bytes | bytearray) -> bytes:
+    """Byte-wise AND of two 0/1 byte strings of the same length, at C speed."""
+    both = int.from_bytes(a, "little") & int.from_bytes(b, "little")
+    return both.to_bytes(len(a), "little")
+
+
+def _nth_one(mask: bytes | bytearray, n: int) -> int:
+    """The offset of the ``n``-th (from 0) byte 1 in ``mask``; -1 if there are not that many."""
+    if mask.count(1) <= n:
+        return -1
+    lo, hi = 0, len(mask)  # the smallest end with count(0..end) > n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mask.count(1, 0, mid + 1) > n:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+class TextCache:
+    """The lower-cased texts of one ledger's full blocks, each block as one string (entries
+    separated by :data:`SEPARATOR`) with the offset where each entry starts. Entries never
+    change and full blocks never grow, so what is here stays right."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._blocks: dict[int, tuple[str, array[int]]] = {}
+
+    def block(self, b: int) -> tuple[str, array[int]] | None:
+        """Block ``b``'s texts and offsets, or None while the block is not full."""
+        found = self._blocks.get(b)
+        if found is None:
+            lo = b * BLOCK
+            if lo + BLOCK > len(self.ledger):
+                return None
+            parts = [haystack(self.ledger[i]) for i in range(lo, lo + BLOCK)]
+            offsets = array("q", itertools.accumulate((len(p) + 1 for p in parts), initial=0))
+            found = self._blocks[b] = (SEPARATOR.join(parts), offsets)
+        return found
+
+
+class Search:
+    """Which of a ledger's first ``end`` entries contain ``query``, found a block at a time."""
+
+    def __init__(self, ledger: Ledger, query: str, end: int, texts: TextCache) -> None:
+        self.ledger, self.query, self.end, self.texts = ledger, query, end, texts
+        self.found = bytearray(end)
+        self.done_to = 0  # entries searched so far
+
+    @property
+    def done(self) -> bool:
+        return self.done_to >= self.end
+
+    def step(self, entries: int = 8 * BLOCK) -> bool:
+        """Search about ``entries`` more entries; True when the whole range is searched."""
+        stop = min(self.end, self.done_to + max(entries, 1))
+        while self.done_to < stop:
+            lo = self.done_to
+            b = lo // BLOCK
+            hi = min(self.end, (b + 1) * BLOCK)
+            cached = self.texts.block(b) if lo == b * BLOCK and hi == (b + 1) * BLOCK else None
+            if cached is not None:
+                blob, offsets = cached
+                at = blob.find(self.query)
+                while at >= 0:
+                    k = bisect.bisect_right(offsets, at) - 1
+                    self.found[lo + k] = 1
+                    at = blob.find(self.query, offsets[k + 1])
+            else:
+                for i in range(lo, hi):
+                    if self.query in haystack(self.ledger[i]):
+                        self.found[i] = 1
+            self.done_to = hi
+        return self.done
 
 
 class VisibleIndex:
-    """The shown entries of one ledger, by position (0 = the oldest shown)."""
+    """The shown entries of one ledger, by position (0 = the oldest shown), among the first
+    ``total`` entries: those the view has taken in (it grows with :meth:`append`)."""
 
-    def __init__(self, entries: Ledger) -> None:
-        self.entries = entries
-        # One pass over the ledger, at C speed where it can be (the kinds first, then fix-ups).
-        other = CODE["notification"]
-        self._codes = bytearray([CODE.get(e.kind, other) for e in entries])
-        assistant = CODE["assistant"]
-        at = self._codes.find(assistant)
-        while at >= 0:
-            if code_of(entries[at]) == 0:
-                self._codes[at] = 0
-            at = self._codes.find(assistant, at + 1)
-        counts = {kind: self._codes.count(code) for code, kind in enumerate(KINDS) if code}
-        self.counts: Counter[str] = Counter({kind: n for kind, n in counts.items() if n})
-        self.hidden: frozenset[str] = DEFAULT_HIDDEN
-        self.query = ""
-        self._shown = bytearray()
-        self._before: list[int] = [0]  # _before[b]: entries shown before block b; [-1]: all shown
-        self._rebuild()
+    def __init__(
+        self,
+        ledger: Ledger,
+        hidden: Iterable[str] = DEFAULT_HIDDEN,
+        *,
+        found: Search | None = None,
+        texts: TextCache | None = None,
+    ) -> None:
+        self.entries = ledger
+        self.kinds: KindIndex = ledger.kinds()
+        self.texts = texts if texts is not None else TextCache(ledger)
+        self.total = found.end if found is not None else len(self.kinds)
+        self.counts: Counter[str] = Counter(
+            {KINDS[c]: n for c, n in enumerate(self.kinds.counts(self.total)) if c and n}
+        )
+        self.hidden: frozenset[str] = frozenset(k for k in hidden if k in CODE)
+        self._wanted = tuple(c for c in range(1, len(KINDS)) if KINDS[c] not in self.hidden)
+        self._table = kind_table(KINDS[c] for c in self._wanted)
+        # With a search: which entries contain the query, and how many shown before each block.
+        self.query = found.query if found is not None else ""
+        self._found: bytearray | None = None
+        self._before: list[int] = []
+        self._shown = sum(self.counts[KINDS[c]] for c in self._wanted)
+        if found is not None:
+            assert found.done, "a search is used once it is done"
+            self._found = found.found
+            self._shown = 0
+            for b in range(-(-self.total // BLOCK)):
+                self._before.append(self._shown)
+                self._shown += self._mask(b).count(1)
 
-    # --- what is shown ------------------------------------------------------------------------
+    def search(self, query: str) -> Search:
+        """A search of the entries taken in so far (run its steps, then make the view's index
+        with ``VisibleIndex(ledger, hidden, found=search)``)."""
+        return Search(self.entries, clean_query(query), self.total, self.texts)
 
-    def set_filter(self, hidden: Iterable[str], query: str = "") -> None:
-        """Show every kind but ``hidden``, and only entries containing ``query`` (any case)."""
-        self.hidden = frozenset(k for k in hidden if k in CODE)
-        self.query = query.strip().lower()[:MAX_QUERY]
-        self._rebuild()
+    def with_kinds(self, hidden: Iterable[str]) -> VisibleIndex:
+        """This index with other kinds hidden, the same search (no entry read again)."""
+        if self._found is None:
+            index = VisibleIndex(self.entries, hidden, texts=self.texts)
+            index.catch_up(self.total)
+            return index
+        found = Search(self.entries, self.query, self.total, self.texts)
+        found.found, found.done_to = bytearray(self._found), self.total  # a copy: each index appends
+        return VisibleIndex(self.entries, hidden, found=found, texts=self.texts)
 
-    def _rebuild(self) -> None:
-        table = bytes(1 if 0 < c < len(KINDS) and KINDS[c] not in self.hidden else 0 for c in range(256))
-        shown = self._codes.translate(table)
-        if self.query:
-            found = bytes(matches(e, self.query) for e in self.entries)
-            both = int.from_bytes(shown, "little") & int.from_bytes(found, "little")
-            shown = bytearray(both.to_bytes(len(shown), "little"))
-        self._shown = shown
-        self._before = [0]
-        for start in range(0, len(shown), BLOCK):
-            self._before.append(self._before[-1] + shown.count(1, start, start + BLOCK))
-
-    def _shows(self, entry: Entry, code: int) -> bool:
-        if code == 0 or KINDS[code] in self.hidden:
-            return False
-        return not self.query or matches(entry, self.query)
-
-    def append(self, entry: Entry) -> int | None:
-        """Take in an entry appended to the ledger; its position if it is shown."""
-        code = code_of(entry)
-        self._codes.append(code)
-        if code:
-            self.counts[KINDS[code]] += 1
-        show = self._shows(entry, code)
-        self._shown.append(show)
-        if (len(self._shown) - 1) % BLOCK == 0:
-            self._before.append(self._before[-1])
-        if not show:
-            return None
-        self._before[-1] += 1
-        return self._before[-1] - 1
+    def catch_up(self, total: int) -> None:
+        """Take in the entries up to ``total`` (an index made on another thread while the view
+        kept taking in appends)."""
+        for i in range(self.total, total):
+            self.append(self.entries[i])
 
     # --- positions ----------------------------------------------------------------------------
 
+    def _mask(self, b: int) -> bytes:
+        """Block ``b`` as bytes, 1 where an entry is shown."""
+        lo, hi = b * BLOCK, min(self.total, (b + 1) * BLOCK)
+        mask = bytes(self.kinds.codes[lo:hi]).translate(self._table)
+        if self._found is not None:
+            mask = _and(mask, self._found[lo:hi])
+        return mask
+
+    def _shown_before(self, b: int) -> int:
+        if self._found is not None:
+            return self._before[b]
+        return self.kinds.count_before(b, self._wanted)
+
     def __len__(self) -> int:
         """How many entries are shown."""
-        return self._before[-1]
+        return self._shown
 
-    @property
-    def total(self) -> int:
-        """How many entries the ledger has."""
-        return len(self._codes)
+    def append(self, entry: Entry) -> int | None:
+        """Take in the next entry of the ledger; its position if it is shown."""
+        if entry.index != self.total:
+            raise ValueError(f"entry {entry.index} taken in where entry {self.total} belongs")
+        code = code_of(entry)
+        if code:
+            self.counts[KINDS[code]] += 1
+        if self._found is not None:
+            if self.total % BLOCK == 0:
+                self._before.append(self._shown)
+            self._found.append(code in self._wanted and self.query in haystack(entry))
+            show = bool(self._found[-1])
+        else:
+            show = code in self._wanted
+        self.total += 1
+        if not show:
+            return None
+        self._shown += 1
+        return self._shown - 1
 
     def window(self, start: int, count: int) -> list[int]:
         """Ledger indices of the shown entries at positions ``start`` .. ``start + count - 1``."""
         start = max(0, start)
         if start >= len(self) or count <= 0:
             return []
-        block = bisect.bisect_right(self._before, start) - 1
-        skip = start - self._before[block]
-        at = self._shown.find(1, block * BLOCK)
-        for _ in range(skip):
-            at = self._shown.find(1, at + 1)
+        blocks = -(-self.total // BLOCK)
+        lo, hi = 0, blocks - 1  # the last block with fewer than ``start + 1`` shown before it
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._shown_before(mid) <= start:
+                lo = mid
+            else:
+                hi = mid - 1
+        b, skip = lo, start - self._shown_before(lo)
         out: list[int] = []
-        while at >= 0 and len(out) < count:
-            out.append(at)
-            at = self._shown.find(1, at + 1)
+        while b < blocks and len(out) < count:
+            mask = self._mask(b)
+            at = _nth_one(mask, skip) if skip else mask.find(1)
+            while at >= 0 and len(out) < count:
+                out.append(b * BLOCK + at)
+                at = mask.find(1, at + 1)
+            b, skip = b + 1, 0
         return out
 
     def position(self, index: int) -> int:
         """The position of the first shown entry at or after ledger index ``index``."""
-        index = max(0, min(index, len(self._shown)))
-        block = index // BLOCK
-        return self._before[block] + self._shown.count(1, block * BLOCK, index)
+        index = max(0, min(index, self.total))
+        b = index // BLOCK
+        if b * BLOCK >= self.total:
+            return len(self)
+        return self._shown_before(b) + self._mask(b)[: index - b * BLOCK].count(1)

@@ -14,6 +14,7 @@ from typing import Any, Literal, NotRequired, TypedDict, get_args, get_origin, g
 from ..dispatch.tasks import BackgroundTask
 from ..errors import IpyagentError
 from ..ledger import Entry
+from ..ledger.text import notes_of
 
 TEXT_LIMIT = 4000  # characters of an entry's text sent to the browser; the rest is counted
 
@@ -39,6 +40,7 @@ class Row(TypedDict):
     finished: NotRequired[float]  # a notification: when its work ended (wall-clock seconds)
     p: NotRequired[int]  # position among the entries the view shows (its filter), when sent to it
     call: NotRequired[str]  # a tool call's status, when no live task says it (a resumed ledger)
+    notes: NotRequired[str]  # an answer: what the backend noted about it (the ⓘ line)
 
 
 class CallState(TypedDict):
@@ -102,6 +104,15 @@ class BatchMsg(TypedDict):
     state: str
     now: float  # the agent clock's wall time when sent
     agents: NotRequired[list[str]]
+
+
+class SearchingMsg(TypedDict):
+    """A search of a long ledger is under way: ``done`` of ``total`` entries read so far."""
+
+    type: Literal["searching"]
+    query: str
+    done: int
+    total: int
 
 
 class ErrorMsg(TypedDict):
@@ -341,6 +352,9 @@ def row(entry: Entry) -> Row:
         r["finished"] = entry.finished
     if entry.arguments is not None:
         r["args"] = clip(json.dumps(entry.arguments, indent=1, ensure_ascii=False, default=repr))[0]
+    notes = notes_of(entry)
+    if notes:
+        r["notes"] = clip("; ".join(notes))[0]
     return r
 
 

@@ -10,6 +10,10 @@ const FETCH = 160; // rows asked for at a time (the kernel sends at most 200)
 const KEEP = 4000; // rows kept in memory; those farthest from sight are dropped beyond that
 const MAX_H = 360; // the view grows with its rows up to this height, then scrolls
 const MIN_H = ROW_H * 2;
+// Browsers cap how tall an element may be (Firefox ~17.9 million px, Chromium ~33.5 million), so
+// the scrolled area is never taller than this (the kernel may lower it, trait `tallest`); a longer
+// list scrolls in proportion: the scrollbar's fraction is the list's fraction.
+const TALLEST = 15_000_000;
 
 function render({ model, el }) {
   const root = h("div", "ipa ipa-ledger");
@@ -57,6 +61,7 @@ function render({ model, el }) {
   let pending = null; // performance.now() when unrendered changes arrived
   let handling = 0; // ms spent handling messages since the last draw
   let waitingReset = true;
+  let searching = null; // {query, done, total} while the kernel searches a long ledger
   // Timings for bench/widgets.py: handler and draw costs, and the time to show the ledger.
   const stats = (root.ipaStats = { draws: 0, times: [], work: [], start: performance.now(), total: -1, loaded: null });
 
@@ -69,6 +74,19 @@ function render({ model, el }) {
   }
   const top = (p) => p * ROW_H + extraBefore(p);
   const fullHeight = () => top(shown);
+  const tallest = () => model.get("tallest") || TALLEST;
+  const spacerHeight = () => Math.min(fullHeight(), tallest());
+  const viewHeight = () => viewport.clientHeight || setHeight || MAX_H;
+  /** How many px of the list one px of scrolling moves (1 unless the list is taller than allowed). */
+  function scrollScale() {
+    const full = fullHeight();
+    const most = tallest();
+    if (full <= most) return 1;
+    const h = Math.min(viewHeight(), most / 2);
+    return (full - h) / (most - h);
+  }
+  /** The list's y (px, every row laid out) at the top of the viewport. */
+  const listY = () => viewport.scrollTop * scrollScale();
 
   /** The position whose row covers height `y` (the last row whose top is at or above it). */
   function firstAt(y) {
@@ -156,6 +174,8 @@ function render({ model, el }) {
       }
     }
     line.append(h("span", "ipa-text", summary(r)));
+    // What the backend noted about an answer (how a tool was chosen, a repetition stopped).
+    if (r.notes) line.append(h("span", "ipa-notes", `ⓘ ${r.notes}`));
     if (r.kind === "subagent") {
       const b = h("button", "ipa-go", "follow →");
       b.onclick = (e) => {
@@ -173,6 +193,7 @@ function render({ model, el }) {
       };
       add("text", r.text + (r.more ? `\n[… ${r.more} more characters]` : ""));
       add("arguments", r.args);
+      add("notes", r.notes);
       const c = r.kind === "tool_call" && r.call_id ? calls.get(r.call_id) : undefined;
       if (c) {
         add("task", `${c.task_id}: ${c.status}, started ${clockTime(c.start)}` +
@@ -228,12 +249,14 @@ function render({ model, el }) {
 
   function draw() {
     size();
-    const scrollTop = viewport.scrollTop;
-    const height = viewport.clientHeight || setHeight || MAX_H;
-    spacer.style.height = `${fullHeight()}px`;
-    const first = Math.max(0, firstAt(scrollTop) - OVERSCAN);
-    const last = Math.min(shown, firstAt(scrollTop + height) + OVERSCAN + 1);
-    win.style.transform = `translateY(${top(first)}px)`;
+    const height = viewHeight();
+    spacer.style.height = `${spacerHeight()}px`;
+    const y = listY();
+    // Rows are placed where the list's y falls in the scrolled area (the same unless scaled).
+    const place = (p) => `translateY(${viewport.scrollTop + top(p) - y}px)`;
+    const first = Math.max(0, firstAt(y) - OVERSCAN);
+    const last = Math.min(shown, firstAt(y + height) + OVERSCAN + 1);
+    win.style.transform = place(first);
     const items = [];
     let complete = true;
     for (let p = first; p < last; p++) {
@@ -260,13 +283,15 @@ function render({ model, el }) {
       }
     }
     if (moved) {
-      spacer.style.height = `${fullHeight()}px`;
-      win.style.transform = `translateY(${top(first)}px)`;
+      spacer.style.height = `${spacerHeight()}px`;
+      win.style.transform = place(first);
     }
     if (!complete) fetchAround(first, last);
     forget(first, last);
     const found = query ? ` matching “${query}”` : "";
-    count.textContent = `${shown} of ${total} entries${found}`;
+    count.textContent = searching
+      ? `searching “${searching.query}”… ${Math.floor((100 * searching.done) / Math.max(1, searching.total))} %`
+      : `${shown} of ${total} entries${found}`;
     latest.hidden = stick || shown === 0;
     void win.offsetHeight; // the layout is part of the cost measured below
     stats.draws++;
@@ -274,8 +299,9 @@ function render({ model, el }) {
   }
 
   let ownScroll = -1; // the scrollTop we set ourselves, until the user scrolls
+  /** Scroll so that the list's y `y` is at the top. */
   function scrollTo(y) {
-    viewport.scrollTop = y;
+    viewport.scrollTop = y / scrollScale();
     ownScroll = viewport.scrollTop;
   }
 
@@ -288,7 +314,7 @@ function render({ model, el }) {
       const t0 = performance.now();
       drawFilters();
       if (stick) {
-        spacer.style.height = `${fullHeight()}px`;
+        spacer.style.height = `${spacerHeight()}px`;
         size();
         scrollTo(fullHeight());
       }
@@ -306,7 +332,7 @@ function render({ model, el }) {
 
   function sendFilter() {
     // Keep reading where the user is: the entry at the top of the view (or the newest).
-    const r = cache.get(firstAt(viewport.scrollTop));
+    const r = cache.get(firstAt(listY()));
     const msg = { type: "filter", hidden: [...hidden].join(","), query };
     if (!stick && r) msg.anchor = r.i;
     model.send(msg);
@@ -361,6 +387,9 @@ function render({ model, el }) {
     const t0 = performance.now();
     switch (msg.type) {
       case "reset": {
+        if (msg === snapshot) stats.snapshot = t0 - stats.start;
+        else if (stats.reset === undefined) stats.reset = t0 - stats.start; // the kernel's answer came
+        searching = null;
         cache = new Map();
         calls.clear();
         expanded.clear();
@@ -383,11 +412,14 @@ function render({ model, el }) {
         // The newest rows: stick to the end; rows from an anchor: keep reading there.
         stick = msg.newest;
         if (!stick) {
-          spacer.style.height = `${fullHeight()}px`;
+          spacer.style.height = `${spacerHeight()}px`;
           scrollTo(top(msg.start));
         }
         break;
       }
+      case "searching":
+        searching = msg;
+        break;
       case "rows":
         asked = null;
         shown = msg.shown;
@@ -413,6 +445,16 @@ function render({ model, el }) {
   }
 
   const offMsg = listen(model, "msg:custom", onMsg);
+  // The newest rows as when the output was made: drawn at once, until the kernel's reset comes.
+  let snapshot = null;
+  const fromSnapshot = () => {
+    const first = model.get("first");
+    if (!waitingReset || !first || first.type !== "reset") return;
+    snapshot = first;
+    onMsg(first);
+  };
+  const offFirst = listen(model, "change:first", fromSnapshot);
+  fromSnapshot();
   const offErr = errorLine(model, err);
   follow.onchange = () => model.send({ type: "follow", path: follow.value });
   let typing = 0;
@@ -428,7 +470,7 @@ function render({ model, el }) {
     // Only the user's own scrolling decides whether the view sticks to the newest entry: our
     // scroll to the bottom may be reported after more rows arrived.
     if (viewport.scrollTop !== ownScroll) {
-      stick = viewport.scrollTop + viewport.clientHeight >= fullHeight() - 4;
+      stick = viewport.scrollTop + viewport.clientHeight >= spacerHeight() - 4;
       ownScroll = -1;
     }
     draw();
@@ -451,6 +493,7 @@ function render({ model, el }) {
   return () => {
     bye();
     offMsg();
+    offFirst();
     offErr();
     resized.disconnect();
     clearInterval(tick);

@@ -13,6 +13,7 @@ export interface Row {
   args?: string; gen?: number; finished?: number;
   p?: number; // position among the entries the view shows
   call?: string; // a tool call's status when no live task says it
+  notes?: string; // an answer: what the backend noted about it (the ⓘ line)
 }
 
 /** The life of the task a tool call started. */
@@ -36,8 +37,10 @@ export interface BatchMsg {
   type: "batch"; rows: Row[]; shown: number; total: number; counts: Record<string, number>;
   calls: CallState[]; live: Live | null; state: DialogState; now: number; agents?: string[];
 }
+/** A search of a long ledger is under way: `done` of `total` entries read so far. */
+export interface SearchingMsg { type: "searching"; query: string; done: number; total: number }
 export interface ErrorMsg { type: "error"; text: string }
-export type ServerMsg = ResetMsg | RowsMsg | BatchMsg | ErrorMsg;
+export type ServerMsg = ResetMsg | RowsMsg | BatchMsg | SearchingMsg | ErrorMsg;
 
 // browser -> kernel (every view says hello when it appears and bye when it goes)
 export interface HelloMsg { type: "hello" }

@@ -9,7 +9,6 @@ import pytest
 
 from ipyagent.dispatch.backends.guard import OutputGuard, repeating_unit
 from ipyagent.dispatch.backends.local.backend import answer_lead
-from ipyagent.dispatch.backends.local.grammar import MAX_STRING, bounded
 from ipyagent.ledger import Entry
 
 np = pytest.importorskip("numpy")
@@ -99,24 +98,6 @@ def test_short_overlaps_and_numbers_are_free() -> None:
     guard = OutputGuard(PIECES, prompt_tokens=0, forbidden=[STATUS])
     assert guard.banned("the order_parts") == set()
     assert guard.banned("That is the t1 order_parts task") == set()
-
-
-def test_every_string_argument_is_bounded() -> None:
-    schema = {
-        "type": "object",
-        "properties": {
-            "query": {"type": "string"},
-            "code": {"type": "string", "maxLength": 50},
-            "name": {"type": "string", "pattern": "^[a-z]+$"},
-            "tags": {"type": "array", "items": {"type": "string"}},
-        },
-    }
-    out = bounded(schema)
-    assert out["properties"]["query"]["maxLength"] == MAX_STRING
-    assert out["properties"]["code"]["maxLength"] == 50
-    assert "maxLength" not in out["properties"]["name"]
-    assert out["properties"]["tags"]["items"]["maxLength"] == MAX_STRING
-    assert "maxLength" not in schema["properties"]["query"]  # the tool's own schema is untouched
 
 
 def test_an_answer_to_a_notification_starts_with_what_arrived() -> None:

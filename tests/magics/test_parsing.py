@@ -140,3 +140,12 @@ def test_agent_code_runs_like_a_cell() -> None:
         run_code("undefined_name + 1", ns)
     with pytest.raises(SyntaxError):
         run_code("def (", ns)
+
+
+def test_a_bad_option_with_a_control_character_is_shown_escaped() -> None:
+    # What the user typed (or pasted) comes back readable, on one line, never as a raw byte.
+    with pytest.raises(UsageError) as caught:
+        parse_agent_line("--help --help --help\x00 ")
+    message = str(caught.value)
+    assert "\\x00" in message and "\x00" not in message
+    assert message.isprintable()

@@ -139,7 +139,10 @@ def parse_words(
             raise UsageError(f"%{parser.prog} takes no arguments") from None
         about, wrong = _plain(str(exc))
         where = " ".join(filter(None, (where or parser.prog, about)))
-        raise UsageError(f"%{where}: {wrong}; {hint or 'usage: ' + usage(magic)}") from None
+        from ..errors import one_line
+
+        # The words are the user's: a control character in one is shown escaped, not printed.
+        raise UsageError(one_line(f"%{where}: {wrong}; {hint or 'usage: ' + usage(magic)}", 500)) from None
 
 
 def usage(magic: Callable[..., Any]) -> str:

@@ -13,6 +13,12 @@ from support.labkit import no_cell_running, open_and_run, shot, wait_cells_done
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
+# The topmost ledger row at least partly in sight in a viewport (a JavaScript function of it).
+FIRST_ROW_IN_SIGHT = (
+    "v => [...v.querySelectorAll('.ipa-row')].find(r => r.getBoundingClientRect().bottom"
+    " > v.getBoundingClientRect().top + 1)"
+)
+
 SETUP = """
 from ipyagent import Agent, RealClock, tool, current_clock
 from ipyagent.dispatch.backends import ScriptedBackend
@@ -242,10 +248,7 @@ def test_a_ledger_of_10000_entries_is_virtualised_scrolls_filters_and_expands(
     statuses = ledger.locator(".ipa-row").evaluate_all("rows => rows.map(r => r.dataset.status)")
     assert set(statuses) == {"done"}
     assert len(rows) < 60
-    top = ledger.locator(".ipa-viewport").evaluate(
-        "v => [...v.querySelectorAll('.ipa-row')].find(r => r.getBoundingClientRect().bottom"
-        " > v.getBoundingClientRect().top + 1).dataset.i"
-    )
+    top = ledger.locator(".ipa-viewport").evaluate(f"v => ({FIRST_ROW_IN_SIGHT})(v).dataset.i")
     assert 5000 <= int(top) <= 5010
     shot(page, "ledger-10000-entries")
     # A search typed in the box runs in the kernel, within the kinds shown.
@@ -270,14 +273,10 @@ def test_a_ledger_taller_than_a_browser_allows_scrolls_in_proportion(lab: Jupyte
     viewport = ledger.locator(".ipa-viewport")
     assert viewport.evaluate("v => v.scrollHeight") <= 60_000
     ledger.locator(".ipa-row[data-i='9999']", has_text="entry 9998").wait_for(timeout=5_000)
-    top_row = (
-        "v => [...v.querySelectorAll('.ipa-row')].find(r => r.getBoundingClientRect().bottom"
-        " > v.getBoundingClientRect().top + 1)"
-    )
 
     def top_entry() -> int:
         ledger.locator(".ipa-row.ipa-missing").first.wait_for(state="detached", timeout=5_000)
-        return int(viewport.evaluate(f"v => ({top_row})(v).dataset.i"))
+        return int(viewport.evaluate(f"v => ({FIRST_ROW_IN_SIGHT})(v).dataset.i"))
 
     viewport.evaluate("v => { v.scrollTop = (v.scrollHeight - v.clientHeight) / 2; }")
     assert 4900 <= top_entry() <= 5100

@@ -163,6 +163,7 @@ async def bench_interrupt_latency(rounds: int = 300) -> None:
             await wait_for_state(agent, State.LISTENING)
             await agent.send("ok", interrupt=False)  # back to idle via a user turn
             await wait_for_state(agent, State.GENERATING)
+            interrupted_at = time.perf_counter()  # the second sample times its own interruption
             agent.interrupt()
             await wait_for_state(agent, State.LISTENING)
         running = len(agent.running_tasks()) + sum(len(c.running_tasks()) for c in children)

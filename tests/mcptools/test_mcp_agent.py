@@ -221,6 +221,28 @@ async def test_colliding_tool_names_are_prefixed_with_the_server(http_url: str) 
     assert found == ["2", "4"]
 
 
+async def test_a_tool_of_the_user_added_later_keeps_its_name_and_the_servers_moves_aside(
+    http_url: str,
+) -> None:
+    def add(a: int, b: int) -> str:
+        "Add two numbers the user's way."
+        return f"the user's sum is {a + b}"
+
+    brain = model(
+        go=say("Adding.", call("add", a=1, b=2)),
+        again=say("Both.", call("add", a=3, b=4), call("under_add", a=5, b=6)),
+    )
+    async with Agent(brain, mcp={"under": {"url": http_url}}) as agent:
+        await run(agent, "go")
+        assert type(agent.tools["add"]).__name__ == "McpTool"  # alone, the server's tool keeps its name
+        agent.add_tool(add)
+        await run(agent, "again")
+        tools = agent.tools
+        found = [t for _, _, t in notes(agent)]
+    assert type(tools["add"]).__name__ != "McpTool" and type(tools["under_add"]).__name__ == "McpTool"
+    assert found == ["3", "the user's sum is 7", "11"]
+
+
 async def test_sub_agents_use_their_parents_servers(http_url: str) -> None:
     brain = model(go=say("Starting."), sum=say("Adding.", call("add", a=20, b=22)))
     async with Agent(brain, mcp={"under": {"url": http_url}}) as agent:

@@ -810,24 +810,31 @@ class Agent:
 
     # --- MCP servers --------------------------------------------------------------------------
 
-    async def _prepare_tools(self) -> None:
-        """Before a generation: start MCP servers on first use, so their tools are offered."""
+    async def _prepare_tools(self) -> bool:
+        """Before a generation: start MCP servers on first use, so their tools are offered.
+        True when the tools offered changed."""
         if any(s.state != "ready" for s in self.mcp.servers.values()):
             self._publish(ModelStatus(self, "starting MCP servers…"))
             await self.start_mcp()
             self._publish(ModelStatus(self, ""))
-        else:
-            self._sync_mcp_tools()
+            return True
+        return self._sync_mcp_tools()
 
-    def _sync_mcp_tools(self) -> None:
+    def _sync_mcp_tools(self) -> bool:
+        """Offer the MCP servers' tools beside the agent's own; True when that changed anything."""
         from ..mcp import McpTool
 
         tools = self.dispatcher.tools
+        if not self.mcp.servers and not any(isinstance(t, McpTool) for t in tools.values()):
+            return False  # the common case, checked before every generation: nothing to sync
         own = [n for n, t in tools.items() if not isinstance(t, McpTool)]
         offered = self.mcp.tools(taken=own)
-        for name in [n for n, t in tools.items() if isinstance(t, McpTool) and offered.get(n) is not t]:
+        stale = [n for n, t in tools.items() if isinstance(t, McpTool) and offered.get(n) is not t]
+        for name in stale:
             del tools[name]
-        tools.update(offered)
+        added = {n: t for n, t in offered.items() if tools.get(n) is not t}
+        tools.update(added)
+        return bool(stale or added)
 
     def _mcp_fault(self, server: str, text: str) -> None:
         self._post(ev.ToolError(text, name=f"mcp:{server}"))

@@ -151,7 +151,9 @@ class Dispatcher:
         self._on_status = on_status
         self.tools: dict[str, BaseTool] = {}
         # Run before each generation renders its tool list (MCP servers start on first use).
-        self.prepare_tools: Callable[[], Awaitable[None]] | None = None
+        # Called before each generation (MCP servers start on first use); True when the tools
+        # offered changed, so the context lists them afresh.
+        self.prepare_tools: Callable[[], Awaitable[bool]] | None = None
         # Every call id used so far: providers require them unique within a conversation.
         self._call_ids: set[str] = set()
         self.current: Generation | None = None
@@ -251,8 +253,7 @@ class Dispatcher:
                             raise spec.error
                         self._post(ev.GenerationFinished(gen.id, "".join(text), tuple(calls), usage))
                         return
-                    if self.prepare_tools is not None:
-                        await self.prepare_tools()
+                    if self.prepare_tools is not None and await self.prepare_tools():
                         context = dataclasses.replace(context, tools=self.tool_specs())
                     waited = False
 
@@ -352,8 +353,7 @@ class Dispatcher:
         try:
             with spec.scope:
                 try:
-                    if self.prepare_tools is not None:
-                        await self.prepare_tools()
+                    if self.prepare_tools is not None and await self.prepare_tools():
                         context = dataclasses.replace(context, tools=self.tool_specs())
                     async with self.model_calls.slot():
                         async for chunk in self.backend.stream(context, agent=self.agent_name):

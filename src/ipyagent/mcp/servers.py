@@ -83,7 +83,7 @@ class McpServers:
         self._running = anyio.Event()
         self._tools: dict[str, McpTool] = {}
         self._generation = 0  # bumped whenever the set of tools may have changed
-        self._tools_generation = -1
+        self._tools_key: tuple[int, frozenset[str]] | None = None  # what ``_tools`` was listed for
         # Servers that failed to start are tried again only after the user speaks again, so
         # a broken server does not restart on every generation it would otherwise trigger.
         self._turn = 0
@@ -172,9 +172,9 @@ class McpServers:
         """The agent tools of every server that has listed its tools, by agent tool name. A tool
         keeps its own name unless another server or a tool in ``taken`` has it too; then it is
         ``SERVER_TOOL``."""
-        if self._tools_generation == self._generation:
+        taken = frozenset(taken)
+        if self._tools_key == (self._generation, taken):
             return self._tools
-        taken = set(taken)
         counts: dict[str, int] = {}
         for server in self.servers.values():
             for info in server.tools:
@@ -189,7 +189,7 @@ class McpServers:
                     tools[name] = self._tool(server, info, name)
                 except ToolDefinitionError as exc:
                     log.warning("MCP server %r: skipped tool %r: %s", server.name, info.name, exc)
-        self._tools, self._tools_generation = tools, self._generation
+        self._tools, self._tools_key = tools, (self._generation, taken)
         return tools
 
     def _tool(self, server: McpServer, info: Any, name: str) -> McpTool:

@@ -15,8 +15,9 @@ never reads the context: it is not a model, and never the default.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,25 +150,40 @@ class ScriptedBackend:
         words = turn.text.split(" ") if turn.text else []
         pieces = [w + " " for w in words[:-1]] + words[-1:]
         steps = max(1, len(pieces))
-        # (seconds into the turn, order, chunk): words spread over the delay, then each call at
-        # its time; at equal times words come first, then calls in script order.
-        timeline: list[tuple[float, int, Chunk]] = [
-            (turn.delay * (n + 1) / steps, n, TextChunk(piece)) for n, piece in enumerate(pieces)
-        ]
-        for n, call in enumerate(turn.tool_calls):
-            at = turn.call_times[n] if n < len(turn.call_times) else None
-            # No id: the dispatcher gives each call a unique one.
-            timeline.append((turn.delay if at is None else at, len(pieces) + n, ToolCallChunk(call)))
-        timeline.sort(key=lambda item: (item[0], item[1]))
+        # (seconds into the turn, chunk): words spread over the delay, then each call at its
+        # time; at equal times words come first, then calls in script order. A call has no id:
+        # the dispatcher gives each one a unique id.
+        words_at = [(turn.delay * (n + 1) / steps, n) for n in range(len(pieces))]
+        calls_at = [(turn.delay, len(pieces) + n) for n in range(len(turn.tool_calls))]
+        for n, at in enumerate(turn.call_times[: len(calls_at)]):
+            if at is not None:
+                calls_at[n] = (at, calls_at[n][1])
+        timeline: Iterable[tuple[float, Chunk]] = itertools.chain(
+            ((at, TextChunk(pieces[n])) for at, n in words_at),
+            ((at, ToolCallChunk(turn.tool_calls[n - len(pieces)])) for at, n in calls_at),
+        )
+        if any(at is not None for at in turn.call_times):  # calls at their own times: merge them in
+            order = sorted(words_at + calls_at)
+            timeline = [
+                (
+                    at,
+                    TextChunk(pieces[n])
+                    if n < len(pieces)
+                    else ToolCallChunk(turn.tool_calls[n - len(pieces)]),
+                )
+                for at, n in order
+            ]
         first: float | None = None
-        for at, _, chunk in timeline:
+        last = 0.0
+        for at, chunk in timeline:
+            last = at
             wait = started + at - self._clock.now()
             if wait > 0:
                 await self._clock.sleep(wait)
             if first is None and isinstance(chunk, TextChunk):
                 first = self._clock.now() - started
             yield chunk
-        end = max(turn.delay, max((at for at, _, _ in timeline), default=0.0))
+        end = max(turn.delay, last)
         wait = started + end - self._clock.now()
         if wait > 0:
             await self._clock.sleep(wait)

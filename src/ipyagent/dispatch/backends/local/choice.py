@@ -93,17 +93,25 @@ _STOPWORDS = frozenset(
 
 
 def stems(text: str) -> set[str]:
-    """Content words of ``text``, lower-cased with common English endings removed."""
+    """Content words of ``text``, lower-cased, with common English endings removed so that the
+    forms of one word meet: note/notes, city/cities, plan/planning, save/saved, call/calling,
+    class/classes, box/boxes."""
     out = set()
     for word in re.findall(r"[a-z]+", text.lower()):
         if len(word) < 3 or word in _STOPWORDS:
             continue
-        for suffix in ("ies", "ing", "ed", "es", "s"):
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-                word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-                if suffix in ("ing", "ed") and word[-1] == word[-2]:  # planning -> plan
-                    word = word[:-1]
+        for suffix in ("ies", "ing", "ed", "s"):
+            if not word.endswith(suffix) or len(word) - len(suffix) < 3:
+                continue
+            if suffix == "s" and word.endswith(("ss", "us", "is")):  # class, status, analysis
                 break
+            word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            # planning -> plan, but calling -> call, passed -> pass
+            if suffix in ("ing", "ed") and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]
+            break
+        if len(word) > 3 and word.endswith("e"):  # save/saved, note/notes, box/boxes
+            word = word[:-1]
         out.add(word)
     return out
 

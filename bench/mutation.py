@@ -108,7 +108,9 @@ MODULES: dict[str, Module] = {
         ("src/ipyagent/dispatch/backends/local/grammar.py", "src/ipyagent/dispatch/backends/local/choice.py"),
         (
             "tests/dispatch/test_local_choice.py",
+            "tests/dispatch/test_local_choice_words.py",
             "tests/dispatch/test_local_grammar_rules.py",
+            "tests/dispatch/test_local_grammar_accepts.py",
             "tests/dispatch/test_local_guard.py",
             "tests/dispatch/test_decoded_calls.py",
         ),

@@ -97,6 +97,7 @@ MODULES: dict[str, Module] = {
         ("src/ipyagent/dispatch/tasks.py",),
         (
             "tests/dispatch/test_result_limit.py",
+            "tests/dispatch/test_task_runner.py",
             "tests/dispatch/test_tools.py",
             "tests/dispatch/test_fair_sharing.py",
             "tests/agents/test_tool_timing.py",

@@ -88,6 +88,7 @@ class _Playing:
     progress: Progress
     reported: int = 0  # words reported so far
     played: int = 0
+    first: bool = False  # the first chunk of an answer: its first sound is the "played" moment
 
 
 @dataclass(eq=False)
@@ -235,7 +236,9 @@ class VoiceOutput:
             self.mark("tts_first_chunk")
         turn.sentences += 1
         chunk = AudioChunk(next(self._ids), sentence, samples, self.synthesizer.sample_rate)
-        self._queue.append(_Playing(chunk, word_ends(sentence, samples), turn.progress))
+        self._queue.append(
+            _Playing(chunk, word_ends(sentence, samples), turn.progress, first=turn.sentences == 1)
+        )
         self.last_chunk = chunk
         if not self.paused:
             self.speaker.play(chunk)
@@ -264,8 +267,8 @@ class VoiceOutput:
             # A report sent just before the pause is still true about what was heard; the end
             # of a chunk is not, for the speaker dropped it.
             done = False
-        playing.played = max(playing.played, int(played_samples))
-        if playing.reported == 0 and playing.played > 0 and playing is self._queue[0]:
+        before, playing.played = playing.played, max(playing.played, int(played_samples))
+        if playing.first and before == 0 and playing.played > 0:  # the answer's first sound, once
             self.mark("played")
         while playing.reported < len(playing.words):
             word, end = playing.words[playing.reported]

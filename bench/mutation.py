@@ -124,7 +124,12 @@ MODULES: dict[str, Module] = {
     ),
     "audio/speech": Module(
         ("src/ipyagent/audio/speech.py",),
-        ("tests/audio/test_heard_words.py", "tests/audio/test_sentences.py"),
+        (
+            "tests/audio/test_heard_words.py",
+            "tests/audio/test_sentences.py",
+            "tests/audio/test_voice_output.py",
+            "tests/audio/test_voice_pipeline.py",
+        ),
         0.80,
     ),
     "eval/metrics": Module(

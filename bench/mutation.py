@@ -3,6 +3,7 @@
     python bench/mutation.py                 # every module not yet done (resumes after a stop)
     python bench/mutation.py redaction fsm   # just these (run again even if done)
     python bench/mutation.py --report        # rewrite the report from what is done
+    python bench/mutation.py --survivors ledger   # recheck only the last run's survivors
 
 mutmut (common settings under ``[tool.mutmut]`` in pyproject.toml) makes small changes to the code
 (a ``<`` for a ``<=``, a dropped line, another constant) and runs the tests that reach the changed
@@ -251,15 +252,27 @@ def checkpoint_path(name: str) -> Path:
     return OUT / f"{name.replace('/', '.')}.json"
 
 
-def run_module(name: str, max_children: int) -> None:
+def previous_survivors(name: str) -> list[str]:
+    """The mutants the module's last run did not notice (none if it has not run)."""
+    path = checkpoint_path(name)
+    if not path.exists():
+        return []
+    statuses: dict[str, str] = json.loads(path.read_text())["statuses"]
+    return sorted(n for n, s in statuses.items() if s in NOT_NOTICED)
+
+
+def run_module(name: str, max_children: int, survivors_only: bool = False) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     log = OUT / f"{name.replace('/', '.')}.log"
     started = time.monotonic()
     tree = copy_tree(name, MODULES[name])
+    # Only the last run's survivors: the code is unchanged, so what was killed stays killed and
+    # only the tests added since can change a verdict.
+    rerun = previous_survivors(name) if survivors_only else []
     with log.open("w") as out:
         # Its own process group: stopping this script stops mutmut's workers too.
         mutmut = subprocess.Popen(
-            [*MUTMUT, "run", "--max-children", str(max_children)],
+            [*MUTMUT, "run", "--max-children", str(max_children), *rerun],
             cwd=tree,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -270,23 +283,29 @@ def run_module(name: str, max_children: int) -> None:
         except BaseException:
             os.killpg(mutmut.pid, signal.SIGTERM)
             raise
-    write_checkpoint(name, tree, time.monotonic() - started)
+    write_checkpoint(name, tree, time.monotonic() - started, rerun)
 
 
-def write_checkpoint(name: str, tree: Path, seconds: float) -> None:
-    """The module's results from its copy of the tree; the first run's results are kept."""
+def write_checkpoint(name: str, tree: Path, seconds: float, rerun: list[str] | None = None) -> None:
+    """The module's results from its copy of the tree; the first run's results are kept. After a
+    run of ``rerun`` (the last run's survivors) alone, the other mutants keep their last status."""
     statuses = mutant_results(tree)
+    path = checkpoint_path(name)
+    previous = json.loads(path.read_text()) if path.exists() else None
+    if rerun and previous:
+        if set(statuses) != set(previous["statuses"]):  # the code changed: verdicts cannot carry over
+            raise SystemExit(f"{name}: the mutants differ from the last run's; run the module in full")
+        statuses = {**previous["statuses"], **{n: statuses[n] for n in rerun}}
     survivors = diffs_of(tree, sorted(n for n, s in statuses.items() if s in NOT_NOTICED))
     checkpoint: dict[str, Any] = {
         "module": name,
         "seconds": round(seconds),
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average": os.getloadavg()[0],
+        "rechecked": len(rerun) if rerun else None,
         "statuses": statuses,
         "survivors": survivors,
     }
-    path = checkpoint_path(name)
-    previous = json.loads(path.read_text()) if path.exists() else None
     # The first run's statuses stay, so the report can show the score before and after the tests
     # that the survivors led to.
     first = previous.get("first") or previous if previous else None
@@ -351,7 +370,7 @@ def report() -> None:
             f"| {name} | {len(statuses)} | {n_eq} | {unchecked} | {counted['survived']} | "
             f"{counted['no tests']} | "
             f"{score(first['statuses'])} | {score(statuses)} | {module.goal:.0%} | "
-            f"{checkpoint['seconds'] / 60:.0f} min |"
+            f"{checkpoint['seconds'] / 60:.0f} min{rechecked_note(checkpoint)} |"
         )
         left = {n: d for n, d in checkpoint["survivors"].items() if n not in eq}
         if left:
@@ -375,6 +394,11 @@ def report() -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
     print(f"wrote {REPORT.relative_to(ROOT)}")
+
+
+def rechecked_note(checkpoint: dict[str, Any]) -> str:
+    n = checkpoint.get("rechecked")
+    return f" ({n} survivors rechecked)" if n else ""
 
 
 def _near_change(diff: str, context: int = 2) -> str:
@@ -402,6 +426,11 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="only the mutants the last run did not notice (after adding tests; the code unchanged)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
     unknown = [m for m in args.modules if m not in MODULES]
@@ -411,7 +440,7 @@ def main() -> None:
         todo = args.modules or [m for m in MODULES if not checkpoint_path(m).exists()]
         os.environ.setdefault("PYTHONHASHSEED", "0")
         for module in todo:
-            run_module(module, args.max_children)
+            run_module(module, args.max_children, args.survivors)
             report()
     report()
 

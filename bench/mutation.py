@@ -139,6 +139,8 @@ MODULES: dict[str, Module] = {
             "tests/eval/test_eval_scores.py",
             "tests/eval/test_metric_edges.py",
             "tests/eval/test_eval_rejected_calls.py",
+            "tests/eval/test_check_verdicts.py",
+            "tests/eval/test_scenario_scores.py",
         ),
         0.80,
     ),

@@ -107,3 +107,44 @@ def test_an_interruption_and_a_notification_that_waited_read_as_such() -> None:
         "[22:13:30, finished 22:13:22] tool_result t1 get_weather: Paris: sunny<|im_end|>\n" in prompt
     )
     assert "<|im_start|>notification\n[22:13:30] timer: tick<|im_end|>\n" in prompt
+
+
+def test_an_api_model_reads_calls_as_sorted_json_and_notifications_tagged_with_their_call() -> None:
+    from ipyagent.ledger.render import render_openai
+
+    ledger = Ledger("main")
+    ledger.append("user", "weather in Zürich?", time=T0)
+    ledger.append("assistant", "", time=T0, status="complete")
+    ledger.append(
+        "tool_call", "", time=T0, name="get_weather", arguments={"days": 2, "city": "Zürich"}, call_id="c1"
+    )
+    ledger.append(
+        "tool_result", "", time=T0, name="get_weather", status="started", task_id="t1", call_id="c1"
+    )
+    ledger.append(
+        "notification",
+        "Zürich: 3 C",
+        time=T0 + 10,
+        source="tool_result",
+        task_id="t1",
+        name="get_weather",
+        finished=T0 + 2,
+    )
+    ledger.append("notification", "tick", time=T0 + 10, source="timer")
+    ledger.append("interruption", "the user spoke", time=T0 + 11)
+    messages, _ = render_openai(Context(entries=list(ledger), now=T0 + 12))
+    [call] = next(m for m in messages if m.get("tool_calls"))["tool_calls"]
+    assert call["function"]["arguments"] == '{"city":"Zürich","days":2}'
+    texts = [m["content"] for m in messages if m["role"] == "user"]
+    assert (
+        '<notification kind="tool_result" task="t1" call="c1" name="get_weather"'
+        ' time="2023-11-14 22:13:30 UTC" finished="2023-11-14 22:13:22 UTC">Zürich: 3 C</notification>'
+    ) in texts
+    assert '<notification kind="timer" time="2023-11-14 22:13:30 UTC">tick</notification>' in texts
+    assert any(
+        t.startswith(
+            '<interruption time="2023-11-14 22:13:31 UTC">Your previous message was cut off (the user spoke).'
+        )
+        for t in texts
+        if isinstance(t, str)
+    )

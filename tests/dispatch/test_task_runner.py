@@ -286,3 +286,12 @@ def test_an_error_is_one_line_naming_its_type() -> None:
     assert error_text(KeyError()) == "KeyError"
     assert error_text(RuntimeError("   ")) == "RuntimeError"
     assert error_text(OSError("  disk full  ")) == "OSError: disk full"
+
+
+async def test_a_servers_progress_line_is_shown_as_it_came() -> None:
+    async with running_runner() as (runner, seen, clock):
+        task = runner.start("mcp_copy", "tool", returning("ok", clock, after=5))
+        await settle(clock)
+        runner.report_progress(task, "3/10: copying")
+        assert task.progress is not None and task.progress.text == "3/10: copying"
+        assert seen.posted == []

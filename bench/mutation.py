@@ -130,6 +130,7 @@ MODULES: dict[str, Module] = {
             "tests/audio/test_sentences.py",
             "tests/audio/test_voice_output.py",
             "tests/audio/test_voice_pipeline.py",
+            "tests/audio/test_speculative_answers.py",
         ),
         0.80,
     ),

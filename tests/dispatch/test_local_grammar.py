@@ -7,19 +7,15 @@ from typing import Any
 
 import pytest
 
-from ipyagent.dispatch.backends.local import default_model_path, ledger_message_grammar
+from ipyagent.dispatch.backends.local import ledger_message_grammar
+from support.local_model import load_local_model
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def llm() -> Any:
-    llama_cpp = pytest.importorskip("llama_cpp")
-    try:
-        path = default_model_path()
-    except Exception as exc:
-        pytest.skip(str(exc))
-    return llama_cpp.Llama(str(path), n_ctx=256, verbose=False, seed=1)
+    return load_local_model(n_ctx=256, seed=1)
 
 
 def test_plain_text_cannot_contain_a_less_than_sign_even_when_the_model_prefers_it(llm: Any) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from ipyagent.dispatch.backends.local import default_model_path
 from ipyagent.dispatch.backends.local.grammar import (
     MAX_STRING,
     TEXT_RULE,
@@ -25,6 +24,7 @@ from ipyagent.dispatch.backends.local.grammar import (
     ledger_message_grammar,
 )
 from ipyagent.ledger.render.context import ToolSpec
+from support.local_model import load_local_model
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -46,11 +46,7 @@ NOTE = ToolSpec(
 def accepts() -> Callable[[str, str], bool]:
     """``accepts(grammar, output)``: whether llama.cpp lets a model write exactly ``output``."""
     llama_cpp = pytest.importorskip("llama_cpp")
-    try:
-        path = default_model_path()
-    except Exception as exc:
-        pytest.skip(str(exc))
-    llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    llm = load_local_model(vocab_only=True)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     end = llm.token_eos()
 

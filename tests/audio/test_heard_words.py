@@ -11,9 +11,10 @@ import numpy as np
 
 from ipyagent import Agent, State
 from ipyagent.audio.frames import Int16Array
-from ipyagent.audio.speech import AudioChunk, ClockSpeaker, VoiceOutput
+from ipyagent.audio.speech import ClockSpeaker, VoiceOutput
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.testing import VirtualClock
+from support.speakers import ListSpeaker
 
 RATE = 16_000
 PER_LETTER = RATE // 10  # 0.1 s of audio per letter or punctuation mark
@@ -46,20 +47,6 @@ class BlockingSynth(ToneSynth):
         self.started.set()
         self.release.wait(10)
         return super().synthesize(text)
-
-
-class ListSpeaker:
-    connected = True
-
-    def __init__(self) -> None:
-        self.played: list[AudioChunk] = []
-        self.stops = 0
-
-    def play(self, chunk: AudioChunk) -> None:
-        self.played.append(chunk)
-
-    def stop(self) -> None:
-        self.stops += 1
 
 
 async def test_only_words_whose_audio_played_are_reported() -> None:

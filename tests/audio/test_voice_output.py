@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from ipyagent.audio.frames import Int16Array
-from ipyagent.audio.speech import AudioChunk, ClockSpeaker, VoiceOutput, word_ends
+from ipyagent.audio.speech import ClockSpeaker, VoiceOutput, word_ends
 from ipyagent.testing import VirtualClock
+from support.speakers import ListSpeaker
 
 RATE = 16_000
 PER_LETTER = RATE // 10
@@ -37,19 +38,6 @@ class ToneSynth:
         self.started.set()
         self.release.wait(10)
         return np.full(sum(1 for c in text if not c.isspace()) * PER_LETTER, 8000, dtype=np.int16)
-
-
-class ListSpeaker:
-    def __init__(self, connected: bool = True) -> None:
-        self.connected = connected
-        self.played: list[AudioChunk] = []
-        self.stops = 0
-
-    def play(self, chunk: AudioChunk) -> None:
-        self.played.append(chunk)
-
-    def stop(self) -> None:
-        self.stops += 1
 
 
 async def until(clock: VirtualClock, condition: Callable[[], bool]) -> None:

@@ -86,13 +86,11 @@ def test_the_small_models_prompt_puts_the_status_before_the_last_message() -> No
     assert "Now:" in render_small_model(context)  # without a status of its own: the present moment
 
 
-def test_an_interruption_and_a_notification_that_waited_read_as_such() -> None:
-    ledger = Ledger("main")
-    ledger.append("user", "count to ten", time=T0, source="chat")
-    ledger.append("interruption", "the user started talking", time=T0 + 1)  # before a word was said
+def add_late_result_and_tick(ledger: Ledger, text: str) -> None:
+    """get_weather's result (t1), recorded at T0 + 10 though it finished at T0 + 2; a timer's tick."""
     ledger.append(
         "notification",
-        "Paris: sunny",
+        text,
         time=T0 + 10,
         source="tool_result",
         task_id="t1",
@@ -100,6 +98,13 @@ def test_an_interruption_and_a_notification_that_waited_read_as_such() -> None:
         finished=T0 + 2,
     )
     ledger.append("notification", "tick", time=T0 + 10, source="timer")
+
+
+def test_an_interruption_and_a_notification_that_waited_read_as_such() -> None:
+    ledger = Ledger("main")
+    ledger.append("user", "count to ten", time=T0, source="chat")
+    ledger.append("interruption", "the user started talking", time=T0 + 1)  # before a word was said
+    add_late_result_and_tick(ledger, "Paris: sunny")
     prompt = render_chatml(Context(entries=list(ledger), now=T0 + 10))
     assert "count to ten<|im_end|>\n<|im_start|>assistant\n<|interrupt|><|im_end|>\n" in prompt
     assert (
@@ -121,16 +126,7 @@ def test_an_api_model_reads_calls_as_sorted_json_and_notifications_tagged_with_t
     ledger.append(
         "tool_result", "", time=T0, name="get_weather", status="started", task_id="t1", call_id="c1"
     )
-    ledger.append(
-        "notification",
-        "Zürich: 3 C",
-        time=T0 + 10,
-        source="tool_result",
-        task_id="t1",
-        name="get_weather",
-        finished=T0 + 2,
-    )
-    ledger.append("notification", "tick", time=T0 + 10, source="timer")
+    add_late_result_and_tick(ledger, "Zürich: 3 C")
     ledger.append("interruption", "the user spoke", time=T0 + 11)
     messages, _ = render_openai(Context(entries=list(ledger), now=T0 + 12))
     [call] = next(m for m in messages if m.get("tool_calls"))["tool_calls"]

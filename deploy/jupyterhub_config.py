@@ -87,9 +87,10 @@ c.Spawner.environment = {
 # student's activity and reach the student's own server, nothing else (this is JupyterHub's
 # default "server" role, written out so that nobody widens it by accident).
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
-# Forty servers starting together on two cores take a while.
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 90
+# A class logs in together: forty servers starting at once on two cores take minutes, and a
+# server that misses the timeout is reported to its student as failed.
+c.Spawner.start_timeout = 300
+c.Spawner.http_timeout = 300
 
 # --- who may log in ------------------------------------------------------------------------------
 users = {u.strip() for u in env("CLASSROOM_USERS", "").split(",") if u.strip()}

@@ -79,6 +79,9 @@ c.Spawner.args = [
 c.Spawner.environment = {
     "IPYAGENT_MODEL": env("CLASSROOM_MODEL", "openai:smollm2@http://127.0.0.1:8080/v1"),
     "IPYAGENT_MODEL_CALLS": env("CLASSROOM_MODEL_CALLS", "2"),
+    # Each request names its student, so the shared model server lets students take turns
+    # instead of answering one student's flood of requests before everyone else's.
+    "IPYAGENT_MODEL_USER": lambda spawner: spawner.user.name,
     # If a student switches to the in-kernel model, llama.cpp's OpenMP threads must sleep when
     # idle instead of spinning: with many kernels on few cores, spinning starves everyone.
     "OMP_WAIT_POLICY": "PASSIVE",

@@ -13,7 +13,9 @@ Phases, one classroom, run one after the other:
     10 students while an 11th floods (its notebook sends 20 `%agent` messages in a loop and starts
     50 forked sub-agents at once, and again whenever they are all done), with the classroom's
     limit on model calls per kernel, and with the flooder's kernel lifting it (as any student
-    can, for their own kernel: the limit is a guard against runaway agents, not a quota).
+    can, for their own kernel: the limit is a guard against runaway agents, not a quota); the
+    model server lets the students take turns, and ``flood-arrival`` is the flood with the limit
+    but answered in arrival order (no request names its student), as llama.cpp alone does.
 
     nice -n -5 .venv/bin/python bench/classroom.py \
         [--seconds 120] [--grace 120] [--phases 10,20,40,flood,flood-nolimit] [--flood-with 10]
@@ -186,6 +188,7 @@ async def phase(
     grace: float,
     flooder: str | None = None,
     lift: bool = False,
+    arrival_order: bool = False,
 ) -> dict[str, Any]:
     print(f"== {name}: {len(users)} students" + (f" + flooder {flooder}" if flooder else ""), flush=True)
     connecting = time.monotonic()
@@ -193,6 +196,11 @@ async def phase(
     kernels_ready = time.monotonic() - connecting
     print(f"   {len(users)} kernels started together, all connected in {kernels_ready:.1f} s", flush=True)
     flood_student = await Student.connect(room.hub.url, flooder, room.admin_token) if flooder else None
+    if arrival_order:
+        # Requests that do not name their student share one line at the server: arrival order,
+        # as llama.cpp's server answers without the classroom's turns.
+        for s in [*students, *([flood_student] if flood_student else [])]:
+            await s.run("import os; os.environ['IPYAGENT_MODEL_USER'] = ''")
     exchanges: list[Exchange] = []
     queue: list[int] = []
     until = time.monotonic() + seconds
@@ -218,6 +226,7 @@ async def phase(
     if flooder:
         result["flood_forks_started"] = forks
         result["flooder_limit_lifted"] = lift
+        result["arrival_order"] = arrival_order
     for s in [*students, *([flood_student] if flood_student else [])]:
         await s.close()
     print("   " + json.dumps(result), flush=True)
@@ -259,6 +268,7 @@ async def run(args: argparse.Namespace) -> None:
                     args.grace,
                     flooder=flooder,
                     lift=(name == "flood-nolimit"),
+                    arrival_order=(name == "flood-arrival"),
                 )
             results["phases"].append(result)
             save(results)

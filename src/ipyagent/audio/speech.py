@@ -69,6 +69,9 @@ class Speaker(Protocol):
 
 # Silence kept before the first sound of each synthesised piece.
 LEAD_IN = 0.01
+# The first piece of an answer ends at its first comma once it has this many words: it is
+# synthesised (and heard) sooner than the whole first sentence. What the voice widget uses.
+FIRST_CLAUSE_WORDS = 4
 # Below this (PCM16, about -50 dBFS) a sample is silence, even for a soft consonant's onset.
 SILENT = 100
 

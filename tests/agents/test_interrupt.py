@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from ipyagent import Agent, State, current_clock, tool
+from ipyagent import Agent, State
 from ipyagent.agents import EventHandled, Update
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.dispatch.output import PacedOutput
 from ipyagent.events import Interrupt, ToolResult
 from ipyagent.testing import VirtualClock, kinds, record_states, wait_for, wait_for_state
+from support.simple_tools import lookup_tool
 
 LONG = " ".join(f"word{i}" for i in range(20))  # 20 words
 
 
-@tool
-async def slow_job(n: int) -> str:
-    "A slow background job."
-    await current_clock().sleep(30)
-    return f"job {n} done"
+slow_job = lookup_tool(30, name="slow_job")  # a slow background job
 
 
 async def test_interrupt_while_generating_keeps_partial_text() -> None:
@@ -53,7 +50,7 @@ async def test_interrupt_while_emitting_keeps_what_was_heard_and_tools_run_on() 
             {
                 "delay": 0.1,
                 "text": "one two three four five six seven eight",
-                "tool_calls": [{"name": "slow_job", "arguments": {"n": 1}}],
+                "tool_calls": [{"name": "slow_job", "arguments": {"query": "job 1"}}],
             },
             {"delay": 0.1, "text": "Job one is done."},
         ]
@@ -82,7 +79,7 @@ async def test_interrupt_while_emitting_keeps_what_was_heard_and_tools_run_on() 
             # The tool started by the cut-off answer keeps running and reports back.
             await agent.settled()
             assert agent.ledger[-2].kind == "notification"
-            assert agent.ledger[-2].text == "job 1 done"
+            assert agent.ledger[-2].text == "found job 1"
             assert agent.ledger[-1].text == "Job one is done."
 
 

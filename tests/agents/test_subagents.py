@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ipyagent import Agent, State, current_clock, tool
+from ipyagent import Agent, State
 from ipyagent.dispatch.backends import ScriptedBackend
 from ipyagent.errors import AgentError
 from ipyagent.testing import VirtualClock, wait_for
+from support.simple_tools import lookup_tool
 
-
-@tool
-async def research(topic: str) -> str:
-    "Slow research."
-    await current_clock().sleep(20)
-    return f"notes on {topic}"
+research = lookup_tool(20, name="research")  # slow research
 
 
 async def test_fork_shares_prefix_and_reports_to_parent() -> None:
@@ -24,7 +20,7 @@ async def test_fork_shares_prefix_and_reports_to_parent() -> None:
             {
                 "agent": "scout",
                 "text": "Researching.",
-                "tool_calls": [{"name": "research", "arguments": {"topic": "museums"}}],
+                "tool_calls": [{"name": "research", "arguments": {"query": "museums"}}],
             },
             {"agent": "scout", "text": "Best museum: the Louvre."},
             {"agent": "main", "text": "My scout says: the Louvre."},
@@ -116,12 +112,12 @@ async def test_cancelling_parent_cancels_children_and_their_tools() -> None:
             {
                 "agent": "a",
                 "text": "On it.",
-                "tool_calls": [{"name": "research", "arguments": {"topic": "a"}}],
+                "tool_calls": [{"name": "research", "arguments": {"query": "a"}}],
             },
             {
                 "agent": "b",
                 "text": "On it.",
-                "tool_calls": [{"name": "research", "arguments": {"topic": "b"}}],
+                "tool_calls": [{"name": "research", "arguments": {"query": "b"}}],
             },
         ]
         backend = ScriptedBackend.from_list(script, clock)
@@ -147,7 +143,7 @@ async def test_cancelling_one_child_reports_to_parent() -> None:
             {
                 "agent": "slowpoke",
                 "text": "Working.",
-                "tool_calls": [{"name": "research", "arguments": {"topic": "x"}}],
+                "tool_calls": [{"name": "research", "arguments": {"query": "x"}}],
             },
             {"agent": "main", "text": "The sub-agent was cancelled."},
         ]

@@ -108,3 +108,24 @@ def test_an_answer_to_a_notification_starts_with_what_arrived() -> None:
     assert answer_lead(note("tool_error", "get_weather")) == "The get weather task failed: "
     assert answer_lead(note("timer", "set_timer")) == "Time is up: "
     assert answer_lead(note("tool_rejected", "get_weather")) == ""
+
+
+def test_when_the_grammar_allows_only_banned_tokens_the_least_bad_of_them_is_chosen() -> None:
+    """llama.cpp applies the grammar after the guard: if the guard left every token the grammar
+    allows at -inf, the sampler would pick one the grammar forbids, and llama.cpp aborts the process."""
+    forced = "the status line, word for word, once more"
+    guard = OutputGuard(PIECES, prompt_tokens=5, forbidden=[forced])
+    ids = [INDEX["a"]] * 5
+    text = ""
+    while text != forced:
+        scores = np.full(len(PIECES), -10.0)
+        scores[INDEX[forced[len(text)]]] = 10.0  # the model wants the forced text too
+        scores = guard(np.array(ids), scores)
+        allowed = [INDEX[forced[len(text)]]]  # the grammar: the forced text, one character at a time
+        masked = np.full(len(PIECES), -np.inf)
+        masked[allowed] = scores[allowed]
+        token = int(np.argmax(masked))
+        assert masked[token] > -np.inf, f"after {text!r} nothing the grammar allows is left"
+        ids.append(token)
+        text += PIECES[token]
+    assert guard.stopped["copy"] > 0  # it did ban the copy, all along

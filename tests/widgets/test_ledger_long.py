@@ -154,6 +154,13 @@ async def test_appends_arrive_live_at_their_place_in_a_long_ledger(wire: Any) ->
         view.close()
 
 
+def search(view: Any, sent: Any, hidden: str, query: str) -> dict[str, Any]:
+    """Filter the view (kinds ``hidden``, text ``query``) and return the rows it resets to."""
+    view._receive(view, {"type": "filter", "hidden": hidden, "query": query}, [])
+    assert view.wait_for_search(60)
+    return sent.custom("reset")[-1]
+
+
 @pytest.fixture
 def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """A search does 8,192 entries at once, the rest on its own thread (as a long ledger's)."""
@@ -186,13 +193,10 @@ async def test_a_search_of_a_long_ledger_reports_progress_and_finds_every_match(
         assert [r["i"] for r in reset["rows"]] == [i for i in needles if KINDS[i % 5] != "notification"]
 
         # A second search is answered from the texts the first one kept.
-        view._receive(view, {"type": "filter", "hidden": "system", "query": "entry 12345"}, [])
-        assert view.wait_for_search(60)
-        reset = sent.custom("reset")[-1]
+        reset = search(view, sent, "system", "entry 12345")
         assert [r["text"] for r in reset["rows"]] == ["entry 12345"]
         # Clearing the search shows everything again, newest last.
-        view._receive(view, {"type": "filter", "hidden": "system", "query": ""}, [])
-        reset = sent.custom("reset")[-1]
+        reset = search(view, sent, "system", "")
         assert reset["shown"] == n and reset["rows"][-1]["i"] == n - 1
         view.close()
 
@@ -203,9 +207,7 @@ async def test_a_newer_filter_wins_over_a_search_still_running(wire: Any) -> Non
     async with VirtualClock() as clock:
         _, view, sent = open_view(clock, long_ledger(n), wire)
         view._receive(view, {"type": "filter", "hidden": "system", "query": "entry"}, [])
-        view._receive(view, {"type": "filter", "hidden": "system,user", "query": ""}, [])
-        assert view.wait_for_search(60)
-        reset = sent.custom("reset")[-1]
+        reset = search(view, sent, "system,user", "")
         assert reset["query"] == "" and reset["shown"] == n - n // 5
         view.close()
 

@@ -3,6 +3,8 @@ browser messages and checked through what they send; and their text fallbacks.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from ipyagent import Agent, State, current_clock, tool
@@ -19,66 +21,63 @@ slow_lookup = lookup_tool(10, name="slow_lookup", description="Look something up
 broken = failing_tool("the service is down")
 
 
+@asynccontextmanager
+async def shown(make: Callable[..., Any], script: list[dict[str, Any]], wire: Any) -> AsyncIterator[Any]:
+    """``(clock, agent, widget, sent)``: an agent on ``script`` in virtual time, and the widget
+    ``make(agent)`` draws of it, with what the widget sends to the browser in ``sent``."""
+    async with VirtualClock() as clock, Agent(ScriptedBackend.from_list(script, clock), clock=clock) as agent:
+        widget = make(agent, timer=ClockTimer(clock))
+        yield clock, agent, widget, wire(widget)
+
+
 async def test_sending_in_the_chat_while_the_agent_talks_interrupts_it(wire: Any) -> None:
-    async with VirtualClock() as clock:
-        backend = ScriptedBackend.from_list(
-            [{"delay": 4.0, "text": STORY}, {"delay": 0.2, "text": "Sure, the short version."}], clock
-        )
-        async with Agent(backend, clock=clock) as agent:
-            chat = chat_box(agent, timer=ClockTimer(clock))
-            sent = wire(chat)
-            await agent.send("Tell me a story")
-            await wait_for_state(agent, State.GENERATING)
-            await clock.sleep(1.05)  # ten words delivered
-            assert chat.live.startswith("word0 word1")
-            chat._receive(chat, {"type": "send", "text": "Stop, make it short"}, [])
-            await wait_for(agent, lambda: "interruption" in kinds(agent))
-            await agent.settled()
-            assert kinds(agent) == ["user", "assistant", "interruption", "user", "assistant"]
-            cut = agent.ledger[2]
-            assert cut.status == "interrupted"
-            assert cut.text.startswith("word0 ") and len(cut.text.split()) == 10
-            assert agent.ledger[4].source == "chat"
-            await clock.sleep(0.1)
-            assert [line["role"] for line in chat.lines] == [
-                "user",
-                "assistant",
-                "interruption",
-                "user",
-                "assistant",
-            ]
-            assert chat.lines[1]["status"] == "interrupted"
-            assert chat.live == ""
-            assert "generating" in sent.states("state")
-            assert chat.state == "idle"
+    script = [{"delay": 4.0, "text": STORY}, {"delay": 0.2, "text": "Sure, the short version."}]
+    async with shown(chat_box, script, wire) as (clock, agent, chat, sent):
+        await agent.send("Tell me a story")
+        await wait_for_state(agent, State.GENERATING)
+        await clock.sleep(1.05)  # ten words delivered
+        assert chat.live.startswith("word0 word1")
+        chat._receive(chat, {"type": "send", "text": "Stop, make it short"}, [])
+        await wait_for(agent, lambda: "interruption" in kinds(agent))
+        await agent.settled()
+        assert kinds(agent) == ["user", "assistant", "interruption", "user", "assistant"]
+        cut = agent.ledger[2]
+        assert cut.status == "interrupted"
+        assert cut.text.startswith("word0 ") and len(cut.text.split()) == 10
+        assert agent.ledger[4].source == "chat"
+        await clock.sleep(0.1)
+        assert [line["role"] for line in chat.lines] == [
+            "user",
+            "assistant",
+            "interruption",
+            "user",
+            "assistant",
+        ]
+        assert chat.lines[1]["status"] == "interrupted"
+        assert chat.live == ""
+        assert "generating" in sent.states("state")
+        assert chat.state == "idle"
 
 
 async def test_chat_send_to_an_idle_agent_is_a_plain_turn_and_empty_text_is_refused(wire: Any) -> None:
-    async with VirtualClock() as clock:
-        backend = ScriptedBackend.from_list([{"delay": 0.2, "text": "Hello!"}], clock)
-        async with Agent(backend, clock=clock) as agent:
-            chat = chat_box(agent, timer=ClockTimer(clock))
-            sent = wire(chat)
-            chat._receive(chat, {"type": "send", "text": "   "}, [])
-            assert [m["text"] for m in sent.custom("error")] == ["type a message first"]
-            chat._receive(chat, {"type": "send", "text": "hi"}, [])
-            await wait_for(agent, lambda: "user" in kinds(agent))
-            await agent.settled()
-            assert kinds(agent) == ["user", "assistant"]
+    async with shown(chat_box, [{"delay": 0.2, "text": "Hello!"}], wire) as (_, agent, chat, sent):
+        chat._receive(chat, {"type": "send", "text": "   "}, [])
+        assert [m["text"] for m in sent.custom("error")] == ["type a message first"]
+        chat._receive(chat, {"type": "send", "text": "hi"}, [])
+        await wait_for(agent, lambda: "user" in kinds(agent))
+        await agent.settled()
+        assert kinds(agent) == ["user", "assistant"]
 
 
 async def test_stop_button_interrupts(wire: Any) -> None:
-    async with VirtualClock() as clock:
-        backend = ScriptedBackend.from_list([{"delay": 4.0, "text": STORY}], clock)
-        async with Agent(backend, clock=clock) as agent:
-            chat = chat_box(agent, timer=ClockTimer(clock))
-            await agent.send("Tell me a story")
-            await wait_for_state(agent, State.GENERATING)
-            await clock.sleep(0.5)
-            chat._receive(chat, {"type": "interrupt"}, [])
-            await wait_for_state(agent, State.LISTENING)
-            assert agent.ledger[-1].kind == "interruption"
-            assert agent.ledger[-1].text == "the user pressed stop"
+    async with shown(chat_box, [{"delay": 4.0, "text": STORY}], wire) as (clock, agent, chat, _):
+        await agent.send("Tell me a story")
+        await wait_for_state(agent, State.GENERATING)
+        await clock.sleep(0.5)
+        chat._receive(chat, {"type": "interrupt"}, [])
+        await wait_for_state(agent, State.LISTENING)
+        assert agent.ledger[-1].kind == "interruption"
+        assert agent.ledger[-1].text == "the user pressed stop"
 
 
 async def test_notifications_feed_shows_results_and_failures_as_they_arrive() -> None:
@@ -119,22 +118,18 @@ async def test_notifications_feed_shows_results_and_failures_as_they_arrive() ->
 
 
 async def test_state_indicator_follows_the_dialog_state(wire: Any) -> None:
-    async with VirtualClock() as clock:
-        backend = ScriptedBackend.from_list([{"delay": 1.0, "text": "one two three"}], clock)
-        async with Agent(backend, clock=clock) as agent:
-            badge = state_indicator(agent, timer=ClockTimer(clock))
-            sent = wire(badge)
-            await agent.send("count")
-            await agent.settled()
-            await clock.sleep(0.1)
-            assert (
-                sent.states("state") == ["generating", "emitting", "idle"]
-                or sent.states("state")[-1] == "idle"
-            )
-            assert "generating" in sent.states("state")
-            assert badge.state == "idle"
-            assert badge.status == "running"
-            assert badge._repr_mimebundle_()[0]["text/plain"] == "main: idle (running)"
+    script = [{"delay": 1.0, "text": "one two three"}]
+    async with shown(state_indicator, script, wire) as (clock, agent, badge, sent):
+        await agent.send("count")
+        await agent.settled()
+        await clock.sleep(0.1)
+        assert (
+            sent.states("state") == ["generating", "emitting", "idle"] or sent.states("state")[-1] == "idle"
+        )
+        assert "generating" in sent.states("state")
+        assert badge.state == "idle"
+        assert badge.status == "running"
+        assert badge._repr_mimebundle_()[0]["text/plain"] == "main: idle (running)"
 
 
 async def test_agent_tree_shows_a_forked_child_and_cancels_it(wire: Any) -> None:

@@ -247,7 +247,9 @@ class McpServer:
             if _is_http_failure(exc):
                 self.lost(f"connection lost during the call ({self._explain(exc)}); it restarts on next use")
                 raise McpServerError(self.fault_text()) from None
-            if type(exc).__name__ == "ValidationError":
+            from pydantic import ValidationError  # the SDK's models are pydantic's; loaded with it
+
+            if isinstance(exc, ValidationError):
                 raise McpToolError(f"{tool}: the server sent a result that is not valid MCP") from None
             raise
         return result_text(tool, result)

@@ -11,20 +11,23 @@ token it looks at what has been written so far and forbids the tokens that would
 - continue a verbatim copy, already ``min_copy`` characters long, of a forbidden text, or of
   what it wrote earlier in the same output (a sentence said again after a few other words).
 
-The model then writes something else, usually the end of the string or of the sentence. The
-guard keeps a count of what it stopped (:attr:`OutputGuard.stopped`), which the backend reports.
+The model then writes something else, usually the end of the string or of the sentence (when
+the grammar allows nothing but banned tokens, the least bad of them: a ban is a large penalty, not
+an impossibility, see :data:`BAN_PENALTY`). The guard keeps a count of what it stopped (:attr:`OutputGuard.stopped`), which the backend reports.
 This module holds no llama.cpp import: a token is just its text here.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 _TAIL_TOKENS = 96  # how much of the output the guard looks at, in tokens
 _MAX_UNIT = 64  # the longest repeating unit it looks for, in characters
+# Taken off a banned token's logit: far more than the spread of a model's logits (tens), so a
+# banned token comes after every allowed one, while the banned keep their order among themselves.
+BAN_PENALTY = 10_000.0
 
 
 def repeating_unit(text: str) -> str | None:
@@ -115,12 +118,10 @@ class OutputGuard:
         return out
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        banned = self.banned(self.output(input_ids))
-        if banned:
-            kept = {token: scores[token] for token in banned}
-            for token in banned:
-                scores[token] = -math.inf
-            if not scores.max() > -math.inf:  # nothing left: better the output than none
-                for token, value in kept.items():
-                    scores[token] = value
+        # A penalty, not -inf: llama.cpp applies the grammar after this processor, and when the
+        # grammar allows only tokens banned here, one of them must still be chosen. Were they all
+        # -inf, the sampler would pick a token the grammar does not allow, and llama.cpp aborts
+        # the whole process ("Unexpected empty grammar stack"). So the least bad of them wins.
+        for token in self.banned(self.output(input_ids)):
+            scores[token] -= BAN_PENALTY
         return scores

@@ -10,16 +10,18 @@ visible words of the answer and to the end of the answer (p50/p95), the model se
 
 Phases, one classroom, run one after the other:
     10, 20, 40 students;
-    10 students while an 11th floods (its notebook starts 50 forked sub-agents at once, and again
-    whenever they are done), with the classroom's limit on model calls per kernel, and with the
-    flooder's kernel lifting it (as any student can, for their own kernel: the limit is a guard
-    against runaway agents, not a quota).
+    10 students while an 11th floods (its notebook sends 20 `%agent` messages in a loop and starts
+    50 forked sub-agents at once, and again whenever they are all done), with the classroom's
+    limit on model calls per kernel, and with the flooder's kernel lifting it (as any student
+    can, for their own kernel: the limit is a guard against runaway agents, not a quota); the
+    model server lets the students take turns, and ``flood-arrival`` is the flood with the limit
+    but answered in arrival order (no request names its student), as llama.cpp alone does.
 
     nice -n -5 .venv/bin/python bench/classroom.py \
-        [--seconds 120] [--phases 10,20,40,flood,flood-nolimit] [--flood-with 10]
+        [--seconds 120] [--grace 120] [--phases 10,20,40,flood,flood-nolimit] [--flood-with 10]
 
 A small dry run: ``--seconds 30 --phases 3,flood --flood-with 3``. Needs root (it creates the
-accounts and removes them after). Results go to bench/results/classroom.json after every phase
+accounts and removes them after). Results go to bench/results/classroom.json (``--out``) after every phase
 (a stopped run keeps the phases it finished); the progress to stdout.
 """
 
@@ -68,18 +70,23 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[index]
 
 
-async def student_loop(student: Student, until: float, out: list[Exchange]) -> None:
+async def student_loop(student: Student, until: float, grace: float, out: list[Exchange]) -> None:
+    """Ask every ~20 s after the last answer until ``until``; wait up to ``grace`` after it for
+    the last answer."""
     await asyncio.sleep(random.uniform(0, 20))
     while time.monotonic() < until:
         exchange = await student.agent(random.choice(QUESTIONS))
         out.append(exchange)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(exchange.done.wait(), max(1.0, until + 120 - time.monotonic()))
+            await asyncio.wait_for(exchange.done.wait(), max(1.0, until + grace - time.monotonic()))
         await asyncio.sleep(random.uniform(15, 25))
 
 
+FLOOD_MESSAGES = 20
 FLOOD_CELL = f"""
 import time
+for i in range({FLOOD_MESSAGES}):
+    get_ipython().run_line_magic("agent", f"Tell me fact number {{i}} about computers, at length.")
 for i in range({FLOOD_FORKS}):
     get_ipython().run_cell_magic(
         "fork", f"h{{int(time.time()*1000)}}-{{i}}", "Write a long essay on the history of computing."
@@ -88,7 +95,8 @@ for i in range({FLOOD_FORKS}):
 
 
 async def flood_loop(student: Student, until: float, lift_limit: bool) -> int:
-    """Start 50 forks at once, wait for them to finish, again; returns how many were started."""
+    """Send 20 messages and start 50 forks at once, wait for them all to finish, again; returns
+    how many forks were started."""
     if lift_limit:
         await student.run("import os; os.environ['IPYAGENT_MODEL_CALLS'] = ''")
     await student.run("%agent --wait --timeout 1")  # nothing: the agent starts with the first fork
@@ -177,16 +185,26 @@ async def phase(
     name: str,
     users: list[str],
     seconds: float,
+    grace: float,
     flooder: str | None = None,
     lift: bool = False,
+    arrival_order: bool = False,
 ) -> dict[str, Any]:
     print(f"== {name}: {len(users)} students" + (f" + flooder {flooder}" if flooder else ""), flush=True)
+    connecting = time.monotonic()
     students = await asyncio.gather(*(Student.connect(room.hub.url, u, room.admin_token) for u in users))
+    kernels_ready = time.monotonic() - connecting
+    print(f"   {len(users)} kernels started together, all connected in {kernels_ready:.1f} s", flush=True)
     flood_student = await Student.connect(room.hub.url, flooder, room.admin_token) if flooder else None
+    if arrival_order:
+        # Requests that do not name their student share one line at the server: arrival order,
+        # as llama.cpp's server answers without the classroom's turns.
+        for s in [*students, *([flood_student] if flood_student else [])]:
+            await s.run("import os; os.environ['IPYAGENT_MODEL_USER'] = ''")
     exchanges: list[Exchange] = []
     queue: list[int] = []
     until = time.monotonic() + seconds
-    jobs = [student_loop(s, until, exchanges) for s in students]
+    jobs = [student_loop(s, until, grace, exchanges) for s in students]
     jobs.append(sample_queue(room, until + 30, queue))
     flood_job = (
         asyncio.get_running_loop().create_task(flood_loop(flood_student, until, lift))
@@ -203,10 +221,12 @@ async def phase(
     memory = memory_per_student(room, users)
     memory["model_server_mb"] = model_server_memory(room)
     result = summarize(name, exchanges, queue, seconds) | {"students": len(users), "memory": memory}
+    result["kernels_ready_seconds"] = kernels_ready
     result["load_average"] = os.getloadavg()
     if flooder:
         result["flood_forks_started"] = forks
         result["flooder_limit_lifted"] = lift
+        result["arrival_order"] = arrival_order
     for s in [*students, *([flood_student] if flood_student else [])]:
         await s.close()
     print("   " + json.dumps(result), flush=True)
@@ -224,6 +244,8 @@ async def run(args: argparse.Namespace) -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": args.seconds,
         "load_average_before": os.getloadavg(),
+        "command": " ".join(sys.argv),
+        "out": str(args.out),
         "phases": [],
     }
     with Classroom(
@@ -235,11 +257,18 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{need} servers ready in {took:.1f} s", flush=True)
         for number, name in enumerate(phases):
             if name.isdigit():
-                result = await phase(room, name, users[: int(name)], args.seconds)
+                result = await phase(room, name, users[: int(name)], args.seconds, args.grace)
             else:
                 others, flooder = users[: args.flood_with], users[args.flood_with]
                 result = await phase(
-                    room, name, others, args.seconds, flooder=flooder, lift=(name == "flood-nolimit")
+                    room,
+                    name,
+                    others,
+                    args.seconds,
+                    args.grace,
+                    flooder=flooder,
+                    lift=(name == "flood-nolimit"),
+                    arrival_order=(name == "flood-arrival"),
                 )
             results["phases"].append(result)
             save(results)
@@ -284,8 +313,9 @@ def classroom_root() -> Path:
 
 
 def save(results: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "classroom.json").write_text(json.dumps(results, indent=1))
+    out = Path(results["out"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -313,9 +343,15 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=120, help="length of each phase")
     parser.add_argument("--phases", default="10,20,40,flood,flood-nolimit")
+    parser.add_argument(
+        "--grace", type=float, default=120, help="how long after a phase its last answers are awaited"
+    )
     parser.add_argument("--model-calls", type=int, default=2, help="the classroom's limit per kernel")
     parser.add_argument("--flood-with", type=int, default=10, help="students beside the flooder")
     parser.add_argument("--max-tokens", type=int, default=512, help="the model server's answer cap")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "classroom.json", help="the figures, saved after every phase"
+    )
     args = parser.parse_args()
     reason = missing_programs()
     if reason:

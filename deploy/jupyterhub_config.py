@@ -79,6 +79,9 @@ c.Spawner.args = [
 c.Spawner.environment = {
     "IPYAGENT_MODEL": env("CLASSROOM_MODEL", "openai:smollm2@http://127.0.0.1:8080/v1"),
     "IPYAGENT_MODEL_CALLS": env("CLASSROOM_MODEL_CALLS", "2"),
+    # Each request names its student, so the shared model server lets students take turns
+    # instead of answering one student's flood of requests before everyone else's.
+    "IPYAGENT_MODEL_USER": lambda spawner: spawner.user.name,
     # If a student switches to the in-kernel model, llama.cpp's OpenMP threads must sleep when
     # idle instead of spinning: with many kernels on few cores, spinning starves everyone.
     "OMP_WAIT_POLICY": "PASSIVE",
@@ -87,9 +90,10 @@ c.Spawner.environment = {
 # student's activity and reach the student's own server, nothing else (this is JupyterHub's
 # default "server" role, written out so that nobody widens it by accident).
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
-# Forty servers starting together on two cores take a while.
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 90
+# A class logs in together: forty servers starting at once on two cores take minutes, and a
+# server that misses the timeout is reported to its student as failed.
+c.Spawner.start_timeout = 300
+c.Spawner.http_timeout = 300
 
 # --- who may log in ------------------------------------------------------------------------------
 users = {u.strip() for u in env("CLASSROOM_USERS", "").split(",") if u.strip()}

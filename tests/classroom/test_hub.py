@@ -79,6 +79,17 @@ async def test_ten_students_share_one_model_server(room: Classroom) -> None:
         # Each student's agent held at most its two calls there at once.
         assert counts["most_in_flight"] <= 2 * STUDENTS
 
+        # The classroom's fair share reached the students' agents: at most 2 model calls of one
+        # notebook's agent tree at once (IPYAGENT_MODEL_CALLS from the hub's configuration), and
+        # each request names its student so that the model server lets them take turns.
+        limits = await students[0].run(
+            "import os\n"
+            "from ipyagent.kernel.registry import current_session\n"
+            "print(current_session(get_ipython()).model_calls.limit,\n"
+            "      os.environ['IPYAGENT_MODEL_USER'], os.environ['OMP_WAIT_POLICY'])"
+        )
+        assert limits.text.split() == ["2", students[0].user, "PASSIVE"], limits.text
+
         # Each ledger is in its own student's home, theirs alone, and holds the answer.
         ledgers: dict[str, Path] = {}
         for account in room.accounts:

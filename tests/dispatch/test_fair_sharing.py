@@ -126,11 +126,13 @@ async def test_every_held_back_call_still_runs_in_order_and_says_it_waits() -> N
         assert waiting and "at most 1 at once" in waiting[0]
 
 
-async def test_a_loop_of_messages_keeps_at_most_the_limit_in_the_queue() -> None:
+@pytest.mark.parametrize("limit", [1, None])
+async def test_a_loop_of_messages_keeps_one_call_in_the_queue(limit: int | None) -> None:
+    # One agent answers its messages one after the other, with or without a limit.
     async with VirtualClock() as clock:
         server = SharedServer(clock)
-        flooder = Agent(StudentModel(server, "flooder"), clock=clock, model_calls=1)
-        quiet = Agent(StudentModel(server, "quiet"), clock=clock, model_calls=1)
+        flooder = Agent(StudentModel(server, "flooder"), clock=clock, model_calls=limit)
+        quiet = Agent(StudentModel(server, "quiet"), clock=clock, model_calls=limit)
         async with flooder, quiet:
             for i in range(30):
                 await flooder.send(f"message {i}")

@@ -74,6 +74,17 @@ async def test_streams_text_and_records_usage(provider: str) -> None:
     assert_no_secret(agent)
 
 
+async def test_a_classroom_names_the_student_in_each_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A shared server lets its users take turns by the request's "user" field.
+    async with fake_provider(Text("one"), Text("two")) as server:
+        monkeypatch.delenv("IPYAGENT_MODEL_USER", raising=False)
+        await converse(backend_for("openai", server), "hi")
+        monkeypatch.setenv("IPYAGENT_MODEL_USER", "student7")
+        await converse(backend_for("openai", server), "hi")
+    assert "user" not in server.requests[0].body
+    assert server.requests[1].body["user"] == "student7"
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_tool_call_runs_in_the_background_and_its_result_comes_back(provider: str) -> None:
     ran.clear()

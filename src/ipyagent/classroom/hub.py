@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,12 +276,19 @@ class Hub:
         missing = [n for n in names if n not in existing]
         if missing:
             self.api("POST", "/users", {"usernames": missing})
-        for name in names:
+
+        def spawn(name: str) -> None:
             try:
-                self.api("POST", f"/users/{name}/server")
+                self.api("POST", f"/users/{name}/server", timeout=max(30.0, timeout))
             except HubError as exc:
                 if "HTTP 400" not in str(exc):  # 400: already running or pending
                     raise
+
+        # All at once: the hub answers a start request only when the server is up or after its
+        # slow_spawn_timeout (10 s), so asking one after the other takes ~10 s per student.
+        with ThreadPoolExecutor(max_workers=min(64, max(1, len(names)))) as pool:
+            for done in [pool.submit(spawn, name) for name in names]:
+                done.result()
         waiting = set(names)
         while waiting and time.monotonic() - started < timeout:
             for name in sorted(waiting):

@@ -2,9 +2,11 @@
 SmolLM2 model (or another GGUF file), on 127.0.0.1.
 
 Run it with ``python -m ipyagent.classroom.model_server [--model PATH] [--port N]``. It is
-``python -m llama_cpp.server`` plus one read-only endpoint, ``GET /queue``: how many chat
-requests it holds right now (one being answered, the rest waiting; llama.cpp's Python server
-answers one at a time) and how many it has served. vLLM reports the same as
+``python -m llama_cpp.server`` with the students taking turns (:class:`FairTurns`: one
+student's flood of requests does not go ahead of everyone else's questions), a cap on the length
+of every answer, and one read-only endpoint, ``GET /queue``: how many chat requests it holds
+right now (one being answered, the rest waiting; llama.cpp's Python server answers one at a
+time) and how many it has served. vLLM reports the same as
 ``vllm:num_requests_running`` / ``vllm:num_requests_waiting`` on ``/metrics``.
 
 :class:`ModelServer` starts it as a child process and stops it, for the demo classroom, the
@@ -14,6 +16,7 @@ tests and the load benchmark.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -21,7 +24,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,14 +47,83 @@ class ModelServerError(IpyagentError):
     """Raised when the model server does not start; carries the end of its log."""
 
 
+class FairTurns:
+    """Which request the model answers next: students take turns.
+
+    llama.cpp's server answers one request at a time, in arrival order: a student whose notebook
+    sends twenty requests at once puts twenty answers ahead of everyone who asks after. Here each
+    student (the request's ``user`` field, which the kernel fills in from
+    ``IPYAGENT_MODEL_USER``) has their own line, and a free slot goes to the next student in turn
+    who has a request waiting: a question waits for the answers in progress and at most one
+    request of each other student, however many one of them sent. Requests without a ``user``
+    share one line. Within a line, first come, first served.
+    """
+
+    def __init__(self, slots: int = 1) -> None:
+        self.slots = slots
+        self.running = 0
+        self._lines: dict[str, deque[asyncio.Future[None]]] = {}  # in turn order
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(line) for line in self._lines.values())
+
+    @property
+    def students_waiting(self) -> int:
+        return len(self._lines)
+
+    @asynccontextmanager
+    async def turn(self, student: str) -> AsyncIterator[None]:
+        if self.running < self.slots and not self._lines:
+            self.running += 1
+        else:
+            ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._lines.setdefault(student, deque()).append(ticket)
+            try:
+                await ticket  # the slot is handed over with the ticket: running already counts it
+            except asyncio.CancelledError:
+                if ticket.done() and not ticket.cancelled():
+                    self._next()  # the turn came as the request gave up: pass it on
+                else:
+                    self._leave(student, ticket)
+                raise
+        try:
+            yield
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        """A slot is free: give it to the first student in turn, who goes to the back."""
+        self.running -= 1
+        while self._lines and self.running < self.slots:
+            student, line = next(iter(self._lines.items()))
+            ticket = line.popleft()
+            del self._lines[student]
+            if line:
+                self._lines[student] = line
+            if not ticket.done():
+                self.running += 1
+                ticket.set_result(None)
+
+    def _leave(self, student: str, ticket: asyncio.Future[None]) -> None:
+        line = self._lines.get(student)
+        if line is not None and ticket in line:
+            line.remove(ticket)
+            if not line:
+                del self._lines[student]
+
+
 class RequestCounter:
     """ASGI middleware: counts the chat and completion requests in the server, and answers
     ``GET /queue`` with those counts. With ``max_tokens``, no answer may be longer: a request
-    asking for more (or not saying, which means "until the context is full") gets that many."""
+    asking for more (or not saying, which means "until the context is full") gets that many.
+    With ``turns``, the requests wait their student's turn (:class:`FairTurns`) instead of
+    being answered in arrival order."""
 
-    def __init__(self, app: ASGIApp, max_tokens: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_tokens: int | None = None, turns: FairTurns | None = None) -> None:
         self.app = app
         self.max_tokens = max_tokens
+        self.turns = turns
         self.in_flight = 0
         self.most_in_flight = 0
         self.served = 0
@@ -57,14 +131,16 @@ class RequestCounter:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path == "/queue":
-            body = json.dumps(
-                {
-                    "in_flight": self.in_flight,
-                    "waiting": max(self.in_flight - 1, 0),
-                    "most_in_flight": self.most_in_flight,
-                    "served": self.served,
-                }
-            ).encode()
+            counts = {
+                "in_flight": self.in_flight,
+                "waiting": max(self.in_flight - 1, 0),
+                "most_in_flight": self.most_in_flight,
+                "served": self.served,
+            }
+            if self.turns is not None:
+                counts["waiting"] = self.turns.waiting
+                counts["students_waiting"] = self.turns.students_waiting
+            body = json.dumps(counts).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -72,18 +148,23 @@ class RequestCounter:
         if not path.endswith("/completions"):
             await self.app(scope, receive, send)
             return
-        if self.max_tokens is not None and scope.get("method") == "POST":
-            scope, receive = await self._capped(scope, receive)
+        student = ""
+        if scope.get("method") == "POST" and (self.max_tokens is not None or self.turns is not None):
+            scope, receive, student = await self._read(scope, receive)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await self.app(scope, receive, send)
+            if self.turns is None:
+                await self.app(scope, receive, send)
+            else:
+                async with self.turns.turn(student):
+                    await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
             self.served += 1
 
-    async def _capped(self, scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
-        """The request with ``max_tokens`` at most the cap."""
+    async def _read(self, scope: Scope, receive: Receive) -> tuple[Scope, Receive, str]:
+        """The request with ``max_tokens`` at most the cap, and whose it is (its ``user``)."""
         chunks = []
         while True:
             message = await receive()
@@ -95,13 +176,16 @@ class RequestCounter:
             request = json.loads(body)
         except ValueError:
             request = None
-        cap = self.max_tokens
-        if isinstance(request, dict) and cap is not None:
-            asked = request.get("max_tokens")
-            request["max_tokens"] = min(asked, cap) if isinstance(asked, int) and asked > 0 else cap
-            body = json.dumps(request).encode()
-            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
-            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        student = ""
+        if isinstance(request, dict):
+            student = str(request.get("user") or "")
+            cap = self.max_tokens
+            if cap is not None:
+                asked = request.get("max_tokens")
+                request["max_tokens"] = min(asked, cap) if isinstance(asked, int) and asked > 0 else cap
+                body = json.dumps(request).encode()
+                headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+                scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
         sent = False
 
         async def replay() -> Message:
@@ -111,7 +195,7 @@ class RequestCounter:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return scope, replay
+        return scope, replay, student
 
 
 def default_model() -> Path:
@@ -152,7 +236,8 @@ def serve(argv: Sequence[str] | None = None) -> int:
     # request arrives ("interrupt_requests"): with many students that is every answer. Queue them.
     server = ServerSettings(host=args.host, port=args.port, interrupt_requests=False)
     app = create_app(server_settings=server, model_settings=[model])
-    counter = RequestCounter(app, max_tokens=args.max_tokens or None)
+    # One answer at a time (what llama.cpp's server does), the students taking turns.
+    counter = RequestCounter(app, max_tokens=args.max_tokens or None, turns=FairTurns(slots=1))
     uvicorn.run(counter, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -95,18 +95,30 @@ class Student:
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, hub_url: str, user: str, token: str, kernel: str | None = None) -> Student:
-        """Start a kernel in ``user``'s server (the server's default kernel unless ``kernel``)."""
+    async def connect(
+        cls, hub_url: str, user: str, token: str, kernel: str | None = None, seconds: float = 300
+    ) -> Student:
+        """Start a kernel in ``user``'s server (the server's default kernel unless ``kernel``) and
+        open its websocket, within ``seconds`` each."""
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
         from tornado.websocket import websocket_connect
 
         base = f"{hub_url}/user/{urllib.parse.quote(user)}"
         headers = {"Authorization": f"token {token}"}
         body = json.dumps({"name": kernel} if kernel else {})
+        # Forty students opening notebooks at once: tornado's client runs ten requests at a time
+        # and a request waiting its turn gives up after the smaller of its two timeouts (20 s by
+        # default), and a kernel's websocket opens only once the kernel answers, which takes
+        # minutes when forty kernels start together on two cores.
         try:
             reply = await AsyncHTTPClient().fetch(
                 HTTPRequest(
-                    f"{base}/api/kernels", method="POST", headers=headers, body=body, request_timeout=120
+                    f"{base}/api/kernels",
+                    method="POST",
+                    headers=headers,
+                    body=body,
+                    connect_timeout=seconds,
+                    request_timeout=seconds,
                 )
             )
         except HTTPClientError as exc:
@@ -117,7 +129,9 @@ class Student:
             base.replace("http", "ws", 1)
             + f"/api/kernels/{info['id']}/channels?session_id={student._session}"
         )
-        student._socket = await websocket_connect(HTTPRequest(ws_url, headers=headers, request_timeout=300))
+        student._socket = await websocket_connect(
+            HTTPRequest(ws_url, headers=headers, connect_timeout=seconds, request_timeout=seconds)
+        )
         student._reader = asyncio.get_running_loop().create_task(student._read())
         return student
 

@@ -13,8 +13,9 @@ token it looks at what has been written so far and forbids the tokens that would
 
 The model then writes something else, usually the end of the string or of the sentence (when
 the grammar allows nothing but banned tokens, the least bad of them: a ban is a large penalty, not
-an impossibility, see :data:`BAN_PENALTY`). The guard keeps a count of what it stopped (:attr:`OutputGuard.stopped`), which the backend reports.
-This module holds no llama.cpp import: a token is just its text here.
+an impossibility, see :data:`BAN_PENALTY`). The guard keeps a count of what it stopped
+(:attr:`OutputGuard.stopped`), which the backend reports. This module holds no llama.cpp
+import: a token is just its text here.
 """
 
 from __future__ import annotations

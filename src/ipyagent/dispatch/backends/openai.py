@@ -9,6 +9,7 @@ one-line :class:`ModelError` with any key removed.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 KEY_ENV = "OPENAI_API_KEY"
+USER_ENV = "IPYAGENT_MODEL_USER"
 
 
 def complete_arguments(raw: str) -> dict[str, Any] | None:
@@ -91,6 +93,11 @@ class OpenAIBackend(SdkBackend):
                 kwargs["tool_choice"] = {"type": "function", "function": {"name": choice}}
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
+        # Whose request it is, for a shared server that lets its users take turns (a classroom
+        # sets it to the student's name); never sent unless set.
+        user = os.environ.get(USER_ENV, "").strip()
+        if user:
+            kwargs["user"] = user
         return kwargs
 
     async def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]:

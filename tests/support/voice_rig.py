@@ -91,9 +91,11 @@ async def rig(
             # The mic has been on in a quiet room: the VAD has measured it (see VadConfig).
             for frame in frames_of(silence(vad.fmt.seconds(vad.calibration_frames)), fmt=vad.fmt):
                 pipeline.feed(frame, 16000)
-            yield Rig(clock, agent, pipeline, output, speaker, synth, delivered)
-            pipeline.close()
-            tg.cancel_scope.cancel()
+            try:
+                yield Rig(clock, agent, pipeline, output, speaker, synth, delivered)
+            finally:  # a failed test must not leave the pipeline's streams for the next one
+                pipeline.close()
+                tg.cancel_scope.cancel()
 
 
 async def speak(r: Rig, samples: Int16Array) -> None:

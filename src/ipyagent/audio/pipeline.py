@@ -13,9 +13,11 @@ runs the VAD on each, and:
   (``interruptible=False``) plays on; the user's words are answered after it;
 - on every voiced frame: tells the agent the user is still talking, so its listen timer counts
   silence, not time since the onset;
-- after 210 ms of silence: asks the turn detector (:mod:`.turns`) whether the user is done, and
-  keeps the utterance open until it answers; "done" ends it at once, "mid-sentence" leaves it
-  open until speech resumes or the VAD's longer hangover (1.5 s) runs out;
+- at the first pause (90 ms of silence): asks the turn detector (:mod:`.turns`) whether the
+  user is done, and keeps the utterance open until it answers; once the pause has lasted 210 ms
+  (shorter ones are commas and breaths), "done" ends it at once, "mid-sentence" is asked once
+  more on the longer pause, and then leaves it open until speech resumes or the VAD's longer
+  hangover (1.5 s) runs out. Asked at 90 ms, the verdict is usually in by 210 ms;
 - when frames stop arriving mid-utterance (the mic switched off, the tab hidden, the connection
   lost) for ``mic_gap`` seconds of the clock: ends the utterance with what was heard, so a paused
   answer is still resumed or cut, and nothing waits for frames that will not come;
@@ -108,6 +110,15 @@ class _Early:
 
 
 @dataclass(eq=False)
+class _Pause:
+    """A pause in the utterance the turn detector is judging."""
+
+    start: int  # the index of its first silent frame
+    asked_at: int = 0  # silent frames when the detector was (last) asked
+    verdict: float | None = None  # its answer, once in
+
+
+@dataclass(eq=False)
 class _BargeIn:
     """The user spoke over an answer; until the sound is judged, the answer waits (paused) or,
     if it may not be cut, plays on."""
@@ -162,9 +173,13 @@ class VoicePipeline:
         self.fmt: FrameFormat = self.vad.config.fmt
         self.turn_detector = turn_detector
         self.turn_threshold = 0.5  # Smart Turn's own cut-off between complete and not
-        # Silence before the turn detector is asked (210 ms): shorter gaps are commas and breaths,
-        # after which a sentence can sound finished even though the user goes on.
+        # Silence before a "finished" verdict may end the turn (210 ms): shorter gaps are commas
+        # and breaths, after which a sentence can sound finished even though the user goes on.
         self.turn_check_frames = max(self.vad.config.pause_frames, 210 // self.fmt.frame_ms)
+        # Silence after which the detector is first asked (the first pause, 90 ms): its verdict
+        # is ready by the time the pause has lasted long enough to act on it. Heard as unfinished
+        # there, it is asked once more at ``turn_check_frames``.
+        self.turn_verdict_frames = self.vad.config.pause_frames
         self.turn_verdicts: list[float] = []
         # True, False, or None: on unless the agent's model is a scripted one (it replays its
         # turns whatever was said, so every discarded guess would use one up).
@@ -195,8 +210,8 @@ class VoicePipeline:
         self._barge: _BargeIn | None = None
         self.false_interruptions = 0
         self.deferred_interruptions = 0
-        # The pause the turn detector is judging (its frame index), None once speech resumed.
-        self._pause_at: int | None = None
+        # The pause the turn detector is judging, None once speech resumed.
+        self._pause: _Pause | None = None
         self._turns = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyagent-turn")
         self._tasks: set[asyncio.Task[None]] = set()
         self.early_hits = 0
@@ -266,7 +281,7 @@ class VoicePipeline:
         """The mic was switched on or off: the browser numbers frames from 0 again."""
         self._last_seq = None
         self.vad.reset()
-        self._pause_at = None
+        self._pause = None
         if self._barge is not None:  # the sound that paused the answer is gone with the mic
             self._judge_barge_in(self._barge, "", "the microphone was switched")
 
@@ -276,18 +291,19 @@ class VoicePipeline:
             self.agent.user_active()  # the listen timer counts silence, not time since the onset
         for event in events:
             self._on_vad(event)
-        if self.vad.silent_frames == self.speculate_frames:
+        silent = self.vad.silent_frames
+        if silent == self.speculate_frames:
             self._maybe_speculate()
-        if (
-            self.turn_detector is not None
-            and self._loop is not None
-            and self.vad.silent_frames == self.turn_check_frames
-        ):
-            at = self._pause_at = self.vad.frames_seen
+        if self.turn_detector is None or self._loop is None or not silent:
+            return
+        if silent == self.turn_verdict_frames:
+            self._pause = _Pause(self.vad.frames_seen - silent)
             # The verdict decides, not the race between the model and the silence hangover: until
             # it comes (or the longer hangover runs out) the utterance stays open.
             self.vad.hold()
-            self._start(self._judge_turn(at, self.vad.audio_so_far()), "end-of-turn detection")
+            self._ask_turn_detector(self._pause)
+        if silent == self.turn_check_frames:
+            self._decide_turn()
 
     def _on_vad(self, event: SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded) -> None:
         if isinstance(event, SpeechStarted):
@@ -295,7 +311,7 @@ class VoicePipeline:
         elif isinstance(event, SpeechPaused):
             self._speech_paused(event)
         elif isinstance(event, SpeechResumed):
-            self._pause_at = None
+            self._pause = None
             if self._early is not None:
                 self._early.wanted = False
                 if self._early.speculated and self.agent.drop_speculation():
@@ -364,9 +380,13 @@ class VoicePipeline:
         finally:
             self._watching = False
 
-    async def _judge_turn(self, frame: int, audio: bytes) -> None:
-        """Done (end the utterance now) or mid-sentence (leave it open, up to the VAD's longer
-        hangover)?"""
+    def _ask_turn_detector(self, pause: _Pause) -> None:
+        pause.asked_at = self.vad.silent_frames
+        pause.verdict = None
+        self._start(self._judge_turn(pause, self.vad.audio_so_far()), "end-of-turn detection")
+
+    async def _judge_turn(self, pause: _Pause, audio: bytes) -> None:
+        """Ask whether the user is done; the verdict is acted on by :meth:`_decide_turn`."""
         assert self.turn_detector is not None
         loop = asyncio.get_running_loop()
         try:
@@ -377,13 +397,26 @@ class VoicePipeline:
             p = 1.0
         else:
             self.turn_verdicts.append(p)
-        if self._pause_at != frame:
+        if self._pause is not pause:
             return  # the user went on speaking meanwhile
-        if p >= self.turn_threshold:
+        pause.verdict = p
+        self._mark("turn_verdict")
+        self._decide_turn()
+
+    def _decide_turn(self) -> None:
+        """Once the pause has lasted ``turn_check_frames`` and the verdict is in: done (end the
+        utterance now), or mid-sentence (leave it open, up to the VAD's longer hangover; asked
+        once more if the verdict came from an earlier, shorter pause)."""
+        pause = self._pause
+        if pause is None or pause.verdict is None or self.vad.silent_frames < self.turn_check_frames:
+            return
+        if pause.verdict >= self.turn_threshold:
             self._mark("turn_complete")
             ended = self.vad.end_now()
             if ended is not None:
                 self._on_vad(ended)
+        elif pause.asked_at < self.turn_check_frames:
+            self._ask_turn_detector(pause)
 
     async def _recognise(self, audio: bytes) -> str:
         loop = asyncio.get_running_loop()
@@ -402,6 +435,7 @@ class VoicePipeline:
     async def _transcribe_early(self, early: _Early) -> None:
         try:
             early.text = await self._recognise(early.audio)
+            self._mark("early_transcript")
         except Exception as exc:
             early.error = exc
         finally:
@@ -451,7 +485,7 @@ class VoicePipeline:
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self._mark("speech_end")
-        self._pause_at = None
+        self._pause = None
         self.listener.phase("transcribing")
         early, self._early = self._early, None
         barge = self._barge

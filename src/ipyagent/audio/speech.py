@@ -67,6 +67,23 @@ class Speaker(Protocol):
         ...
 
 
+# Silence kept before the first sound of each synthesised piece.
+LEAD_IN = 0.01
+# The first piece of an answer ends at its first comma once it has this many words: it is
+# synthesised (and heard) sooner than the whole first sentence. What the voice widget uses.
+FIRST_CLAUSE_WORDS = 4
+# Below this (PCM16, about -50 dBFS) a sample is silence, even for a soft consonant's onset.
+SILENT = 100
+
+
+def trim_lead_in(samples: Int16Array, rate: int, keep: float) -> Int16Array:
+    """``samples`` without the silence before its first sound beyond ``keep`` seconds."""
+    sound = np.flatnonzero(np.abs(samples.astype(np.int32)) > SILENT)
+    if not len(sound):
+        return samples
+    return samples[max(0, int(sound[0]) - round(keep * rate)) :]
+
+
 def word_ends(text: str, samples: Int16Array, threshold: int = 500) -> list[tuple[str, int]]:
     """Each word of ``text`` (with its spaces) and the sample index where its audio ends."""
     words = split_words(text)
@@ -88,7 +105,7 @@ class _Playing:
     progress: Progress
     reported: int = 0  # words reported so far
     played: int = 0
-    first: bool = False  # the first chunk of an answer: its first sound is the "played" moment
+    first: bool = False  # the first chunk of its answer (its first report marks "played")
 
 
 @dataclass(eq=False)
@@ -117,6 +134,7 @@ class VoiceOutput:
         mark: Mark | None = None,
         stall_seconds: float = 10.0,
         first_clause_words: int = 0,
+        lead_in: float | None = LEAD_IN,
     ) -> None:
         self.synthesizer = synthesizer
         self.speaker = speaker
@@ -126,6 +144,9 @@ class VoiceOutput:
         # Speak the first clause of an answer as soon as it has this many words (0: wait for
         # the first sentence).
         self.first_clause_words = first_clause_words
+        # Seconds of silence kept before a piece's first sound (None: as synthesised; piper
+        # starts with 30-65 ms of it, heard as that much more wait before the answer).
+        self.lead_in = lead_in
         self._ids = itertools.count(1)
         self._queue: list[_Playing] = []
         self._turn: _Turn | None = None
@@ -193,11 +214,19 @@ class VoiceOutput:
         self._prepared = {piece: future}
         try:
             with self.clock.holding():
-                future.set_result(await anyio.to_thread.run_sync(self.synthesizer.synthesize, piece))
+                future.set_result(await anyio.to_thread.run_sync(self._voice, piece))
+            self.mark("prepared")
         except BaseException:
             future.cancel()  # whoever waits for it synthesises the piece itself
             self._prepared.pop(piece, None)
             raise
+
+    def _voice(self, text: str) -> Int16Array:
+        """``text`` synthesised (in a worker thread), its lead-in silence cut to ``lead_in``."""
+        samples = self.synthesizer.synthesize(text)
+        if self.lead_in is None:
+            return samples
+        return trim_lead_in(samples, self.synthesizer.sample_rate, self.lead_in)
 
     def forget_prepared(self) -> None:
         """Drop speech prepared ahead (the answer it was for was discarded)."""
@@ -215,7 +244,7 @@ class VoiceOutput:
                 self.prepared_hits += 1
                 return samples
         with self.clock.holding():
-            return await anyio.to_thread.run_sync(self.synthesizer.synthesize, sentence.strip())
+            return await anyio.to_thread.run_sync(self._voice, sentence.strip())
 
     def _turn_for(self, progress: Progress) -> _Turn:
         if self._turn is None or self._turn.progress is not progress:
@@ -236,9 +265,8 @@ class VoiceOutput:
             self.mark("tts_first_chunk")
         turn.sentences += 1
         chunk = AudioChunk(next(self._ids), sentence, samples, self.synthesizer.sample_rate)
-        self._queue.append(
-            _Playing(chunk, word_ends(sentence, samples), turn.progress, first=turn.sentences == 1)
-        )
+        playing = _Playing(chunk, word_ends(sentence, samples), turn.progress, first=turn.sentences == 1)
+        self._queue.append(playing)
         self.last_chunk = chunk
         if not self.paused:
             self.speaker.play(chunk)
@@ -267,9 +295,9 @@ class VoiceOutput:
             # A report sent just before the pause is still true about what was heard; the end
             # of a chunk is not, for the speaker dropped it.
             done = False
-        before, playing.played = playing.played, max(playing.played, int(played_samples))
-        if playing.first and before == 0 and playing.played > 0:  # the answer's first sound, once
-            self.mark("played")
+        if playing.first and playing.played == 0 and played_samples > 0:
+            self.mark("played")  # the answer's first audio is playing
+        playing.played = max(playing.played, int(played_samples))
         while playing.reported < len(playing.words):
             word, end = playing.words[playing.reported]
             if not done and end > playing.played:
@@ -319,7 +347,7 @@ class VoiceOutput:
             rest = "".join(word for word, _ in first.words[first.reported :])
             if rest.strip():
                 with self.clock.holding():
-                    samples = await anyio.to_thread.run_sync(self.synthesizer.synthesize, rest.strip())
+                    samples = await anyio.to_thread.run_sync(self._voice, rest.strip())
                 if not self.paused or not self._queue or self._queue[0] is not first:
                     return  # stopped (or resumed) meanwhile
                 chunk = AudioChunk(next(self._ids), rest, samples, self.synthesizer.sample_rate)
@@ -352,6 +380,7 @@ class ClockSpeaker:
         self.connected = True
         self.played: list[tuple[int, float]] = []  # (chunk id, seconds actually played)
         self.spans: list[tuple[float, float]] = []  # (start, end) clock times of sound played
+        self.starts: list[tuple[AudioChunk, float]] = []  # each chunk and when it began to play
         self.stops = 0
         self.stopped_at: float | None = None  # clock time of the latest stop
         self._pending: list[AudioChunk] = []
@@ -380,6 +409,7 @@ class ClockSpeaker:
             rate = chunk.sample_rate
             played = 0.0
             started = self.clock.now()
+            self.starts.append((chunk, started))
             with anyio.CancelScope() as scope:
                 self._stop_scope = scope
                 while played < chunk.seconds:

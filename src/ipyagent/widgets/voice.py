@@ -26,7 +26,7 @@ from .. import bridge
 from ..audio import turns
 from ..audio.frames import FrameFormat
 from ..audio.pipeline import Phase, VoiceListener, VoicePipeline
-from ..audio.speech import AudioChunk, VoiceOutput
+from ..audio.speech import FIRST_CLAUSE_WORDS, AudioChunk, VoiceOutput
 from ..audio.stt import WhisperTranscriber
 from ..audio.tts import make_synthesizer
 from ..audio.turns import SmartTurn
@@ -181,7 +181,7 @@ class VoiceWidget(anywidget.AnyWidget):
             widget.status = text
 
         synth = make_synthesizer(tts, status)
-        output = VoiceOutput(synth, widget, agent.clock)
+        output = VoiceOutput(synth, widget, agent.clock, first_clause_words=FIRST_CLAUSE_WORDS)
         agent.set_output(output)
         listener = widget.listener()
         vad = VadConfig(aggressiveness, onset_frames, hangover_frames, fmt=FrameFormat(frame_ms))

@@ -275,8 +275,12 @@ def test_a_ledger_taller_than_a_browser_allows_scrolls_in_proportion(lab: Jupyte
     ledger.locator(".ipa-row[data-i='9999']", has_text="entry 9998").wait_for(timeout=5_000)
 
     def top_entry() -> int:
-        ledger.locator(".ipa-row.ipa-missing").first.wait_for(state="detached", timeout=5_000)
-        return int(viewport.evaluate(f"v => ({FIRST_ROW_IN_SIGHT})(v).dataset.i"))
+        """The entry of the first row in sight, once the view has drawn it after a scroll."""
+        drawn = (
+            f"v => {{ const r = ({FIRST_ROW_IN_SIGHT})(v);"
+            " return r && r.dataset.i && !r.classList.contains('ipa-missing') ? r.dataset.i : null; }"
+        )
+        return int(page.wait_for_function(drawn, arg=viewport.element_handle(), timeout=5_000).json_value())
 
     viewport.evaluate("v => { v.scrollTop = (v.scrollHeight - v.clientHeight) / 2; }")
     assert 4900 <= top_entry() <= 5100

@@ -150,7 +150,6 @@ class Dispatcher:
         self._on_delivered = on_delivered
         self._on_status = on_status
         self.tools: dict[str, BaseTool] = {}
-        # Run before each generation renders its tool list (MCP servers start on first use).
         # Called before each generation (MCP servers start on first use); True when the tools
         # offered changed, so the context lists them afresh.
         self.prepare_tools: Callable[[], Awaitable[bool]] | None = None

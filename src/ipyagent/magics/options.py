@@ -25,6 +25,8 @@ from IPython.core import magic_arguments as _declare
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from ..errors import IpyagentError, one_line
+
 __all__ = [
     "argument", "help_text", "kwds", "magic_arguments", "magic_options", "one_line_errors", "parse",
     "parse_words", "seconds", "usage",
@@ -65,7 +67,6 @@ def magic_options(*arguments: Callable[[Any], Any], name: str | None = None) -> 
 
 def one_line_errors(fn: F) -> F:
     """Turn any failure of a magic into a one-line UsageError (the details go to the log)."""
-    from ..errors import IpyagentError, one_line
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -139,8 +140,6 @@ def parse_words(
             raise UsageError(f"%{parser.prog} takes no arguments") from None
         about, wrong = _plain(str(exc))
         where = " ".join(filter(None, (where or parser.prog, about)))
-        from ..errors import one_line
-
         # The words are the user's: a control character in one is shown escaped, not printed.
         raise UsageError(one_line(f"%{where}: {wrong}; {hint or 'usage: ' + usage(magic)}", 500)) from None
 

@@ -15,9 +15,8 @@ never reads the context: it is not a model, and never the default.
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,40 +149,29 @@ class ScriptedBackend:
         words = turn.text.split(" ") if turn.text else []
         pieces = [w + " " for w in words[:-1]] + words[-1:]
         steps = max(1, len(pieces))
-        # (seconds into the turn, chunk): words spread over the delay, then each call at its
+        # (seconds into the turn, position): words spread over the delay, then each call at its
         # time; at equal times words come first, then calls in script order. A call has no id:
         # the dispatcher gives each one a unique id.
-        words_at = [(turn.delay * (n + 1) / steps, n) for n in range(len(pieces))]
-        calls_at = [(turn.delay, len(pieces) + n) for n in range(len(turn.tool_calls))]
-        for n, at in enumerate(turn.call_times[: len(calls_at)]):
+        order = [(turn.delay * (n + 1) / steps, n) for n in range(len(pieces))]
+        order += [(turn.delay, len(pieces) + n) for n in range(len(turn.tool_calls))]
+        for n, at in enumerate(turn.call_times[: len(turn.tool_calls)]):
             if at is not None:
-                calls_at[n] = (at, calls_at[n][1])
-        timeline: Iterable[tuple[float, Chunk]] = itertools.chain(
-            ((at, TextChunk(pieces[n])) for at, n in words_at),
-            ((at, ToolCallChunk(turn.tool_calls[n - len(pieces)])) for at, n in calls_at),
-        )
+                order[len(pieces) + n] = (at, len(pieces) + n)
         if any(at is not None for at in turn.call_times):  # calls at their own times: merge them in
-            order = sorted(words_at + calls_at)
-            timeline = [
-                (
-                    at,
-                    TextChunk(pieces[n])
-                    if n < len(pieces)
-                    else ToolCallChunk(turn.tool_calls[n - len(pieces)]),
-                )
-                for at, n in order
-            ]
+            order.sort()
+        timeline = (
+            (at, TextChunk(pieces[n]) if n < len(pieces) else ToolCallChunk(turn.tool_calls[n - len(pieces)]))
+            for at, n in order
+        )
         first: float | None = None
-        last = 0.0
         for at, chunk in timeline:
-            last = at
             wait = started + at - self._clock.now()
             if wait > 0:
                 await self._clock.sleep(wait)
             if first is None and isinstance(chunk, TextChunk):
                 first = self._clock.now() - started
             yield chunk
-        end = max(turn.delay, last)
+        end = max(turn.delay, order[-1][0]) if order else turn.delay  # order ends with its latest
         wait = started + end - self._clock.now()
         if wait > 0:
             await self._clock.sleep(wait)

@@ -76,6 +76,28 @@ c.Spawner.args = [
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ]
+
+
+# Kernels talk to their student's server over Unix sockets in the student's private runtime
+# folder instead of TCP ports on 127.0.0.1. Any account on the machine can connect to a TCP port,
+# and a kernel's output channel (IOPub) is signed, not encrypted: another student could subscribe
+# to it and read everything the kernel shows. And forty servers starting kernels at once pick
+# free ports independently: two kernels can be given the same port, the second dies at start, and
+# jupyter_client's restarts retry the port it cached, so that notebook never gets a kernel.
+# A Unix socket's path is limited to 107 bytes; a student whose home is too deep for it keeps TCP.
+def kernels_over_unix_sockets(spawner):
+    import pwd
+
+    home = pwd.getpwnam(spawner.user.name).pw_dir
+    longest = f"{home}/.local/share/jupyter/runtime/kernel-{'0' * 36}-ipc-5"
+    if len(longest.encode()) <= 107:
+        spawner.args = [*spawner.args, "--KernelManager.transport=ipc"]
+    else:
+        too_long = "%s's kernels use TCP: %s is too long for a Unix socket"
+        spawner.log.warning(too_long, spawner.user.name, longest)
+
+
+c.Spawner.pre_spawn_hook = kernels_over_unix_sockets
 c.Spawner.environment = {
     "IPYAGENT_MODEL": env("CLASSROOM_MODEL", "openai:smollm2@http://127.0.0.1:8080/v1"),
     "IPYAGENT_MODEL_CALLS": env("CLASSROOM_MODEL_CALLS", "2"),

@@ -11,6 +11,7 @@ kernel); and stopping the hub leaves no process behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import sqlite3
 import stat
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ipyagent.classroom import Classroom, missing_programs
+from ipyagent.classroom import Account, Classroom, missing_programs
 from ipyagent.classroom.student import Student
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -58,7 +59,31 @@ async def _talk(room: Classroom, user: str) -> tuple[Student, str]:
     exchange = await student.agent(f"Say hello to {user} in one short sentence.")
     await asyncio.wait_for(exchange.done.wait(), 600)
     print(user, round(t1 - t0, 1), exchange.first_words, exchange.answered, room.model_server.queue())
+    assert exchange.error is None, exchange.error
     return student, exchange.text
+
+
+def _connection(account: Account, kernel_id: str) -> dict[str, object]:
+    """A kernel's connection file, as only its owner (and root) can read it."""
+    path = account.home / ".local" / "share" / "jupyter" / "runtime" / f"kernel-{kernel_id}.json"
+    info: dict[str, object] = json.loads(path.read_text())
+    return info
+
+
+# Run in one student's kernel: try to open the other student's kernel's output channel.
+_PROBE = """
+import socket
+info = {info!r}
+try:
+    if info["transport"] == "ipc":
+        probe = socket.socket(socket.AF_UNIX)
+        probe.connect(f"{{info['ip']}}-{{info['iopub_port']}}")
+    else:
+        probe = socket.create_connection((info["ip"], info["iopub_port"]), timeout=10)
+    print("REACHED")
+except OSError as exc:
+    print("DENIED", type(exc).__name__)
+"""
 
 
 async def test_ten_students_share_one_model_server(room: Classroom) -> None:
@@ -121,6 +146,15 @@ async def test_ten_students_share_one_model_server(room: Classroom) -> None:
             assert result.status == "ok", result.text
             assert result.text.split() == ["DENIED", "DENIED"], (
                 f"{student.user} -> {other.name}: {result.text}"
+            )
+            # Nor reach another's kernel: kernels listen on Unix sockets in their student's
+            # private folder, not on TCP ports any account can connect to.
+            theirs = _connection(other, students[(i + 1) % STUDENTS].kernel_id)
+            assert theirs["transport"] == "ipc", theirs["transport"]
+            address = {k: theirs[k] for k in ("transport", "ip", "iopub_port")}
+            probe = await student.run(_PROBE.format(info=address))
+            assert probe.text.split() == ["DENIED", "PermissionError"], (
+                f"{student.user} reached {other.name}'s kernel: {probe.text}"
             )
             # ... while their own is theirs to read.
             own = await student.run(f"len(open({str(ledgers[student.user])!r}, 'rb').read()) > 0")

@@ -183,6 +183,7 @@ class Student:
         while True:
             raw = await self._socket.read_message()
             if raw is None:
+                self._closed()
                 return
             now = time.monotonic()
             message = json.loads(raw)
@@ -217,6 +218,18 @@ class Student:
             # two channels are not ordered with respect to each other.
             if cell.status is not None and cell.idle and not cell.done.done():
                 cell.done.set_result(CellResult(cell.status, "".join(cell.out)))
+
+    def _closed(self) -> None:
+        """The kernel's websocket closed (the kernel died, or its server stopped): whatever waits
+        on it fails now, saying so, instead of waiting out its timeout."""
+        reason = getattr(self._socket, "close_reason", None) or "no reason given"
+        why = f"{self.user}: the kernel's connection closed ({reason}); is the kernel dead?"
+        for exchange in list(self._exchanges.values()):
+            if not exchange.done.is_set():
+                exchange.refuse(why)
+        for cell in list(self._cells.values()):
+            if not cell.done.done():
+                cell.done.set_exception(StudentError(why))
 
     async def close(self, *, shutdown: bool = True) -> None:
         """Close the websocket and (by default) shut the kernel down."""

@@ -96,6 +96,15 @@ def train_batch(model, prefix: list[int], tails: list[Example]) -> list[float]:
     return losses
 
 
+def save(model, optimizer, step: int, folder: Path) -> None:
+    """The adapter, the optimizer's state and the step: what ``--resume`` goes on from."""
+    import torch
+
+    model.save_pretrained(folder)
+    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+    (folder / "progress.json").write_text(json.dumps({"step": step}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, type=Path)
@@ -112,10 +121,16 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=19)
     p.add_argument("--whole", action="store_true", help="no shared system prompt: every token trained")
     p.add_argument("--limit", type=int, default=0, help="use only this many examples (0: all)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="go on from a saved adapter (checkpoint or final folder of a run on the same data and seed)",
+    )
     args = p.parse_args()
 
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(args.threads)
@@ -136,7 +151,10 @@ def main() -> None:
         target_modules=["v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(model, config)
+    if args.resume:
+        model = PeftModel.from_pretrained(model, args.resume, is_trainable=True)
+    else:
+        model = get_peft_model(model, config)
     model.print_trainable_parameters()
 
     rows = [json.loads(line) for line in args.data.open(encoding="utf-8")]
@@ -150,12 +168,19 @@ def main() -> None:
     print(f"{examples} examples, {tokens} tokens; {trained} run per epoch", flush=True)
 
     optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=args.lr)
+    done = 0  # optimizer steps an earlier run took (one batch each, in the same shuffled order)
+    if args.resume:
+        progress = json.loads((args.resume / "progress.json").read_text())
+        done = progress["step"]
+        if (args.resume / "optimizer.pt").is_file():
+            optimizer.load_state_dict(torch.load(args.resume / "optimizer.pt"))
+        print(f"going on from {args.resume} after step {done}", flush=True)
     model.train()
-    step, seen = 0, 0
+    step, seen = done, 0
     budget = args.minutes * 60
     train_start = time.monotonic()
     while step < args.steps and time.monotonic() - train_start < budget:
-        for prefix, tails in batches:
+        for prefix, tails in batches[done % len(batches) if step == done else 0 :]:
             losses = train_batch(model, prefix, tails)
             seen += len(tails)
             # Warm-up over 10 steps, then constant.
@@ -170,10 +195,10 @@ def main() -> None:
             log.flush()
             print(f"step {step} examples {seen} loss {mean:.3f} {elapsed:.0f} s", flush=True)
             if step % args.save_every == 0:
-                model.save_pretrained(args.out / "checkpoint")
+                save(model, optimizer, step, args.out / "checkpoint")
             if step >= args.steps or elapsed >= budget or not math.isfinite(mean):
                 break
-    model.save_pretrained(args.out / "final")
+    save(model, optimizer, step, args.out / "final")
     summary = {
         "steps": step,
         "examples_seen": seen,

@@ -23,7 +23,13 @@ from .hub import HubError
 from .model_server import ModelServerError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The demo's options; a password may begin with "-", as one in eight of
+    ``secrets.token_urlsafe``'s do (argparse alone would take it for an option)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--password" in args[:-1]:
+        at = args.index("--password")
+        args[at : at + 2] = [f"--password={args[at + 1]}"]
     parser = argparse.ArgumentParser(
         prog="python -m ipyagent classroom",
         description="start a demo classroom: JupyterHub, one shared model server, real student accounts",
@@ -34,9 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--password", help="the students' shared password (default: a random one)")
     parser.add_argument("--model-calls", type=int, default=2, help="model calls one student may have at once")
-    args = parser.parse_args(argv)
-    if args.users < 1:
+    options = parser.parse_args(args)
+    if options.users < 1:
         parser.error("--users must be at least 1")
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
     reason = missing_programs()
     if reason:
         print(f"python -m ipyagent classroom: {reason}", file=sys.stderr)

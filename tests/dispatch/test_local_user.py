@@ -89,7 +89,7 @@ async def test_tool_arguments_come_from_the_request_not_from_the_status_line(bac
         assert "x" in query.lower()
     # The ledger says why the tool was called, and the cell view shows it.
     first = next(e for e in record.entries if e.kind == "assistant")
-    assert any("slow_lookup chosen by the request's words" in n for n in (first.usage or {}).get("notes", []))
+    assert any(n.startswith("tool slow_lookup chosen by") for n in (first.usage or {}).get("notes", []))
     shown = [line.text for line in entry_lines(None, [first])]  # type: ignore[arg-type]
     assert any(t.startswith("ⓘ tool slow_lookup chosen") for t in shown)
 

@@ -9,7 +9,7 @@ from typing import Literal, get_args
 
 from ....ledger.render.context import Context, ToolSpec
 
-PromptStyle = Literal["choose", "plain"]
+PromptStyle = Literal["choose", "plain", "hybrid"]
 PROMPT_STYLES: tuple[PromptStyle, ...] = get_args(PromptStyle)
 """How the local model is prompted when tools exist.
 
@@ -18,7 +18,10 @@ tool calls. ``choose`` (the default): the tool is decided first (see ``_pick_too
 sharing words with the user's request, and a short constrained question to the model when that
 leaves a choice); then the model writes either plain text, or that tool's arguments with the
 call already opened. A 135M model left to decide mid-sentence almost never opens a tool call
-(``bench/local_tools.py`` measures both styles).
+(``bench/local_tools.py`` measures the styles). ``hybrid``: the model decides as in ``plain``
+(what a model fine-tuned on asynchronous dialogues does well); the moment it names a tool, that
+generation stops and the tool's arguments are written as in ``choose``, under a status block
+without the clock, so that they come from the conversation.
 """
 
 CHOOSE_QUESTION = "Which tool does what the user's last message asks? Answer with its name: {names}."
@@ -134,6 +137,14 @@ def tool_candidates(request: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
 ABOUT_A_RESULT = re.compile(
     r"\b(returned|result|results|output|said|says|found|got|summari[sz]e|summary|reported)\b", re.IGNORECASE
 )
+
+
+def results_asked_about(request: str, tools: Sequence[ToolSpec], context: Context) -> set[str]:
+    """The tools a request asks about whose result the context already holds ("summarise what
+    slow_lookup returned"): reading that result beats running the tool again."""
+    if not ABOUT_A_RESULT.search(request):
+        return set()
+    return answered_tools(context) & {t.name for t in tool_candidates(request, tools)}
 
 
 def answered_tools(context: Context) -> set[str]:

@@ -1,7 +1,8 @@
 """The local backend's ``hybrid`` style, over scripted generations (no model): the model decides
 between words and a call; the moment it names a tool, that generation is halted and the tool's
 arguments are written afresh under a status block without the clock, so a model that would copy
-the time into an argument cannot."""
+the time into an argument cannot. After each call the model decides again: another call, or the
+end of the message."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ class Generation:
 
 
 class ScriptedLocal(LocalBackend):
-    """The backend's own steering, over scripted outputs: the first generation decides, the
-    second (if asked for) writes arguments."""
+    """The backend's own steering, over scripted outputs, one list of pieces per generation in
+    the order the backend asks for them."""
 
     def __init__(self, outputs: list[list[str]], clock: VirtualClock) -> None:
         super().__init__(prompt_style="hybrid", clock=clock)
@@ -89,15 +90,16 @@ DECIDED = [
     "</tool_call>",
 ]
 ARGUMENTS = ['{"query"', ': "x"}', "}\n</tool_call>"]
+END: list[str] = []  # the model ends the message
 
 
 async def test_a_named_tool_gets_its_arguments_written_without_the_clock() -> None:
-    backend, chunks = await run([DECIDED, ARGUMENTS], context(Entry("user", "use slow_lookup for x")))
+    backend, chunks = await run([DECIDED, ARGUMENTS, END], context(Entry("user", "use slow_lookup for x")))
     calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
     assert [(c.name, c.arguments) for c in calls] == [("slow_lookup", {"query": "x"})]
     assert "".join(c.text for c in chunks if isinstance(c, TextChunk)) == "Starting that now."
 
-    decide, fill = backend.generations
+    decide, fill, again = backend.generations
     # The deciding generation saw the clock, and was halted once the tool was named.
     assert CLOCK_TEXT in decide.prompt
     assert decide.halted_after == 5 and "slow_lookup" in decide.gbnf and "weather" in decide.gbnf
@@ -106,8 +108,35 @@ async def test_a_named_tool_gets_its_arguments_written_without_the_clock() -> No
     assert CLOCK_TEXT not in fill.prompt
     assert fill.prompt.endswith('Starting that now.<tool_call>\n{"name": "slow_lookup", "arguments": ')
     assert "query" in fill.gbnf and "city" not in fill.gbnf
+    # Then the model decided, with the clock in sight again, whether another call follows.
+    assert CLOCK_TEXT in again.prompt and again.gbnf.startswith('root ::= ("\\n" call)?')
+    assert again.prompt.endswith(
+        'Starting that now.<tool_call>\n{"name": "slow_lookup", "arguments": {"query": "x"}}\n</tool_call>'
+    )
     notes = next(c.usage for c in chunks if isinstance(c, UsageChunk)).notes
     assert any("slow_lookup chosen by the model" in n for n in notes)
+
+
+async def test_several_calls_in_one_message_each_get_their_own_arguments() -> None:
+    paris = ["Checking both.", '<tool_call>\n{"name": "weather", "arguments": ', '{"city": "14:13']
+    rome = ["\n<tool_call>\n", '{"name": "weather", ', '"arguments": {"city": "14']
+    backend, chunks = await run(
+        [paris, ['{"city": "Paris"}}\n</tool_call>'], rome, ['{"city": "Rome"}}\n</tool_call>'], END],
+        context(Entry("user", "Weather in Paris and Rome?")),
+    )
+    calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
+    assert [(c.name, c.arguments, c.call_id) for c in calls] == [
+        ("weather", {"city": "Paris"}, "call_1"),
+        ("weather", {"city": "Rome"}, "call_2"),
+    ]
+    fill_rome = backend.generations[3]
+    assert CLOCK_TEXT not in fill_rome.prompt
+    assert fill_rome.prompt.endswith(
+        'Checking both.<tool_call>\n{"name": "weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+        '\n<tool_call>\n{"name": "weather", "arguments": '
+    )
+    notes = next(c.usage for c in chunks if isinstance(c, UsageChunk)).notes
+    assert sum("weather chosen by the model" in n for n in notes) == 1
 
 
 async def test_words_alone_take_one_generation() -> None:
@@ -141,7 +170,7 @@ def test_hybrid_is_a_known_style() -> None:
 @pytest.mark.parametrize("style", ["choose", "plain"])
 async def test_other_styles_never_halt(style: str) -> None:
     async with VirtualClock() as clock:
-        backend = ScriptedLocal([DECIDED], clock)
+        backend = ScriptedLocal([DECIDED], clock)  # decided and written in one generation
         backend.prompt_style = style  # type: ignore[assignment]
         if style == "choose":  # the tool is decided first, then only arguments are written
             backend.outputs = [ARGUMENTS]

@@ -1,6 +1,7 @@
 """What a user meets with the embedded default, on the real local model: arguments come from the
 request (never the clock), the answer after a tool result is about that result, a fork reads a
-result it shares instead of running the tool again, and the ledger says what the backend decided."""
+result it shares instead of running the tool again, two things asked at once are two calls, and the
+ledger says what the backend decided."""
 
 from __future__ import annotations
 
@@ -144,6 +145,26 @@ async def test_a_fork_reads_the_result_it_shares_instead_of_running_the_tool_aga
     assert "42" in text
     usage = next(c.usage for c in chunks if isinstance(c, UsageChunk))
     assert any("result of slow_lookup already in the ledger" in n for n in usage.notes)
+
+
+async def test_two_things_asked_at_once_are_two_calls(backend: LocalBackend) -> None:
+    @tool
+    async def get_weather(city: str) -> str:
+        "Current weather for a city."
+        return ""
+
+    now = time.time()
+    ledger = Ledger("main")
+    ledger.append("system", DEFAULT_INSTRUCTIONS, time=now)
+    ledger.append("user", "What's the weather in Paris and in Rome?", time=now)
+    context = Context(entries=list(ledger), tools=[get_weather.spec], now=now)
+    with anyio.fail_after(120):
+        chunks = [c async for c in backend.stream(context, agent="main")]
+    calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_weather", {"city": "Rome"}),
+    ]
 
 
 async def test_a_missing_adapter_file_is_a_clear_error(tmp_path: Any) -> None:

@@ -39,7 +39,13 @@ from .choice import (
     stems,
     tool_candidates,
 )
-from .grammar import TEXT_RULE, arguments_grammar, choice_grammar, ledger_message_grammar
+from .grammar import (
+    TEXT_RULE,
+    another_call_grammar,
+    arguments_grammar,
+    choice_grammar,
+    ledger_message_grammar,
+)
 
 CALL_CLOSE = "</tool_call>"  # ends one tool call in the local model's output
 # A call whose tool is named and whose arguments are about to begin.
@@ -80,6 +86,11 @@ def default_model_path() -> Path:
     if not path.is_file():
         raise ModelError(f"the local model file is missing: {path}", category="setup")
     return path
+
+
+def _call_opening(name: str) -> str:
+    """The start of a call to ``name``, up to where its arguments begin."""
+    return f'<tool_call>\n{{"name": {json.dumps(name)}, "arguments": '
 
 
 def _last_turn(context: Context) -> Entry | None:
@@ -390,7 +401,7 @@ class LocalBackend:
                 # The arguments come from the conversation, never from the clock: the status
                 # block they are written under holds the running tasks only.
                 prompt = render_small_model(context, status=tasks_text(context))
-                opened = f'<tool_call>\n{{"name": {json.dumps(tool.name)}, "arguments": '
+                opened = _call_opening(tool.name)
                 prompt += opened
                 gbnf = arguments_grammar(tool)
         last = _last_turn(context)
@@ -401,19 +412,25 @@ class LocalBackend:
                 yield TextChunk(lead)
         first: float | None = None
         text_done = bool(opened)
-        buffered = opened
-        spoken = lead  # the text of the message so far
+        buffered = opened  # the message's calls, from the first "<"
+        spoken = lead  # the message's text
         forbidden = self._forbidden(context)
         # Calls already yielded: each goes out the moment its closing tag is decoded. A small
         # model may write the same call twice; one is meant.
         calls: list[tuple[str, dict[str, Any] | str]] = []
         closed = 0
-        # In the hybrid style, the tool the model named: its arguments are written afresh.
-        named: ToolSpec | None = None
+        # The hybrid style alternates: the model decides (words, a call, another call or the
+        # end), and is halted as soon as it names a tool, whose arguments are then written afresh.
+        deciding = self.prompt_style == "hybrid"
+        decided_from = render_small_model(context)
         while True:
             halt = threading.Event()
+            start = len(buffered)
+            named: ToolSpec | None = None
+            budget = self.max_tokens - counts["output"] if deciding or calls else self.max_tokens
+            prefix = (spoken + buffered) if deciding else (buffered or lead)
             async for item in self._pieces(
-                prompt, gbnf, self.max_tokens, counts, forbidden=forbidden, prefix=opened or lead, halt=halt
+                prompt, gbnf, budget, counts, forbidden=forbidden, prefix=prefix, halt=halt
             ):
                 if halt.is_set():
                     continue  # at most a token already on its way
@@ -428,8 +445,8 @@ class LocalBackend:
                         yield TextChunk(head)
                     buffered = buffered[len(head) :]
                     text_done = bool(sep)
-                if self.prompt_style == "hybrid" and named is None and text_done:
-                    match = NAMED_CALL.match(buffered)
+                if deciding and text_done:
+                    match = NAMED_CALL.search(buffered, start)
                     named = next((t for t in offered if match and t.name == match[1]), None)
                     if named is not None:
                         halt.set()
@@ -441,15 +458,25 @@ class LocalBackend:
                         if (name, arguments) not in calls:
                             calls.append((name, arguments))
                             yield ToolCallChunk(ToolCallRequest(name, arguments, f"call_{len(calls)}"))
-            if named is None or opened:
+            if self.prompt_style != "hybrid" or (deciding and named is None):
+                break  # the message is complete
+            if named is not None:
+                # The model chose the tool; its arguments come from the conversation, never from
+                # the clock, so they are written under a status block holding the running tasks.
+                note = f"tool {named.name} chosen by the model; its arguments written without the clock"
+                if note not in notes:
+                    notes.append(note)
+                buffered = buffered[:start] + ("\n" if start else "") + _call_opening(named.name)
+                prompt = render_small_model(context, status=tasks_text(context)) + spoken + buffered
+                gbnf = arguments_grammar(named)
+                deciding = False
+            elif self.max_tokens - counts["output"] > 0:
+                # A call is complete: the model decides whether another one follows.
+                prompt = decided_from + spoken + buffered
+                gbnf = another_call_grammar(offered)
+                deciding = True
+            else:
                 break
-            # The model chose the tool; its arguments come from the conversation, never from
-            # the clock, so they are written under a status block holding the running tasks only.
-            notes.append(f"tool {named.name} chosen by the model; its arguments written without the clock")
-            opened = f'<tool_call>\n{{"name": {json.dumps(named.name)}, "arguments": '
-            prompt = render_small_model(context, status=tasks_text(context)) + spoken + opened
-            gbnf = arguments_grammar(named)
-            buffered = opened
         for name, arguments in parse_chatml_tool_calls(buffered)[1]:
             if (name, arguments) not in calls:
                 calls.append((name, arguments))

@@ -48,15 +48,8 @@ def bounded(schema: Any) -> Any:
     return out
 
 
-def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
-    """GBNF for one assistant message: text, tool calls, or text followed by tool calls.
-
-    Text may not contain ``<``, so the model cannot emit stray control tags; a ``<`` can only
-    open a ``<tool_call>`` whose JSON names a registered tool with schema-valid arguments.
-    """
-    text = TEXT_RULE
-    if not tools:
-        return "root ::= text\n" + text
+def _call_rules(tools: Sequence[ToolSpec]) -> str:
+    """GBNF rule ``call``: one ``<tool_call>`` naming one of ``tools`` with schema-valid arguments."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     alternatives = [
@@ -72,11 +65,23 @@ def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
     calls = rename_rule(
         json_schema_to_gbnf(json.dumps(schema), prop_order=["name", "arguments"]), "root", "call-json"
     )
-    return (
-        "root ::= text | text? calls\n"
-        'calls ::= call ("\\n" call)*\n'
-        'call ::= "<tool_call>\\n" call-json "\\n</tool_call>"\n' + text + calls + "\n"
-    )
+    return 'call ::= "<tool_call>\\n" call-json "\\n</tool_call>"\n' + calls + "\n"
+
+
+def ledger_message_grammar(tools: Sequence[ToolSpec]) -> str:
+    """GBNF for one assistant message: text, tool calls, or text followed by tool calls.
+
+    Text may not contain ``<``, so the model cannot emit stray control tags; a ``<`` can only
+    open a ``<tool_call>`` whose JSON names a registered tool with schema-valid arguments.
+    """
+    if not tools:
+        return "root ::= text\n" + TEXT_RULE
+    return 'root ::= text | text? calls\ncalls ::= call ("\\n" call)*\n' + TEXT_RULE + _call_rules(tools)
+
+
+def another_call_grammar(tools: Sequence[ToolSpec]) -> str:
+    """After a message's calls so far: nothing more (the message ends), or one more call."""
+    return 'root ::= ("\\n" call)?\n' + _call_rules(tools)
 
 
 def choice_grammar(names: Sequence[str]) -> str:

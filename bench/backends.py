@@ -48,8 +48,20 @@ def context(message: str, history: int = 0) -> Context:
 
 
 async def bench_local(runs: int = 3) -> None:
-    title("1. The local model: SmolLM2-135M-Instruct Q4_1 on llama.cpp, 2 CPU cores")
-    backend = LocalBackend(max_tokens=96, temperature=0)
+    title("1. The local model on llama.cpp, 2 CPU cores: plain, and as shipped (fine-tuned adapter merged)")
+    models = {
+        "local_plain": (
+            "SmolLM2-135M-Instruct Q4_1",
+            LocalBackend(adapter_path=None, max_tokens=96, temperature=0),
+        ),
+        "local": ("the default: + adapter, merged (Q8_0)", LocalBackend(max_tokens=96, temperature=0)),
+    }
+    for key, (name, backend) in models.items():
+        print(f"   {name}")
+        figures[key] = await local_rows(backend, runs)
+
+
+async def local_rows(backend: LocalBackend, runs: int) -> list[dict[str, Any]]:
     rows = []
     for n in range(runs):
         started = time.perf_counter()
@@ -78,7 +90,7 @@ async def bench_local(runs: int = 3) -> None:
             f"   {label:<20} load {load_text:>7}   first token {usage.first_token_seconds * 1000:6.0f} ms"
             f"   {tps:6.1f} tokens/s   ({usage.input_tokens} prompt, {usage.output_tokens} output tokens)"
         )
-    figures["local"] = rows
+    return rows
 
 
 async def sdk_openai(client: Any, request: dict[str, Any]) -> float:

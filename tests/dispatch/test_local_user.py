@@ -14,12 +14,12 @@ import pytest
 
 from ipyagent import Ledger, tool
 from ipyagent.agents import DEFAULT_INSTRUCTIONS
-from ipyagent.dispatch.backends import TextChunk, ToolCallChunk, UsageChunk
+from ipyagent.dispatch.backends import Chunk, TextChunk, ToolCallChunk, UsageChunk
 from ipyagent.dispatch.backends.local import LocalBackend
 from ipyagent.eval import parse_suite, run_scenario
 from ipyagent.eval.runner import HeldBackend
 from ipyagent.kernel.views import entry_lines
-from ipyagent.ledger.render.context import Context
+from ipyagent.ledger.render.context import Context, ToolSpec
 from support.local_model import needs_local_model
 
 pytestmark = [
@@ -80,6 +80,23 @@ async def run(backend: LocalBackend, sid: str) -> Any:
         return await run_scenario(SCENARIOS[sid], lambda s, clock: HeldBackend(backend, clock), model="local")
 
 
+def asked(request: str, now: float) -> Ledger:
+    """A ledger where the user has just asked ``request``."""
+    ledger = Ledger("main")
+    ledger.append("system", DEFAULT_INSTRUCTIONS, time=now)
+    ledger.append("user", request, time=now)
+    return ledger
+
+
+async def reply(
+    backend: LocalBackend, ledger: Ledger, tools: list[ToolSpec], now: float, agent: str = "main"
+) -> list[Chunk]:
+    """What the backend streams in answer to ``ledger``."""
+    context = Context(entries=list(ledger), tools=tools, now=now)
+    with anyio.fail_after(120):
+        return [c async for c in backend.stream(context, agent=agent)]
+
+
 async def test_tool_arguments_come_from_the_request_not_from_the_status_line(backend: LocalBackend) -> None:
     record = await run(backend, "lookup")
     calls = [e for e in record.entries if e.kind == "tool_call"]
@@ -117,9 +134,7 @@ async def test_a_fork_reads_the_result_it_shares_instead_of_running_the_tool_aga
         return ""
 
     now = time.time()
-    ledger = Ledger("main")
-    ledger.append("system", DEFAULT_INSTRUCTIONS, time=now)
-    ledger.append("user", "use slow_lookup for x", time=now)
+    ledger = asked("use slow_lookup for x", now)
     ledger.append("assistant", "Looking it up.", time=now)
     ledger.append("tool_call", "", name="slow_lookup", call_id="call_1", arguments={"query": "x"}, time=now)
     ledger.append(
@@ -137,9 +152,7 @@ async def test_a_fork_reads_the_result_it_shares_instead_of_running_the_tool_aga
     ledger.append("assistant", "The slow lookup result: 42 records for x.", time=now + 10)
     fork = ledger.fork("main/helper")
     fork.append("user", "Summarise what slow_lookup returned.", source="task", time=now + 11)
-    context = Context(entries=list(fork), tools=[slow_lookup.spec], now=now + 11)
-    with anyio.fail_after(120):
-        chunks = [c async for c in backend.stream(context, agent="helper")]
+    chunks = await reply(backend, fork, [slow_lookup.spec], now + 11, agent="helper")
     assert not [c for c in chunks if isinstance(c, ToolCallChunk)]
     text = "".join(c.text for c in chunks if isinstance(c, TextChunk))
     assert "42" in text
@@ -154,12 +167,9 @@ async def test_two_things_asked_at_once_are_two_calls(backend: LocalBackend) -> 
         return ""
 
     now = time.time()
-    ledger = Ledger("main")
-    ledger.append("system", DEFAULT_INSTRUCTIONS, time=now)
-    ledger.append("user", "What's the weather in Paris and in Rome?", time=now)
-    context = Context(entries=list(ledger), tools=[get_weather.spec], now=now)
-    with anyio.fail_after(120):
-        chunks = [c async for c in backend.stream(context, agent="main")]
+    chunks = await reply(
+        backend, asked("What's the weather in Paris and in Rome?", now), [get_weather.spec], now
+    )
     calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
     assert [(c.name, c.arguments) for c in calls] == [
         ("get_weather", {"city": "Paris"}),

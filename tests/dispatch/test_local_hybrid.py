@@ -35,6 +35,7 @@ WEATHER = ToolSpec(
 class Generation:
     prompt: str
     gbnf: str
+    max_tokens: int
     sent: list[str] = field(default_factory=list)
     halted_after: int | None = None  # pieces handed over before the halt was seen
 
@@ -53,15 +54,23 @@ class ScriptedLocal(LocalBackend):
         yield
 
     async def _pieces(
-        self, prompt: str, gbnf: str, *args: Any, halt: threading.Event | None = None, **kwargs: Any
+        self,
+        prompt: str,
+        gbnf: str,
+        max_tokens: int,
+        counts: dict[str, int],
+        *args: Any,
+        halt: threading.Event | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[str]:
-        generation = Generation(prompt, gbnf)
+        generation = Generation(prompt, gbnf, max_tokens)
         self.generations.append(generation)
-        for piece in self.outputs[len(self.generations) - 1]:
+        for piece in self.outputs[len(self.generations) - 1][:max_tokens]:  # a piece is a token
             if halt is not None and halt.is_set():
                 generation.halted_after = len(generation.sent)
                 return
             await self.clock.sleep(0.05)
+            counts["output"] += 1
             generation.sent.append(piece)
             yield piece
 
@@ -137,6 +146,20 @@ async def test_several_calls_in_one_message_each_get_their_own_arguments() -> No
     )
     notes = next(c.usage for c in chunks if isinstance(c, UsageChunk)).notes
     assert sum("weather chosen by the model" in n for n in notes) == 1
+
+
+async def test_a_model_that_keeps_calling_stops_at_the_message_token_limit() -> None:
+    named = ["\n<tool_call>\n", '{"name": "weather", "arguments": ', '{"city": "never written"']
+    written = ['{"city": "A"}}\n</tool_call>']
+    endless = [["<tool_call>\n", *named[1:]], written] + [named, written] * 50
+    async with VirtualClock() as clock:
+        backend = ScriptedLocal(endless, clock)
+        backend.max_tokens = 12
+        chunks = [c async for c in backend.stream(context(Entry("user", "Weather everywhere")), agent="main")]
+    assert sum(len(g.sent) for g in backend.generations) == 12
+    assert all(g.max_tokens > 0 for g in backend.generations)
+    assert len([c for c in chunks if isinstance(c, ToolCallChunk)]) == 1  # the same call, once
+    assert isinstance(chunks[-1], UsageChunk) and chunks[-1].usage.output_tokens == 12
 
 
 async def test_words_alone_take_one_generation() -> None:

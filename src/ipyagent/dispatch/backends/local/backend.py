@@ -423,11 +423,14 @@ class LocalBackend:
         # end), and is halted as soon as it names a tool, whose arguments are then written afresh.
         deciding = self.prompt_style == "hybrid"
         decided_from = render_small_model(context)
+        spent_before = counts["output"]  # a question asked to choose the tool is not the message
         while True:
+            budget = self.max_tokens - (counts["output"] - spent_before)  # across all generations
+            if budget <= 0:
+                break
             halt = threading.Event()
             start = len(buffered)
             named: ToolSpec | None = None
-            budget = self.max_tokens - counts["output"] if deciding or calls else self.max_tokens
             prefix = (spoken + buffered) if deciding else (buffered or lead)
             async for item in self._pieces(
                 prompt, gbnf, budget, counts, forbidden=forbidden, prefix=prefix, halt=halt
@@ -470,13 +473,11 @@ class LocalBackend:
                 prompt = render_small_model(context, status=tasks_text(context)) + spoken + buffered
                 gbnf = arguments_grammar(named)
                 deciding = False
-            elif self.max_tokens - counts["output"] > 0:
+            else:
                 # A call is complete: the model decides whether another one follows.
                 prompt = decided_from + spoken + buffered
                 gbnf = another_call_grammar(offered)
                 deciding = True
-            else:
-                break
         for name, arguments in parse_chatml_tool_calls(buffered)[1]:
             if (name, arguments) not in calls:
                 calls.append((name, arguments))

@@ -93,6 +93,12 @@ def _call_opening(name: str) -> str:
     return f'<tool_call>\n{{"name": {json.dumps(name)}, "arguments": '
 
 
+def _arguments_prompt(context: Context) -> str:
+    """The prompt a tool's arguments are written under. They come from the conversation, never
+    from the clock: its status block holds the running tasks only."""
+    return render_small_model(context, status=tasks_text(context))
+
+
 def _last_turn(context: Context) -> Entry | None:
     return next((e for e in reversed(context.entries) if e.kind not in ("system",)), None)
 
@@ -342,7 +348,7 @@ class LocalBackend:
         if last is None or last.kind != "user":
             return None
         candidates = tool_candidates(last.text, context.tools)
-        known = self._known_results(last, context, notes)
+        known = self._known_results(last, context, notes, candidates)
         candidates = [t for t in candidates if t.name not in known]
         if len(candidates) <= 1:
             chosen = candidates[0] if candidates else None
@@ -360,11 +366,14 @@ class LocalBackend:
         return chosen
 
     @staticmethod
-    def _known_results(last: Entry | None, context: Context, notes: list[str]) -> set[str]:
-        """Tools not to call now: the user asks about their result, which the context holds."""
+    def _known_results(
+        last: Entry | None, context: Context, notes: list[str], candidates: Sequence[ToolSpec] | None = None
+    ) -> set[str]:
+        """Tools not to call now: the user asks about their result, which the context holds.
+        ``candidates``: the tools the request is about, when already worked out."""
         if last is None or last.kind != "user":
             return set()
-        known = results_asked_about(last.text, context.tools, context)
+        known = results_asked_about(last.text, context.tools, context, candidates)
         if known:
             notes.append(f"answered from the result of {', '.join(sorted(known))} already in the ledger")
         return known
@@ -377,7 +386,8 @@ class LocalBackend:
     async def stream(self, context: Context, *, agent: str) -> AsyncIterator[Chunk]:
         async for status in self._ensure_loaded():
             yield status
-        prompt = render_small_model(context)
+        rendered = render_small_model(context)
+        prompt = rendered
         started = self.clock.now()
         counts = {"prompt": 0, "output": 0}
         notes: list[str] = []
@@ -398,11 +408,8 @@ class LocalBackend:
             if tool is None:
                 gbnf = "root ::= text\n" + TEXT_RULE
             else:
-                # The arguments come from the conversation, never from the clock: the status
-                # block they are written under holds the running tasks only.
-                prompt = render_small_model(context, status=tasks_text(context))
                 opened = _call_opening(tool.name)
-                prompt += opened
+                prompt = _arguments_prompt(context) + opened
                 gbnf = arguments_grammar(tool)
         last = _last_turn(context)
         if not opened and self.answer_leads and last is not None and last.kind == "notification":
@@ -422,7 +429,6 @@ class LocalBackend:
         # The hybrid style alternates: the model decides (words, a call, another call or the
         # end), and is halted as soon as it names a tool, whose arguments are then written afresh.
         deciding = self.prompt_style == "hybrid"
-        decided_from = render_small_model(context)
         spent_before = counts["output"]  # a question asked to choose the tool is not the message
         while True:
             budget = self.max_tokens - (counts["output"] - spent_before)  # across all generations
@@ -464,18 +470,17 @@ class LocalBackend:
             if self.prompt_style != "hybrid" or (deciding and named is None):
                 break  # the message is complete
             if named is not None:
-                # The model chose the tool; its arguments come from the conversation, never from
-                # the clock, so they are written under a status block holding the running tasks.
+                # The model chose the tool; its arguments are written afresh.
                 note = f"tool {named.name} chosen by the model; its arguments written without the clock"
                 if note not in notes:
                     notes.append(note)
                 buffered = buffered[:start] + ("\n" if start else "") + _call_opening(named.name)
-                prompt = render_small_model(context, status=tasks_text(context)) + spoken + buffered
+                prompt = _arguments_prompt(context) + spoken + buffered
                 gbnf = arguments_grammar(named)
                 deciding = False
             else:
                 # A call is complete: the model decides whether another one follows.
-                prompt = decided_from + spoken + buffered
+                prompt = rendered + spoken + buffered
                 gbnf = another_call_grammar(offered)
                 deciding = True
         for name, arguments in parse_chatml_tool_calls(buffered)[1]:

@@ -139,12 +139,17 @@ ABOUT_A_RESULT = re.compile(
 )
 
 
-def results_asked_about(request: str, tools: Sequence[ToolSpec], context: Context) -> set[str]:
+def results_asked_about(
+    request: str, tools: Sequence[ToolSpec], context: Context, candidates: Sequence[ToolSpec] | None = None
+) -> set[str]:
     """The tools a request asks about whose result the context already holds ("summarise what
-    slow_lookup returned"): reading that result beats running the tool again."""
+    slow_lookup returned"): reading that result beats running the tool again. ``candidates``:
+    ``tool_candidates(request, tools)``, when the caller has it already."""
     if not ABOUT_A_RESULT.search(request):
         return set()
-    return answered_tools(context) & {t.name for t in tool_candidates(request, tools)}
+    if candidates is None:
+        candidates = tool_candidates(request, tools)
+    return answered_tools(context) & {t.name for t in candidates}
 
 
 def answered_tools(context: Context) -> set[str]:

@@ -89,6 +89,30 @@ def test_the_status_line_cannot_be_copied_into_an_answer() -> None:
     assert guard.stopped["copy"] >= 1
 
 
+def test_an_answer_may_repeat_a_lead_an_earlier_answer_began_with() -> None:
+    """A second result of the same tool: the lead written for the model matches the earlier
+    answer's start, and the model's own words may still say what arrived."""
+    lead = "The slow lookup result: "
+    earlier = lead + "42 records."
+    guard = OutputGuard(PIECES, prompt_tokens=4, forbidden=[earlier, STATUS], prefix=lead)
+    own = "42 records."
+
+    def wants(text: str) -> list[str]:
+        return [own[len(text)]] if len(text) < len(own) else ['"']
+
+    assert decode(wants, guard) == '42 records."'
+    assert guard.stopped["copy"] == 0
+
+    # Copying more than a few words after the lead is still stopped.
+    guard = OutputGuard(PIECES, prompt_tokens=4, forbidden=[STATUS], prefix=lead)
+
+    def copies_status(text: str) -> list[str]:
+        return [STATUS[len(text)], '"'] if len(text) < len(STATUS) else ['"']
+
+    written = decode(copies_status, guard, steps=120)
+    assert "09:00:08 UTC" not in written and guard.stopped["copy"] >= 1
+
+
 def test_short_overlaps_and_numbers_are_free() -> None:
     assert repeating_unit("It costs 1000000") is None  # no letter in the unit
     assert repeating_unit("bye bye") is None

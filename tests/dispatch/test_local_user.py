@@ -160,6 +160,41 @@ async def test_a_fork_reads_the_result_it_shares_instead_of_running_the_tool_aga
     assert any("result of slow_lookup already in the ledger" in n for n in usage.notes)
 
 
+async def test_a_second_result_like_the_first_is_reported_as_it_is(backend: LocalBackend) -> None:
+    """The answer's lead ("The word count result: ") is how the first answer began too; what
+    follows it is the new result, even when it is the same number."""
+
+    @tool
+    async def word_count(text: str) -> int:
+        "Count the words in a text."
+        return 5
+
+    now = time.time()
+    ledger = asked("Use word_count on 'the quick brown fox jumps'.", now)
+    for n, words in enumerate(["the quick brown fox jumps", "one two three four five"]):
+        if n:
+            ledger.append("user", f"Now use word_count on '{words}'.", time=now)
+        call = f"call_{n + 1}"
+        ledger.append("tool_call", "", name="word_count", call_id=call, arguments={"text": words}, time=now)
+        ledger.append(
+            "tool_result",
+            "started",
+            name="word_count",
+            call_id=call,
+            task_id=f"t{n + 1}",
+            status="started",
+            time=now,
+        )
+        ledger.append(
+            "notification", "5", source="tool_result", name="word_count", task_id=f"t{n + 1}", time=now
+        )
+        if not n:
+            ledger.append("assistant", "The word count result: 5.", time=now)
+    chunks = await reply(backend, ledger, [word_count.spec], now)
+    text = "".join(c.text for c in chunks if isinstance(c, TextChunk))
+    assert text.startswith("The word count result: 5"), text
+
+
 async def test_two_things_asked_at_once_are_two_calls(backend: LocalBackend) -> None:
     @tool
     async def get_weather(city: str) -> str:

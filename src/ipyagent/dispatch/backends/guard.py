@@ -9,7 +9,9 @@ token it looks at what has been written so far and forbids the tokens that would
 - start one more copy of a unit that already repeats (at most two copies of a unit of four or
   more characters, four of a shorter one; units without a letter, like ``000``, are free),
 - continue a verbatim copy, already ``min_copy`` characters long, of a forbidden text, or of
-  what it wrote earlier in the same output (a sentence said again after a few other words).
+  what it wrote earlier in the same output (a sentence said again after a few other words). Only
+  what the model wrote counts: a prefix written for it (an answer's lead, "The word count
+  result: ") is no copy, though an earlier answer began the same way.
 
 The model then writes something else, usually the end of the string or of the sentence (when
 the grammar allows nothing but banned tokens, the least bad of them: a ban is a large penalty, not
@@ -73,15 +75,16 @@ class OutputGuard:
             if piece:
                 self._by_first[piece[0]].append(token)
 
-    def output(self, input_ids: Sequence[int]) -> str:
+    def output(self, input_ids: Sequence[int]) -> tuple[str, int]:
+        """The output's tail, and where in it the model's own writing starts (after the prefix)."""
         generated = list(input_ids[self.prompt_tokens :])
         text = "".join(self.pieces[t] for t in generated[-_TAIL_TOKENS:] if 0 <= t < len(self.pieces))
         if len(generated) < _TAIL_TOKENS:
-            text = self.prefix + text
-        return text
+            return self.prefix + text, len(self.prefix)
+        return text, 0
 
-    def banned(self, text: str) -> set[int]:
-        """The tokens that may not come next after ``text``."""
+    def banned(self, text: str, written_from: int = 0) -> set[int]:
+        """The tokens that may not come next after ``text``, the model's own from ``written_from``."""
         out: set[int] = set()
         unit = repeating_unit(text)
         if unit is not None:
@@ -89,17 +92,19 @@ class OutputGuard:
             out |= {t for t in self._by_first[unit[0]] if ahead.startswith(self.pieces[t])}
             if out:
                 self.stopped["repetition"] += 1
-        copying = self._copying(text)
+        copying = self._copying(text, written_from)
         if copying:
             self.stopped["copy"] += 1
             out |= copying
         return out
 
-    def _copying(self, text: str) -> set[int]:
-        """Tokens that would continue a copy of a forbidden text, or of the output itself."""
+    def _copying(self, text: str, written_from: int) -> set[int]:
+        """Tokens that would continue a copy, written by the model, of a forbidden text or of the
+        output itself."""
         out: set[int] = set()
         least = self.min_copy
-        if len(text) < least:
+        written = len(text) - written_from  # a copy lies within the model's own writing
+        if written < least:
             return out
         for source, own in [*((f, False) for f in self.forbidden), (text, True)]:
             # Where the tail could have been copied from: for the output itself, earlier text only.
@@ -107,7 +112,7 @@ class OutputGuard:
             if source.find(text[-least:], 0, limit) < 0:
                 continue  # no copy of min_copy characters: the usual case, one search
             size = least
-            while size < len(text) and source.find(text[-(size + 1) :], 0, limit) >= 0:
+            while size < written and source.find(text[-(size + 1) :], 0, limit) >= 0:
                 size += 1  # the longest copied tail decides
             tail = text[-size:]
             at = source.find(tail, 0, limit)
@@ -123,6 +128,6 @@ class OutputGuard:
         # grammar allows only tokens banned here, one of them must still be chosen. Were they all
         # -inf, the sampler would pick a token the grammar does not allow, and llama.cpp aborts
         # the whole process ("Unexpected empty grammar stack"). So the least bad of them wins.
-        for token in self.banned(self.output(input_ids)):
+        for token in self.banned(*self.output(input_ids)):
             scores[token] -= BAN_PENALTY
         return scores
